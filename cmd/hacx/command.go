@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"sort"
+	"strings"
+)
+
+// Exit codes, the same for every subcommand.
+const (
+	exitOK      = 0
+	exitFail    = 1
+	exitUsage   = 2 // bad usage or invalid input
+	exitNothing = 3 // nothing published
+	exitPartial = 4 // partly working
+)
+
+// stdio is where a command reads and writes; tests substitute buffers.
+type stdio struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+// isTerminal reports whether w is a terminal that may get colour and
+// progress output: never when NO_COLOR is set or TERM is dumb.
+func isTerminal(w io.Writer) bool {
+	if os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// command is one subcommand. run parses its own flags with newFlags and
+// returns nil, an *exitError carrying a specific code, a usage error, or
+// any other error (reported on stderr, exit 1).
+type command struct {
+	name  string
+	args  string // synopsis after the name, e.g. "[flags] FILE|-"
+	short string // one line for "hacx help"
+	long  string // paragraphs for "hacx help CMD" and "hacx CMD -h"
+	run   func(ctx context.Context, sio *stdio, args []string) error
+}
+
+var commands = map[string]*command{}
+
+// register adds a command; each command's file calls it from init.
+func register(c *command) {
+	if _, dup := commands[c.name]; dup {
+		panic("hacx: command registered twice: " + c.name)
+	}
+	commands[c.name] = c
+}
+
+// exitError ends a command with a given exit code; msg, when set, is
+// printed on stderr.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+// exitWith ends a command with code and no further message.
+func exitWith(code int) error { return &exitError{code: code} }
+
+// usageError is bad usage: the message and a usage hint go to stderr, exit 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+
+// newFlags returns the flag set for c, writing its help to stderr.
+func newFlags(c *command, sio *stdio) *flag.FlagSet {
+	fs := flag.NewFlagSet("hacx "+c.name, flag.ContinueOnError)
+	fs.SetOutput(sio.err)
+	fs.Usage = func() {
+		fmt.Fprintf(sio.err, "usage: hacx %s %s\n\n", c.name, c.args)
+		if c.long != "" {
+			fmt.Fprintf(sio.err, "%s\n\n", strings.TrimSpace(c.long))
+		}
+		fmt.Fprintln(sio.err, "flags:")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args allowing flags after positional arguments
+// ("hacx lint doc.xml --json"), until a "--" which ends flag parsing.
+// It returns the positional arguments; -h gives errHelp.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, errHelp
+			}
+			return nil, &usageError{err.Error()}
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		// flag stops at the first non-flag, or after consuming "--".
+		if consumedDashDash(args, rest) {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+func consumedDashDash(args, rest []string) bool {
+	i := len(args) - len(rest) - 1
+	return i >= 0 && args[i] == "--"
+}
+
+// errHelp means -h was given: help is printed, exit 0.
+var errHelp = errors.New("help requested")
+
+// run dispatches args to a command and maps its result to an exit code.
+func run(ctx context.Context, args []string, sio *stdio) int {
+	if len(args) == 0 {
+		printHelp(sio.err)
+		return exitUsage
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "-h", "-help", "--help":
+		name = "help"
+	case "-version", "--version":
+		name = "version"
+	}
+	c, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(sio.err, "hacx: unknown command %q\nRun 'hacx help' for the list of commands.\n", name)
+		return exitUsage
+	}
+	return exitCode(c, sio, c.run(ctx, sio, rest))
+}
+
+func exitCode(c *command, sio *stdio, err error) int {
+	var ee *exitError
+	var ue *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errHelp):
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(sio.err, "hacx %s: %s\nRun 'hacx %s -h' for usage.\n", c.name, ue.msg, c.name)
+		return exitUsage
+	case errors.As(err, &ee):
+		if ee.msg != "" {
+			fmt.Fprintf(sio.err, "hacx %s: %s\n", c.name, ee.msg)
+		}
+		return ee.code
+	default:
+		fmt.Fprintf(sio.err, "hacx %s: %v\n", c.name, err)
+		return exitFail
+	}
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprintln(w, "hacx reaches and publishes XMPP services through XMPP Connections across HTTPS (HACX).")
+	fmt.Fprintln(w, "\nusage: hacx COMMAND [flags] [args]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-9s %s\n", n, commands[n].short)
+	}
+	fmt.Fprintln(w, "\nRun 'hacx help COMMAND' or 'hacx COMMAND -h' for a command's flags.")
+	fmt.Fprintln(w, "Exit codes: 0 success, 1 failure, 2 bad usage or invalid input, 3 nothing published, 4 partly working.")
+}
+
+func init() {
+	register(&command{
+		name: "help", args: "[COMMAND]", short: "show help for hacx or a command",
+		run: func(ctx context.Context, sio *stdio, args []string) error {
+			if len(args) == 0 {
+				printHelp(sio.out)
+				return nil
+			}
+			c, ok := commands[args[0]]
+			if !ok {
+				return usagef("unknown command %q", args[0])
+			}
+			// A command's help is its -h output; asked for, it belongs on stdout.
+			return c.run(ctx, &stdio{in: sio.in, out: sio.out, err: sio.out}, []string{"-h"})
+		},
+	})
+	register(&command{
+		name: "version", args: "", short: "print the hacx version",
+		run: func(_ context.Context, sio *stdio, args []string) error {
+			fmt.Fprintln(sio.out, "hacx", version())
+			return nil
+		},
+	})
+}
+
+// version is the module version for installed binaries, "devel" otherwise.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
