@@ -1,0 +1,27 @@
+// Package xmppstream is the minimum XMPP framing HACX needs to prove "this
+// is the right server" (rule C4) over each of the three transports:
+//
+//   - direct TLS (XEP-0368, RFC 6120 section 4): the client writes a
+//     <stream:stream> header (WriteOpen), the server answers with its own
+//     header and <stream:features/> (ReadOpen checks them);
+//   - WebSocket (RFC 7395): one XML element per message, <open/> in
+//     urn:ietf:params:xml:ns:xmpp-framing (WSOpen, CheckWSOpen);
+//   - BOSH (XEP-0124, XEP-0206): a session creation <body/> request and
+//     response (BOSHSessionRequest, ParseBOSHSession).
+//
+// Every reader is bounded and parses the restricted XML of RFC 6120 section
+// 11.1 only: no DOCTYPE, no entity declarations, no processing instructions
+// other than the XML declaration, no comments. A server that answers with
+// something other than XMPP (an HTTP response, an SMTP banner, a TLS alert,
+// a stream error, a stream for another domain) gets an *Error that names
+// what it got, so the attempt log can say why a route was skipped (C3).
+//
+// The package also writes the server side of each exchange
+// (WriteServerOpen, WSServerOpen, BOSHSession.Marshal...), so the test bed
+// in hacxtest never hand-writes XML.
+//
+// Specifications: RFC 6120 (https://www.rfc-editor.org/rfc/rfc6120),
+// RFC 7395 (https://www.rfc-editor.org/rfc/rfc7395),
+// XEP-0124 (https://xmpp.org/extensions/xep-0124.html),
+// XEP-0206 (https://xmpp.org/extensions/xep-0206.html).
+package xmppstream
