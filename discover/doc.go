@@ -1,0 +1,26 @@
+// Package discover finds every way into an XMPP service and hands them,
+// ordered and with provenance, to the dial package.
+//
+// [Resolver.Lookup] fetches the domain's HACX document over verified HTTPS
+// (rules H1-H6: https only, at most 10 redirects each verified against its
+// own host, 404 as a definite "nothing published", a 64 KiB cap, a timeout
+// on the whole fetch), checks the bootstrap connection against HSTS, HPKP and
+// DANE state (H2, X4-X6), caches the document for its ttl and keeps using a
+// stale copy, visibly, when a refetch fails (H5). When the domain publishes
+// no HACX document, or it cannot be fetched and nothing is cached, the
+// Resolver falls back to XEP-0368/RFC 6120 SRV records (X1), XEP-0156
+// host-meta (X2) and Host Meta 2 host-meta.json (X3; its presence skips the
+// SRV lookups). Every source converts into [hacx.Route]; [Order] puts the
+// merged routes in one RFC 2782 order (C2).
+//
+// [Resolver.LookupTLSA] answers DANE TLSA queries (X4) and says whether the
+// answer is DNSSEC-secure: only when the AD bit comes from a resolver this
+// process trusts, one on loopback or one explicitly configured.
+//
+// The document cache is the [Cache] interface, shaped like
+// golang.org/x/crypto/acme/autocert's: [DirCache] persists across restarts
+// and processes, [MemCache] lives in memory.
+//
+// Rule IDs in comments and test names refer to the project's protocol rules
+// (spec/RULES.md in the shared notes).
+package discover
