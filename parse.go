@@ -291,7 +291,9 @@ func (p *parser) skip() error {
 	return nil
 }
 
-func isNamespaceDecl(n xml.Name) bool { return n.Space == "xmlns" || n.Space == "" && n.Local == "xmlns" }
+func isNamespaceDecl(n xml.Name) bool {
+	return n.Space == "xmlns" || n.Space == "" && n.Local == "xmlns"
+}
 
 func attrName(n xml.Name) string {
 	if n.Space != "" {
