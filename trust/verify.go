@@ -1,14 +1,16 @@
 package trust
 
 import (
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"hacx.dev/hacx"
 )
-
-var errNotImplemented = errors.New("trust: not implemented")
 
 // VerifyOptions says what a certificate chain is checked against. The zero
 // value verifies against the system roots, at the current time, and accepts
@@ -23,12 +25,80 @@ type VerifyOptions struct {
 	Now time.Time
 }
 
+func (o VerifyOptions) now() time.Time {
+	if o.Now.IsZero() {
+		return time.Now()
+	}
+	return o.Now
+}
+
+// errNoCerts is returned when the peer presented no certificate at all.
+var errNoCerts = errors.New("trust: no certificate presented")
+
 // VerifyWebPKI verifies certs (the presented chain, leaf first) the way a
 // browser would (A10): a chain to one of opts.Roots, valid at opts.Now, for
 // server authentication, with a leaf valid for any of opts.Names. It returns
-// the verified chains.
+// the verified chains. Errors wrap the crypto/x509 error
+// (x509.UnknownAuthorityError, x509.CertificateInvalidError,
+// x509.HostnameError) so callers can errors.As them.
 func VerifyWebPKI(certs []*x509.Certificate, opts VerifyOptions) ([][]*x509.Certificate, error) {
-	return nil, errNotImplemented
+	chains, err := verifyChain(certs, opts.Roots, opts.now())
+	if err != nil {
+		return nil, fmt.Errorf("trust: WebPKI: %w", err)
+	}
+	if err := verifyName(certs[0], opts.Names); err != nil {
+		return nil, fmt.Errorf("trust: WebPKI: %w", err)
+	}
+	return chains, nil
+}
+
+// verifyChain builds chains from certs[0] to roots using certs[1:] as
+// intermediates. Names are checked separately (verifyName) because A10
+// accepts any of several names and x509 takes only one.
+func verifyChain(certs []*x509.Certificate, roots *x509.CertPool, now time.Time) ([][]*x509.Certificate, error) {
+	if len(certs) == 0 || certs[0] == nil {
+		return nil, errNoCerts
+	}
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		if c != nil {
+			inter.AddCert(c)
+		}
+	}
+	return certs[0].Verify(x509.VerifyOptions{
+		Roots:         roots,
+		Intermediates: inter,
+		CurrentTime:   now,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+}
+
+// NameError reports a certificate that is valid for none of the acceptable
+// names (A10).
+type NameError struct {
+	Names []string // acceptable names
+	Cert  []string // DNS names and IP addresses in the certificate
+}
+
+func (e *NameError) Error() string {
+	if len(e.Names) == 0 {
+		return "trust: no acceptable name given to check the certificate against"
+	}
+	return fmt.Sprintf("trust: certificate for [%s] is not valid for any of [%s]",
+		strings.Join(e.Cert, " "), strings.Join(e.Names, " "))
+}
+
+func verifyName(leaf *x509.Certificate, names []string) error {
+	for _, n := range names {
+		if n != "" && leaf.VerifyHostname(n) == nil {
+			return nil
+		}
+	}
+	e := &NameError{Names: names, Cert: append([]string(nil), leaf.DNSNames...)}
+	for _, ip := range leaf.IPAddresses {
+		e.Cert = append(e.Cert, ip.String())
+	}
+	return e
 }
 
 // VerifyPins enforces the <public-key-pin> elements of a record (A9) on
@@ -38,11 +108,99 @@ func VerifyWebPKI(certs []*x509.Certificate, opts VerifyOptions) ([][]*x509.Cert
 // neither names nor validity dates are checked. A pin on a CA key counts only
 // if the presented chain is cryptographically verified from the leaf up to a
 // certificate with that key (the anchor, found in the presented chain or in
-// opts.Roots) and the leaf is valid for one of opts.Names. Pins with only
-// weak (md2/md5/sha-1) or unknown hashes are ignored; when no pin is usable
-// the check fails closed. Failures are *PinError.
+// opts.Roots), valid at opts.Now, and the leaf is valid for one of
+// opts.Names. Pins with only weak (md2/md5/sha-1) or unknown hashes are
+// ignored; when no pin is usable the check fails closed. Failures are
+// *PinError.
 func VerifyPins(pins []hacx.Pin, certs []*x509.Certificate, opts VerifyOptions) error {
-	return errNotImplemented
+	var usable []hacx.Pin
+	for _, p := range pins {
+		if p.Usable() {
+			usable = append(usable, p)
+		}
+	}
+	fail := func(reason string, err error) error {
+		e := &PinError{Reason: reason, Err: err}
+		for _, p := range usable {
+			e.Expected = append(e.Expected, p.String())
+		}
+		for _, c := range certs {
+			if c != nil {
+				e.Presented = append(e.Presented, spkiSHA256(c))
+			}
+		}
+		return e
+	}
+	// A9 Decision: a record whose pins are all weak or unknown fails
+	// closed rather than silently falling back to WebPKI.
+	if len(usable) == 0 {
+		return fail("no usable pin (all weak or unknown hashes)", nil)
+	}
+	if len(certs) == 0 || certs[0] == nil {
+		return fail("no certificate presented", nil)
+	}
+	matches := func(c *x509.Certificate) bool {
+		for _, p := range usable {
+			if p.MatchesCert(c) {
+				return true
+			}
+		}
+		return false
+	}
+	leaf := certs[0]
+	// A9: a pin on the leaf key replaces CA validation entirely.
+	if matches(leaf) {
+		return nil
+	}
+	now := opts.now()
+	var chainErr error
+	caPinned := false
+	// A9: a pinned CA key counts only when the chain verifies from the leaf
+	// up to the certificate with that key. Use each pinned presented
+	// certificate as the only anchor, so the pin holds even for a private
+	// CA that is not in Roots.
+	for _, c := range certs[1:] {
+		if c == nil || !matches(c) {
+			continue
+		}
+		caPinned = true
+		anchor := x509.NewCertPool()
+		anchor.AddCert(c)
+		if _, err := verifyChain(certs, anchor, now); err != nil {
+			chainErr = err
+			continue
+		}
+		if err := verifyName(leaf, opts.Names); err != nil {
+			return fail("pinned CA key verified but name check failed", err)
+		}
+		return nil
+	}
+	// The pinned key may belong to a root in Roots that the server did not
+	// send: look for it in the chains verified to Roots.
+	chains, err := verifyChain(certs, opts.Roots, now)
+	if err == nil {
+		for _, ch := range chains {
+			for _, c := range ch[1:] {
+				if matches(c) {
+					if err := verifyName(leaf, opts.Names); err != nil {
+						return fail("pinned CA key verified but name check failed", err)
+					}
+					return nil
+				}
+			}
+		}
+	}
+	if caPinned {
+		return fail("a presented CA certificate matches a pin but the chain does not verify up to it", chainErr)
+	}
+	return fail("no pin matches the presented keys", nil)
+}
+
+// spkiSHA256 is the base64 sha-256 of cert's SubjectPublicKeyInfo: the form
+// pins are written in, so a mismatch message can be compared by eye.
+func spkiSHA256(c *x509.Certificate) string {
+	s := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(s[:])
 }
 
 // PinError reports that no usable pin matched the presented chain (A9).
@@ -52,12 +210,26 @@ type PinError struct {
 	// Presented are base64 sha-256 digests of the presented keys'
 	// SubjectPublicKeyInfo, leaf first.
 	Presented []string
-	// Reason says why, e.g. "no usable pin" or "no pin matches".
+	// Reason says why, e.g. "no pin matches the presented keys".
 	Reason string
 	// Err is an underlying chain or name error, if any.
 	Err error
 }
 
-func (e *PinError) Error() string { return "trust: pin check failed" }
+func (e *PinError) Error() string {
+	var b strings.Builder
+	b.WriteString("trust: public-key-pin (A9): ")
+	b.WriteString(e.Reason)
+	b.WriteString("; expected [")
+	b.WriteString(strings.Join(e.Expected, " | "))
+	b.WriteString("], presented sha-256 [")
+	b.WriteString(strings.Join(e.Presented, " "))
+	b.WriteString("]")
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
 
 func (e *PinError) Unwrap() error { return e.Err }
