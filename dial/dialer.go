@@ -1,0 +1,233 @@
+package dial
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"hacx.dev/hacx"
+)
+
+// Default timings (DESIGN.md, RFC 8305 section 5 for the stagger).
+const (
+	DefaultConnectTimeout   = 5 * time.Second
+	DefaultHandshakeTimeout = 5 * time.Second
+	DefaultStreamTimeout    = 5 * time.Second
+	DefaultStagger          = 250 * time.Millisecond
+)
+
+// RouteSource finds the ordered connection candidates of a domain. The
+// discover package's Resolver is adapted to it by default; tests and
+// callers with their own discovery plug in here.
+type RouteSource interface {
+	Routes(ctx context.Context, domain string, kind hacx.Kind) ([]hacx.Route, error)
+}
+
+// RouteSourceFunc adapts a function to RouteSource.
+type RouteSourceFunc func(ctx context.Context, domain string, kind hacx.Kind) ([]hacx.Route, error)
+
+// Routes calls f.
+func (f RouteSourceFunc) Routes(ctx context.Context, domain string, kind hacx.Kind) ([]hacx.Route, error) {
+	return f(ctx, domain, kind)
+}
+
+// TLSASource looks up the DANE TLSA records at _port._tcp.host (X4).
+// secure must be true only for a DNSSEC-validated answer from a trusted
+// resolver; insecure answers are ignored. A source with nothing to say
+// returns (nil, false, nil).
+type TLSASource interface {
+	LookupTLSA(ctx context.Context, host string, port uint16) (recs []*dns.TLSA, secure bool, err error)
+}
+
+// NoDANE is a TLSASource that never finds a record: DANE is not used and
+// no DNS query is made. Use it when dialing through a proxy that must see
+// every lookup (T1).
+var NoDANE TLSASource = noDANE{}
+
+type noDANE struct{}
+
+func (noDANE) LookupTLSA(context.Context, string, uint16) ([]*dns.TLSA, bool, error) {
+	return nil, false, nil
+}
+
+// Dialer connects to an XMPP service over the best working route, with the
+// exact SNI and ALPN of the route, its pins, DANE or WebPKI, and a verified
+// XMPP stream (C3-C5). Its zero value is ready to use: discovery through a
+// zero discover.Resolver, system roots, the default timings.
+//
+// A Dialer is safe for concurrent use once its fields are set.
+type Dialer struct {
+	// Routes finds routes for Dial and DialServer. nil means a zero
+	// discover.Resolver.
+	Routes RouteSource
+
+	// TLSA looks up DANE records, consulted only for routes without pins
+	// (A10, X4). nil means Routes when it also implements TLSASource, else
+	// no DANE. Set NoDANE to turn DANE off explicitly.
+	TLSA TLSASource
+
+	// Roots are the WebPKI trust anchors; nil means the system roots.
+	Roots *x509.CertPool
+
+	// ConnectTimeout bounds each TCP connect; 0 means DefaultConnectTimeout.
+	ConnectTimeout time.Duration
+	// HandshakeTimeout bounds each TLS handshake including certificate
+	// verification; 0 means DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
+	// StreamTimeout bounds the XMPP proof after TLS: stream header and
+	// features, WebSocket upgrade and <open/>, or BOSH session creation;
+	// 0 means DefaultStreamTimeout.
+	StreamTimeout time.Duration
+	// Stagger is how long an attempt runs alone before the next route is
+	// tried in parallel (C5, RFC 8305); an attempt that fails earlier starts
+	// the next one at once. 0 means DefaultStagger; a negative value means
+	// no overlap: strictly one route after the other.
+	Stagger time.Duration
+
+	// DialContext opens TCP connections; a SOCKS proxy plugs in here (T1).
+	// nil means a net.Dialer. It is always called with network "tcp" and
+	// the route's ip:port, never a host name (A8).
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	// Logger receives one debug record per phase and one info record per
+	// attempt outcome; nil means silent.
+	Logger *slog.Logger
+
+	// Now is the clock used for certificate validity; nil means time.Now.
+	Now func() time.Time
+}
+
+func (d *Dialer) connectTimeout() time.Duration {
+	return orDefault(d.ConnectTimeout, DefaultConnectTimeout)
+}
+
+func (d *Dialer) handshakeTimeout() time.Duration {
+	return orDefault(d.HandshakeTimeout, DefaultHandshakeTimeout)
+}
+
+func (d *Dialer) streamTimeout() time.Duration {
+	return orDefault(d.StreamTimeout, DefaultStreamTimeout)
+}
+
+func (d *Dialer) stagger() time.Duration {
+	if d.Stagger < 0 {
+		return 0 // no overlap; the racer reads 0 as "wait for failure"
+	}
+	return orDefault(d.Stagger, DefaultStagger)
+}
+
+func orDefault(v, def time.Duration) time.Duration {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+func (d *Dialer) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
+}
+
+func (d *Dialer) log() *slog.Logger {
+	if d.Logger != nil {
+		return d.Logger
+	}
+	return discardLogger
+}
+
+var discardLogger = slog.New(slog.DiscardHandler)
+
+func (d *Dialer) routeSource() RouteSource {
+	if d.Routes != nil {
+		return d.Routes
+	}
+	return defaultRoutes()
+}
+
+func (d *Dialer) tlsaSource() TLSASource {
+	if d.TLSA != nil {
+		return d.TLSA
+	}
+	if t, ok := d.routeSource().(TLSASource); ok {
+		return t
+	}
+	return NoDANE
+}
+
+func (d *Dialer) dialTCP(ctx context.Context, addr string) (net.Conn, error) {
+	if d.DialContext != nil {
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	var nd net.Dialer
+	return nd.DialContext(ctx, "tcp", addr)
+}
+
+// Dial connects to the client-to-server service of domain (jabber:client).
+func (d *Dialer) Dial(ctx context.Context, domain string) (*Conn, error) {
+	return d.dialKind(ctx, domain, hacx.Client)
+}
+
+// DialServer connects to the server-to-server service of domain
+// (jabber:server).
+func (d *Dialer) DialServer(ctx context.Context, domain string) (*Conn, error) {
+	return d.dialKind(ctx, domain, hacx.Server)
+}
+
+func (d *Dialer) dialKind(ctx context.Context, domain string, kind hacx.Kind) (*Conn, error) {
+	routes, err := d.routeSource().Routes(ctx, domain, kind)
+	if err != nil {
+		return nil, &Error{Domain: domain, Kind: kind, Err: fmt.Errorf("dial: discovery: %w", err)}
+	}
+	return d.DialRoutes(ctx, domain, kind, routes)
+}
+
+// DialRoutes tries routes, already in order, for domain: attempts start
+// every Stagger or as soon as the previous one failed, and the first
+// verified stream wins (C3-C5). The losers are cancelled and closed. When
+// every route fails the error is an *Error listing each attempt.
+func (d *Dialer) DialRoutes(ctx context.Context, domain string, kind hacx.Kind, routes []hacx.Route) (*Conn, error) {
+	if domain == "" {
+		return nil, &Error{Domain: domain, Kind: kind, Err: ErrNoName}
+	}
+	if len(routes) == 0 {
+		return nil, &Error{Domain: domain, Kind: kind, Err: ErrNoRoutes}
+	}
+	conns, attempts, err := d.race(ctx, domain, kind, routes, false)
+	if err != nil {
+		return nil, err
+	}
+	c := conns[0]
+	c.Attempts = attempts
+	return c, nil
+}
+
+// DialAll tries every route, overlapping them like DialRoutes but without
+// stopping at the first success, and returns every attempt in route
+// order: the report "hacx check --all" prints. Working connections are
+// closed before it returns. The error is non-nil only for a dial that
+// could not run at all (no routes, empty domain, cancelled context).
+func (d *Dialer) DialAll(ctx context.Context, domain string, kind hacx.Kind, routes []hacx.Route) ([]Attempt, error) {
+	if domain == "" {
+		return nil, &Error{Domain: domain, Kind: kind, Err: ErrNoName}
+	}
+	if len(routes) == 0 {
+		return nil, &Error{Domain: domain, Kind: kind, Err: ErrNoRoutes}
+	}
+	conns, attempts, err := d.race(ctx, domain, kind, routes, true)
+	for _, c := range conns {
+		c.Close()
+	}
+	var de *Error
+	if errors.As(err, &de) && de.Err == nil {
+		err = nil // every route failed: that is the report, not an error
+	}
+	return attempts, err
+}

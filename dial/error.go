@@ -1,0 +1,155 @@
+package dial
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"hacx.dev/hacx"
+)
+
+// Phase is how far an attempt got. Phases are ordered: an attempt that
+// failed in PhaseVerify completed TCP and the TLS handshake.
+type Phase int
+
+const (
+	// PhaseNone: the attempt had not started (never reported for a started attempt).
+	PhaseNone Phase = iota
+	// PhaseTCP: connecting TCP to the route's ip:port (A8).
+	PhaseTCP
+	// PhaseTLS: the TLS handshake with the route's exact SNI and ALPN (A5, A6).
+	PhaseTLS
+	// PhaseVerify: accepting the peer's certificate by pins, DANE or WebPKI (A9, A10, X4).
+	PhaseVerify
+	// PhaseStream: proving it is the XMPP service for the domain: stream
+	// header, WebSocket <open/> or BOSH session (C4), HTTP included.
+	PhaseStream
+	// PhaseDone: a verified stream; the attempt won or would have.
+	PhaseDone
+)
+
+var phaseNames = [...]string{"none", "tcp", "tls", "verify", "stream", "done"}
+
+func (p Phase) String() string {
+	if p >= 0 && int(p) < len(phaseNames) {
+		return phaseNames[p]
+	}
+	return fmt.Sprintf("phase(%d)", int(p))
+}
+
+// MarshalText writes the phase name, for --json output.
+func (p Phase) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// Sentinel causes an attempt can fail with, for errors.Is.
+var (
+	// ErrNoRoutes: discovery (or the caller) produced no route at all.
+	ErrNoRoutes = errors.New("dial: no routes")
+	// ErrLostRace: another route produced a verified stream first and this
+	// attempt was cancelled (C5).
+	ErrLostRace = errors.New("dial: cancelled, another route won")
+	// ErrUnsupportedMethod: the route's method is not one this package speaks (C1).
+	ErrUnsupportedMethod = errors.New("dial: unsupported method")
+	// ErrNoSubprotocol: the WebSocket server did not echo subprotocol "xmpp"
+	// (RFC 7395 section 3.1, C3).
+	ErrNoSubprotocol = errors.New("dial: websocket server did not select subprotocol xmpp")
+	// ErrNoName: no name to verify the peer against (empty domain).
+	ErrNoName = errors.New("dial: no name to verify the certificate against")
+)
+
+// Attempt is one route tried: what check and demo print. Err is nil only
+// for the winning attempt (and, with DialAll, every working route).
+type Attempt struct {
+	Route hacx.Route
+	// Phase is the last phase reached: where it failed, or PhaseDone.
+	Phase Phase
+	// Start is when the attempt started, relative to the start of the dial.
+	Start time.Duration
+	// Duration is how long the attempt ran until it succeeded, failed or
+	// was cancelled.
+	Duration time.Duration
+	// Err is why it failed; nil on success. It is never a *RouteError
+	// itself: use (Attempt).Error to get one.
+	Err error
+	// Verified says how the certificate was accepted ("pin", "dane",
+	// "webpki"), once PhaseVerify was passed.
+	Verified string
+}
+
+// OK reports whether the attempt produced a verified stream.
+func (a Attempt) OK() bool { return a.Err == nil && a.Phase == PhaseDone }
+
+// Error returns the attempt's failure as a *RouteError, or nil on success.
+func (a Attempt) Error() error {
+	if a.Err == nil {
+		return nil
+	}
+	return &RouteError{Route: a.Route, Phase: a.Phase, Duration: a.Duration, Err: a.Err}
+}
+
+// RouteError is the failure of one route, shaped like *net.OpError: which
+// route, how far it got, how long it took, and the cause.
+type RouteError struct {
+	Route    hacx.Route
+	Phase    Phase
+	Duration time.Duration
+	Err      error
+}
+
+func (e *RouteError) Error() string {
+	return fmt.Sprintf("%s: %s: %v (%s)", e.Route, e.Phase, e.Err, e.Duration.Round(time.Millisecond))
+}
+
+func (e *RouteError) Unwrap() error { return e.Err }
+
+// Error is returned when no route produced a verified stream (C3): it lists
+// every route tried with its own reason, one line per route. errors.Is and
+// errors.As see each route's *RouteError and its cause.
+type Error struct {
+	Domain   string
+	Kind     hacx.Kind
+	Attempts []Attempt
+	// Err is set when the dial as a whole stopped for a reason of its own:
+	// ErrNoRoutes, a discovery error, or the caller's context.
+	Err error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "dial %s (%s): ", e.Domain, e.Kind)
+	switch {
+	case e.Err != nil && len(e.Attempts) == 0:
+		b.WriteString(e.Err.Error())
+		return b.String()
+	case e.Err != nil:
+		fmt.Fprintf(&b, "%v after %d attempt(s):", e.Err, len(e.Attempts))
+	case len(e.Attempts) == 1:
+		b.WriteString("the only route failed:")
+	default:
+		fmt.Fprintf(&b, "all %d routes failed:", len(e.Attempts))
+	}
+	for _, a := range e.Attempts {
+		b.WriteString("\n\t")
+		if err := a.Error(); err != nil {
+			b.WriteString(err.Error())
+		} else {
+			fmt.Fprintf(&b, "%s: %s: ok", a.Route, a.Phase)
+		}
+	}
+	return b.String()
+}
+
+// Unwrap returns the dial's own cause (if any) followed by every route's
+// *RouteError.
+func (e *Error) Unwrap() []error {
+	var errs []error
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	for _, a := range e.Attempts {
+		if err := a.Error(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}

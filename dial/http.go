@@ -1,0 +1,68 @@
+package dial
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+)
+
+// routeURL parses a websocket or bosh route's URL and checks its scheme:
+// wss:// for websocket, https:// for bosh (the document rules); plain
+// ws:// or http:// would leave TLS, which HACX never does.
+func routeURL(raw string, schemes ...string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("bad url: %w", err)
+	}
+	for _, s := range schemes {
+		if strings.EqualFold(u.Scheme, s) && u.Hostname() != "" {
+			return u, nil
+		}
+	}
+	return nil, fmt.Errorf("url %q: want a %s URL with a host", raw, strings.Join(schemes, " or "))
+}
+
+// routeClient returns an HTTP client bound to the route: every connection
+// it opens goes to the route's ip:port, not to the URL host (A8), with the
+// route's SNI rule and the same certificate checks as the first one. The
+// URL host still fills the Host header. first, already verified, serves
+// the first request; release closes it if no request took it.
+//
+// Redirects are not followed: they would lead away from the route.
+func (d *Dialer) routeClient(a *attempt, names []string, tl *tlsaLookup, first *tls.Conn) (client *http.Client, release func()) {
+	var pending atomic.Pointer[tls.Conn]
+	pending.Store(first)
+	tr := &http.Transport{
+		Proxy: nil,
+		DialContext: func(context.Context, string, string) (net.Conn, error) {
+			return nil, errors.New("dial: plain HTTP refused: HACX routes are TLS only")
+		},
+		DialTLSContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			if c := pending.Swap(nil); c != nil {
+				return c, nil
+			}
+			// A later connection (BOSH keeps several): same route, same
+			// rules, its own phase tracking.
+			return d.connectTLS(ctx, &attempt{route: a.route, start: a.start}, names, tl)
+		},
+		DisableCompression:  true, // bodies are bounded as sent (GO-NOTES)
+		MaxIdleConnsPerHost: 2,    // BOSH holds at most two requests (XEP-0124 hold=1)
+	}
+	client = &http.Client{
+		Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+	return client, func() {
+		if c := pending.Swap(nil); c != nil {
+			c.Close()
+		}
+	}
+}

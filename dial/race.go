@@ -1,0 +1,151 @@
+package dial
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"hacx.dev/hacx"
+)
+
+// attempt is the shared state of one route being tried: the racer reads
+// how far it got when it has to report a loser that is still running.
+type attempt struct {
+	route    hacx.Route
+	index    int // position in the routes given to the racer
+	start    time.Time
+	phase    atomic.Int32
+	verified atomic.Value // string: "pin", "dane" or "webpki"
+}
+
+func (a *attempt) setPhase(p Phase) { a.phase.Store(int32(p)) }
+func (a *attempt) getPhase() Phase  { return Phase(a.phase.Load()) }
+func (a *attempt) how() string {
+	s, _ := a.verified.Load().(string)
+	return s
+}
+
+type outcome struct {
+	a    *attempt
+	conn *Conn
+	err  error
+	end  time.Time
+}
+
+// race runs the attempts of rules C3 and C5: route i+1 starts when route
+// i has run for Stagger or has failed, whichever comes first; the first
+// verified stream wins and every other attempt is cancelled, its
+// connection closed in the background. With all set, it does not stop at
+// a success and returns every working connection.
+//
+// Attempts are reported in start order, which is route order.
+func (d *Dialer) race(parent context.Context, domain string, kind hacx.Kind, routes []hacx.Route, all bool) ([]*Conn, []Attempt, error) {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+
+	begin := time.Now()
+	stagger := d.stagger()
+	results := make(chan outcome, len(routes)) // buffered: an attempt never blocks on the racer
+	var (
+		started []*attempt
+		log     []Attempt
+		wins    []*Conn
+		running int
+		timer   = time.NewTimer(time.Hour)
+		timerC  <-chan time.Time
+		stopped bool
+	)
+	timer.Stop()
+	defer timer.Stop()
+
+	launch := func() {
+		a := &attempt{route: routes[len(started)], index: len(started), start: time.Now()}
+		started = append(started, a)
+		log = append(log, Attempt{Route: a.route, Start: a.start.Sub(begin)})
+		running++
+		d.log().Debug("dial: attempt", "domain", domain, "route", a.route.String())
+		go func() {
+			c, err := d.try(ctx, a, domain, kind)
+			results <- outcome{a: a, conn: c, err: err, end: time.Now()}
+		}()
+		timerC = nil
+		if len(started) < len(routes) && stagger > 0 {
+			timer.Reset(stagger)
+			timerC = timer.C
+		}
+	}
+	record := func(o outcome) {
+		at := &log[o.a.index]
+		at.Phase, at.Duration, at.Err, at.Verified = o.a.getPhase(), o.end.Sub(o.a.start), o.err, o.a.how()
+		if o.err == nil {
+			at.Phase = PhaseDone
+			d.log().Info("dial: route works", "domain", domain, "route", o.a.route.String(), "duration", at.Duration, "verified", at.Verified)
+		} else {
+			d.log().Info("dial: route failed", "domain", domain, "route", o.a.route.String(), "phase", at.Phase, "duration", at.Duration, "err", o.err)
+		}
+	}
+
+	launch()
+	for running > 0 {
+		select {
+		case o := <-results:
+			running--
+			record(o)
+			if o.err == nil {
+				if !all {
+					cancel()
+					d.abandon(started, log, results, running)
+					o.conn.Attempts = log
+					return []*Conn{o.conn}, log, nil
+				}
+				wins = append(wins, o.conn)
+			}
+			// A finished attempt starts the next at once (C5).
+			if !stopped && len(started) < len(routes) {
+				timer.Stop()
+				launch()
+			}
+		case <-timerC:
+			timerC = nil
+			if !stopped {
+				launch()
+			}
+		case <-parent.Done():
+			// The caller gave up: start nothing more; the running attempts
+			// see the same context and report shortly.
+			stopped, timerC = true, nil
+			parent = context.Background() // a nil Done channel: stop selecting on it
+		}
+	}
+	switch {
+	case stopped:
+		for _, c := range wins {
+			c.Close()
+		}
+		return nil, log, &Error{Domain: domain, Kind: kind, Attempts: log, Err: context.Cause(ctx)}
+	case len(wins) > 0:
+		return wins, log, nil
+	}
+	return nil, log, &Error{Domain: domain, Kind: kind, Attempts: log}
+}
+
+// abandon marks the attempts still running when another won as lost (C5)
+// and closes whatever they produce without making the winner wait.
+func (d *Dialer) abandon(started []*attempt, log []Attempt, results <-chan outcome, running int) {
+	now := time.Now()
+	for i, a := range started {
+		if log[i].Err == nil && log[i].Phase == PhaseNone {
+			log[i].Phase, log[i].Duration, log[i].Err = a.getPhase(), now.Sub(a.start), ErrLostRace
+		}
+	}
+	if running == 0 {
+		return
+	}
+	go func() {
+		for range running {
+			if o := <-results; o.conn != nil {
+				o.conn.Close()
+			}
+		}
+	}()
+}

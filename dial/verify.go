@@ -1,0 +1,211 @@
+package dial
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"hacx.dev/hacx"
+	"hacx.dev/hacx/trust"
+)
+
+// Ways a certificate was accepted, as Attempt.Verified and Conn.Verified
+// report them.
+const (
+	VerifiedPin    = "pin"    // a <public-key-pin> matched (A9)
+	VerifiedDANE   = "dane"   // a DNSSEC-secure TLSA record matched (X4)
+	VerifiedWebPKI = "webpki" // a chain to a trusted root, name = the domain or URL host (A10)
+)
+
+// tlsaLookup is a TLSA query started alongside the TCP connect, so DANE
+// costs no extra round trip on the critical path; done closes when the
+// answer is in.
+type tlsaLookup struct {
+	done   chan struct{}
+	host   string
+	port   uint16
+	recs   []*dns.TLSA
+	secure bool
+	err    error
+}
+
+func (d *Dialer) startTLSA(ctx context.Context, r hacx.Route, host string) *tlsaLookup {
+	src := d.tlsaSource()
+	if len(r.Pins) > 0 || src == NoDANE || host == "" {
+		return nil // pins replace DANE and WebPKI (A9)
+	}
+	l := &tlsaLookup{done: make(chan struct{}), host: host, port: r.Addr.Port()}
+	go func() {
+		defer close(l.done)
+		l.recs, l.secure, l.err = src.LookupTLSA(ctx, host, l.port)
+	}()
+	return l
+}
+
+// verifyError marks an error returned from VerifyConnection, so that a
+// failed handshake can be told apart from a refused certificate.
+type verifyError struct{ err error }
+
+func (e *verifyError) Error() string { return e.err.Error() }
+func (e *verifyError) Unwrap() error { return e.err }
+
+// VerifyError reports that the peer's certificate was refused (A9, A10,
+// X4): How says by which rule ("pin", "dane" or "webpki").
+type VerifyError struct {
+	How string
+	Err error
+}
+
+func (e *VerifyError) Error() string { return "certificate refused (" + e.How + "): " + e.Err.Error() }
+func (e *VerifyError) Unwrap() error { return e.Err }
+
+// verify decides whether the peer is the service (A9, A10, X4):
+//
+//   - pins present: they alone decide (a leaf pin replaces CA validation,
+//     a CA pin needs a verified chain); no match is fatal for the route;
+//   - else a DNSSEC-secure TLSA set decides when it has a usable record;
+//     a usable set with no match is fatal (X4);
+//   - else WebPKI for any of names.
+//
+// A TLSA lookup that failed falls back to WebPKI, which is still a full
+// authentication; only secure answers are believed at all.
+func (d *Dialer) verify(ctx context.Context, r hacx.Route, cs tls.ConnectionState, names []string, tl *tlsaLookup) (string, error) {
+	certs := cs.PeerCertificates
+	if len(certs) == 0 {
+		return "", &VerifyError{How: VerifiedWebPKI, Err: errors.New("no certificate presented")}
+	}
+	opts := trust.VerifyOptions{Roots: d.Roots, Names: names, Now: d.now()}
+	if len(r.Pins) > 0 {
+		if err := trust.VerifyPins(r.Pins, certs, opts); err != nil {
+			return "", &VerifyError{How: VerifiedPin, Err: err}
+		}
+		return VerifiedPin, nil
+	}
+	if tl != nil {
+		select {
+		case <-tl.done:
+		case <-ctx.Done():
+			return "", fmt.Errorf("waiting for TLSA %s: %w", tlsaName(tl.host, tl.port), context.Cause(ctx))
+		}
+		switch {
+		case tl.err != nil:
+			d.log().Debug("dial: TLSA lookup failed, using WebPKI", "name", tlsaName(tl.host, tl.port), "err", tl.err)
+		case tl.secure && len(tl.recs) > 0:
+			err := trust.VerifyDANE(tl.recs, certs, opts)
+			if err == nil {
+				return VerifiedDANE, nil
+			}
+			if !errors.Is(err, trust.ErrNoUsableTLSA) {
+				return "", &VerifyError{How: VerifiedDANE, Err: fmt.Errorf("%s: %w", tlsaName(tl.host, tl.port), err)}
+			}
+		}
+	}
+	if _, err := trust.VerifyWebPKI(certs, opts); err != nil {
+		return "", &VerifyError{How: VerifiedWebPKI, Err: err}
+	}
+	return VerifiedWebPKI, nil
+}
+
+// tlsaName is the owner name of the TLSA records for host:port (X4). It is
+// built by hand: dns.TLSAName refuses nothing we need but insists on a
+// service name we do not have.
+func tlsaName(host string, port uint16) string {
+	return fmt.Sprintf("_%d._tcp.%s", port, dns.Fqdn(host))
+}
+
+// tlsConfig is the client TLS configuration of rule A5/A6: exactly the
+// route's SNI or none, exactly its ALPN or none. Go's own checks are off
+// because an empty ServerName would disable the name check anyway;
+// VerifyConnection does the real work (GO-NOTES).
+func (d *Dialer) tlsConfig(ctx context.Context, a *attempt, names []string, tl *tlsaLookup) (*tls.Config, error) {
+	r := a.route
+	cfg := &tls.Config{
+		InsecureSkipVerify: true,
+		MinVersion:         tls.VersionTLS12,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			how, err := d.verify(ctx, r, cs, names, tl)
+			if err != nil {
+				return &verifyError{err}
+			}
+			a.verified.Store(how)
+			return nil
+		},
+	}
+	if r.HasSNI {
+		// RFC 6066 forbids empty and IP-literal host names; Go would
+		// silently send no SNI, breaking "exactly this value" (A5).
+		if r.SNI == "" || isIPLiteral(r.SNI) {
+			return nil, fmt.Errorf("sni %q cannot be sent (A5)", r.SNI)
+		}
+		cfg.ServerName = r.SNI
+	}
+	if r.ALPN != nil {
+		cfg.NextProtos = []string{string(r.ALPN)} // exactly one protocol ID (A6)
+	}
+	return cfg, nil
+}
+
+func isIPLiteral(s string) bool {
+	_, err := netip.ParseAddr(strings.Trim(s, "[]"))
+	return err == nil
+}
+
+// connectTLS runs the tcp, tls and verify phases of one connection to the
+// route's ip:port (A8), each under its own timeout.
+func (d *Dialer) connectTLS(ctx context.Context, a *attempt, names []string, tl *tlsaLookup) (*tls.Conn, error) {
+	a.setPhase(PhaseTCP)
+	cctx, cancel := context.WithTimeout(ctx, d.connectTimeout())
+	raw, err := d.dialTCP(cctx, a.route.Addr.String())
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	a.setPhase(PhaseTLS)
+	// The handshake timeout also bounds the wait for the TLSA answer,
+	// which happens inside VerifyConnection.
+	hctx, cancel := context.WithTimeout(ctx, d.handshakeTimeout())
+	defer cancel()
+	cfg, err := d.tlsConfig(hctx, a, names, tl)
+	if err != nil {
+		raw.Close()
+		return nil, err
+	}
+	tc := tls.Client(raw, cfg)
+	err = tc.HandshakeContext(hctx)
+	if err != nil {
+		raw.Close()
+		var ve *verifyError
+		if errors.As(err, &ve) {
+			a.setPhase(PhaseVerify)
+			return nil, ve.err
+		}
+		return nil, err
+	}
+	return tc, nil
+}
+
+// acceptableNames are the names a certificate may carry (A10): the XMPP
+// domain, and for websocket/bosh also the URL host.
+func acceptableNames(domain, urlHost string) []string {
+	names := []string{domain}
+	if urlHost != "" && !strings.EqualFold(strings.TrimSuffix(urlHost, "."), strings.TrimSuffix(domain, ".")) {
+		names = append(names, urlHost)
+	}
+	return names
+}
+
+// closeWithDeadline closes c after trying to write a goodbye, never
+// waiting long for a peer that does not read.
+func closeWithDeadline(c net.Conn, goodbye []byte) error {
+	if len(goodbye) > 0 {
+		c.SetWriteDeadline(timeNowPlus(closeGrace))
+		c.Write(goodbye)
+	}
+	return c.Close()
+}
