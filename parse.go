@@ -166,7 +166,14 @@ func duplicateAttr(attrs []xml.Attr) string {
 	return ""
 }
 
-func (p *parser) warn(pr Problem) { p.warns = append(p.warns, pr) }
+// warn records a problem whose content the Document does not keep.
+func (p *parser) warn(pr Problem) {
+	pr.Lost = true
+	p.warns = append(p.warns, pr)
+}
+
+// note records a problem about something the Document keeps as written.
+func (p *parser) note(pr Problem) { p.warns = append(p.warns, pr) }
 
 // document parses prolog, root and epilogue.
 func (p *parser) document() (*Document, error) {
@@ -265,7 +272,7 @@ func (p *parser) root(start xml.StartElement, line, col int) (*Document, error) 
 			raw := bytes.Clone(p.data[startOff:p.dec.InputOffset()])
 			doc.Extensions = append(doc.Extensions, raw)
 			at.Rule, at.Msg = "E1", fmt.Sprintf("unknown element <%s> skipped (kept when rewriting)", t.Name.Local)
-			p.warn(at)
+			p.note(at)
 		}
 	}
 }
@@ -406,7 +413,7 @@ func (p *parser) record(start xml.StartElement, at Problem) (Record, bool, error
 					if h := LookupHash(d.Hash); h == nil || h.Weak {
 						w := at
 						w.Rule, w.Msg = "A9", fmt.Sprintf("pin %d: %s", i+1, digestNote(d.Hash))
-						p.warn(w)
+						p.note(w)
 					}
 				}
 			}

@@ -331,3 +331,21 @@ func mustB64(s string) []byte {
 	}
 	return d
 }
+
+func TestParse_LostMarksWhatMarshalDrops(t *testing.T) {
+	doc, err := hacx.Parse([]byte(`<hacx><tls ip="::1" port="1" priority="0" ech="x"/><quic a="b"/><tls ip="::1" port="1" priority="0"><public-key-pin md5="1B2M2Y8AsgTpgAmY7PhCfg==" sha-256="47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="/></tls></hacx>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lost, kept int
+	for _, p := range doc.Warnings {
+		if p.Lost {
+			lost++
+		} else {
+			kept++
+		}
+	}
+	if lost != 1 || kept != 2 {
+		t.Errorf("lost %d kept %d, want 1 (unknown attribute) and 2 (extension, md5 digest): %v", lost, kept, doc.Warnings)
+	}
+}

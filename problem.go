@@ -26,6 +26,19 @@ func (s Severity) String() string {
 // MarshalText lets encoders write "error"/"warning".
 func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText reads "error" or "warning".
+func (s *Severity) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "error":
+		*s = Error
+	case "warning":
+		*s = Warning
+	default:
+		return fmt.Errorf("hacx: unknown severity %q", b)
+	}
+	return nil
+}
+
 // Problem is one finding about a document, located by line and column
 // (1-based; 0 when unknown) and tied to the rule it breaks.
 type Problem struct {
@@ -35,6 +48,10 @@ type Problem struct {
 	Record    int    // 1-based record index among the <hacx> children; 0 for the document
 	Method    string // element name of that record, if any
 	Msg       string
+	// Lost is set when the thing reported is not kept in the Document (a
+	// dropped record, an ignored attribute), so rewriting the document
+	// with Marshal would lose it.
+	Lost bool
 }
 
 func (p Problem) Error() string { return p.String() }
