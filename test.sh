@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs every check and test of hacx: gofmt, go vet, go test (unit and
+# integration), and a short fuzz smoke of every FuzzXxx target when
+# FUZZTIME is set (e.g. FUZZTIME=15s ./test.sh).
+#
+# Integration tests need real servers from Debian (prosody, unbound); when
+# they are missing and we are root with apt-get, they are installed, else
+# those tests skip and say why.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need_pkgs=()
+for p in ${HACX_APT_PACKAGES:-}; do
+  dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "test.sh: installing ${need_pkgs[*]}" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  else
+    echo "test.sh: missing ${need_pkgs[*]}; integration tests that need them will skip" >&2
+  fi
+fi
+
+echo "== gofmt"
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:" >&2
+  echo "$unformatted" >&2
+  exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test"
+go test -count=1 -timeout 20m ./...
+
+if [ -n "${FUZZTIME:-}" ]; then
+  echo "== fuzz smoke (${FUZZTIME} per target)"
+  for pkg in $(go list ./...); do
+    for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+      echo "-- $pkg $target"
+      go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg"
+    done
+  done
+fi
+echo "== all checks passed"
