@@ -3,7 +3,6 @@ package discover
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -117,7 +116,7 @@ type Resolver struct {
 	Now func() time.Time
 
 	once   sync.Once
-	client *http.Client
+	rt     http.RoundTripper
 	randMu sync.Mutex
 }
 
@@ -180,12 +179,3 @@ type Result struct {
 
 // Published reports whether any source gave a definite answer with routes.
 func (r *Result) Published() bool { return len(r.Routes) > 0 }
-
-// Lookup discovers the routes into domain's service of the given kind.
-//
-// A nil error with no routes means the domain publishes nothing anywhere
-// consulted. An error means no route was found and at least one source
-// failed; the Result is still returned, listing each source.
-func (r *Resolver) Lookup(ctx context.Context, domain string, kind hacx.Kind) (*Result, error) {
-	return nil, errors.New("discover: not yet")
-}

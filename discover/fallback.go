@@ -1,0 +1,344 @@
+package discover
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"hacx.dev/hacx"
+	"hacx.dev/hacx/hostmeta"
+)
+
+// legacyPriority is the RFC 2782 priority given to XEP-0156 host-meta
+// links, which carry none. Decision: they rank after everything that does
+// state a priority, so a native client prefers SRV and HACX routes.
+const legacyPriority = 65535
+
+// lookupFallbacks consults host-meta.json (Host Meta 2 and XEP-0156), the
+// XRD host-meta (client only) and, unless Host Meta 2 is present, SRV.
+func (r *Resolver) lookupFallbacks(ctx context.Context, domain string, kind hacx.Kind) ([]hacx.Route, []SourceResult) {
+	var routes []hacx.Route
+	var srs []SourceResult
+
+	hm, hmSR := r.lookupHostMetaJSON(ctx, domain, kind)
+	routes = append(routes, hm...)
+	srs = append(srs, hmSR...)
+	hm2 := len(hmSR) > 0 && hmSR[0].Source == hacx.SourceHostMeta2 && hmSR[0].Status == StatusFound
+
+	if kind == hacx.Client && !hasSource(hmSR, hacx.SourceHostMeta, StatusFound) {
+		xr, xsr := r.lookupHostMetaXRD(ctx, domain)
+		routes = append(routes, xr...)
+		srs = append(srs, xsr)
+	}
+
+	if hm2 {
+		// X3: the Host Meta 2 xmpp object replaces legacy SRV.
+		srs = append(srs, SourceResult{Source: hacx.SourceSRV, Status: StatusSkipped, Note: "Host Meta 2 xmpp object present (X3)"})
+		return routes, srs
+	}
+	if r.NoDNS {
+		srs = append(srs, SourceResult{Source: hacx.SourceSRV, Status: StatusSkipped, Note: "no local DNS (T1)"})
+		return routes, srs
+	}
+	svc := []struct {
+		prefix string
+		method hacx.Method
+	}{{"_xmpps-client._tcp.", hacx.MethodTLS}, {"_xmpp-client._tcp.", hacx.MethodStartTLS}}
+	if kind == hacx.Server {
+		svc[0].prefix, svc[1].prefix = "_xmpps-server._tcp.", "_xmpp-server._tcp."
+	}
+	for _, s := range svc {
+		rs, sr := r.lookupSRVRoutes(ctx, domain, kind, s.prefix+domain, s.method)
+		routes = append(routes, rs...)
+		srs = append(srs, sr)
+	}
+	return routes, srs
+}
+
+func hasSource(srs []SourceResult, src hacx.Source, st Status) bool {
+	for _, s := range srs {
+		if s.Source == src && s.Status == st {
+			return true
+		}
+	}
+	return false
+}
+
+// alpnFor is the ALPN protocol ID of direct TLS (XEP-0368).
+func alpnFor(kind hacx.Kind) []byte {
+	if kind == hacx.Server {
+		return []byte("xmpp-server")
+	}
+	return []byte("xmpp-client")
+}
+
+// lookupSRVRoutes turns one SRV name into routes, one per address of each
+// target (X1).
+func (r *Resolver) lookupSRVRoutes(ctx context.Context, domain string, kind hacx.Kind, name string, method hacx.Method) ([]hacx.Route, SourceResult) {
+	sr := SourceResult{Source: hacx.SourceSRV, Query: name + " SRV"}
+	recs, err := r.lookupSRV(ctx, name)
+	if err != nil {
+		sr.Status, sr.Err = StatusError, err
+		return nil, sr
+	}
+	if len(recs) == 0 {
+		sr.Status, sr.Note = StatusNone, "no SRV records"
+		return nil, sr
+	}
+	// RFC 2782: a single record with target "." means the service is
+	// decidedly not available at this domain (X1).
+	if len(recs) == 1 && recs[0].target == "." {
+		sr.Status, sr.Note = StatusNone, `target "." (service not available)`
+		return nil, sr
+	}
+	var routes []hacx.Route
+	var problems []string
+	for i, rec := range recs {
+		if rec.target == "." || rec.port == 0 {
+			problems = append(problems, fmt.Sprintf("record %d ignored (target %q port %d)", i+1, rec.target, rec.port))
+			continue
+		}
+		host := strings.ToLower(strings.TrimSuffix(rec.target, "."))
+		ips, err := r.lookupIPs(ctx, host)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("record %d target %s: %v", i+1, host, err))
+			continue
+		}
+		if len(ips) == 0 {
+			problems = append(problems, fmt.Sprintf("record %d target %s: no addresses", i+1, host))
+		}
+		for _, ip := range ips {
+			rt := hacx.Route{
+				Method: method, Addr: netip.AddrPortFrom(ip, rec.port),
+				// RFC 6120 / XEP-0368: the TLS server name is the XMPP
+				// domain, not the SRV target.
+				SNI: domain, HasSNI: true,
+				Priority: rec.priority, Weight: rec.weight,
+				Source: hacx.SourceSRV, Host: host, Index: i + 1,
+			}
+			if method == hacx.MethodTLS {
+				rt.ALPN = alpnFor(kind)
+			}
+			routes = append(routes, rt)
+		}
+	}
+	sr.Routes = len(routes)
+	sr.Note = strings.Join(problems, "; ")
+	switch {
+	case len(routes) > 0:
+		sr.Status = StatusFound
+	case len(problems) > 0:
+		sr.Status, sr.Err = StatusError, fmt.Errorf("discover: %s: %s", name, sr.Note)
+	default:
+		sr.Status = StatusNone
+	}
+	return routes, sr
+}
+
+// fetchHostMeta fetches one host-meta file: nil body for 404.
+func (r *Resolver) fetchHostMeta(ctx context.Context, u string, sr *SourceResult) ([]byte, bool) {
+	f, err := r.fetch(ctx, u)
+	if err != nil {
+		sr.Status, sr.Err = StatusError, err
+		return nil, false
+	}
+	sr.FinalURL, sr.Redirects, sr.HSTS, sr.HPKP, sr.DANE = f.finalURL, f.redirects, f.hsts, f.hpkp, f.dane
+	sr.FetchedAt = r.now()
+	if f.notFound {
+		sr.Status, sr.Note = StatusNone, "404"
+		return nil, false
+	}
+	return f.body, true
+}
+
+// lookupHostMetaJSON reads host-meta.json: Host Meta 2 (X3) when it has an
+// xmpp object, else XEP-0156 links (X2).
+func (r *Resolver) lookupHostMetaJSON(ctx context.Context, domain string, kind hacx.Kind) ([]hacx.Route, []SourceResult) {
+	u := "https://" + domain + "/.well-known/host-meta.json"
+	sr := SourceResult{Source: hacx.SourceHostMeta2, Query: u}
+	body, ok := r.fetchHostMeta(ctx, u, &sr)
+	if !ok {
+		return nil, []SourceResult{sr}
+	}
+	doc, err := hostmeta.ParseJSON(body)
+	if err != nil {
+		sr.Status, sr.Err = StatusError, &FetchError{URL: sr.FinalURL, Op: "parse", Err: err}
+		return nil, []SourceResult{sr}
+	}
+	if doc.XMPP == nil {
+		sr.Source = hacx.SourceHostMeta
+	}
+	routes, notes := r.hostMetaRoutes(ctx, domain, kind, doc, sr.Source)
+	sr.Routes, sr.Note = len(routes), strings.Join(notes, "; ")
+	sr.Status = StatusNone
+	if len(routes) > 0 || doc.XMPP != nil {
+		// A Host Meta 2 object counts as found even without usable links
+		// for this kind: it still tells us to skip SRV (X3).
+		sr.Status = StatusFound
+	}
+	return routes, []SourceResult{sr}
+}
+
+// lookupHostMetaXRD reads the XEP-0156 XRD host-meta (X2).
+func (r *Resolver) lookupHostMetaXRD(ctx context.Context, domain string) ([]hacx.Route, SourceResult) {
+	u := "https://" + domain + "/.well-known/host-meta"
+	sr := SourceResult{Source: hacx.SourceHostMeta, Query: u}
+	body, ok := r.fetchHostMeta(ctx, u, &sr)
+	if !ok {
+		return nil, sr
+	}
+	doc, err := hostmeta.Parse(body)
+	if err != nil {
+		sr.Status, sr.Err = StatusError, &FetchError{URL: sr.FinalURL, Op: "parse", Err: err}
+		return nil, sr
+	}
+	routes, notes := r.hostMetaRoutes(ctx, domain, hacx.Client, doc, hacx.SourceHostMeta)
+	sr.Routes, sr.Note = len(routes), strings.Join(notes, "; ")
+	sr.Status = StatusNone
+	if len(routes) > 0 {
+		sr.Status = StatusFound
+	}
+	return routes, sr
+}
+
+// hostMetaRoutes converts the links of doc that suit kind into routes, one
+// per IP: the link's ips (Host Meta 2) or the addresses of the URL host.
+func (r *Resolver) hostMetaRoutes(ctx context.Context, domain string, kind hacx.Kind, doc *hostmeta.Document, src hacx.Source) ([]hacx.Route, []string) {
+	var pins []hacx.Pin
+	if doc.XMPP != nil {
+		for _, p := range doc.XMPP.PublicKeyPinsSHA256 {
+			// An undecodable pin keeps a nil digest: it can never match,
+			// so a set of only bad pins fails closed (A9).
+			v, _ := base64.StdEncoding.DecodeString(p)
+			pins = append(pins, hacx.Pin{Digests: []hacx.Digest{{Hash: "sha-256", Value: v}}})
+		}
+	}
+	var routes []hacx.Route
+	var notes []string
+	for i, l := range doc.Links {
+		method, ok := linkMethod(l.Rel, kind)
+		if !ok {
+			continue // other rels, other kind, or unsupported (quic): C1
+		}
+		rt := hacx.Route{Method: method, Source: src, Index: i + 1, Pins: pins, Priority: l.Priority, Weight: l.Weight}
+		if src == hacx.SourceHostMeta && doc.XMPP == nil {
+			rt.Priority, rt.Weight = legacyPriority, 0
+		}
+		var host string
+		var port uint16
+		if method == hacx.MethodTLS {
+			if l.Port == 0 {
+				notes = append(notes, fmt.Sprintf("link %d: tls without port ignored", i+1))
+				continue
+			}
+			host, port = domain, l.Port
+			rt.ALPN = alpnFor(kind)
+		} else {
+			h, p, err := linkURL(l.Href, method)
+			if err != nil {
+				notes = append(notes, fmt.Sprintf("link %d: %v", i+1, err))
+				continue
+			}
+			host, port, rt.URL = h, p, l.Href
+			if l.Port != 0 {
+				port = l.Port
+			}
+		}
+		rt.Host = host
+		// Host Meta 2's sni is the exact name to send; without it the
+		// name we verify (domain or URL host) is sent.
+		rt.SNI, rt.HasSNI = host, true
+		if l.SNI != "" {
+			rt.SNI = l.SNI
+		}
+		var ips []netip.Addr
+		if len(l.IPs) > 0 {
+			for _, s := range l.IPs {
+				ip, err := netip.ParseAddr(s)
+				if err != nil {
+					notes = append(notes, fmt.Sprintf("link %d: bad ip %q", i+1, s))
+					continue
+				}
+				ips = append(ips, ip.Unmap())
+			}
+		} else if r.NoDNS {
+			notes = append(notes, fmt.Sprintf("link %d: no ips and no local DNS (T1)", i+1))
+			continue
+		} else {
+			var err error
+			if ips, err = r.lookupIPs(ctx, host); err != nil {
+				notes = append(notes, fmt.Sprintf("link %d: %v", i+1, err))
+				continue
+			}
+		}
+		for _, ip := range ips {
+			x := rt
+			x.Addr = netip.AddrPortFrom(ip, port)
+			routes = append(routes, x)
+		}
+	}
+	return routes, notes
+}
+
+// linkMethod maps a link relation to a method for kind.
+func linkMethod(rel string, kind hacx.Kind) (hacx.Method, bool) {
+	if kind == hacx.Server {
+		switch rel {
+		case hostmeta.RelS2STLS:
+			return hacx.MethodTLS, true
+		case hostmeta.RelS2SWebSocket:
+			return hacx.MethodWebSocket, true
+		}
+		return "", false
+	}
+	switch rel {
+	case hostmeta.RelTLS:
+		return hacx.MethodTLS, true
+	case hostmeta.RelWebSocket:
+		return hacx.MethodWebSocket, true
+	case hostmeta.RelBOSH:
+		return hacx.MethodBOSH, true
+	}
+	return "", false
+}
+
+// linkURL checks a websocket (wss://) or BOSH (https://) href and returns
+// its host and port.
+func linkURL(href string, method hacx.Method) (string, uint16, error) {
+	u, err := url.Parse(href)
+	if err != nil {
+		return "", 0, fmt.Errorf("bad href: %w", err)
+	}
+	want := "https"
+	if method == hacx.MethodWebSocket {
+		want = "wss"
+	}
+	if u.Scheme != want || u.Hostname() == "" {
+		return "", 0, fmt.Errorf("href %q is not %s:// (A10 rules apply to host-meta too)", href, want)
+	}
+	port := uint16(443)
+	if ps := u.Port(); ps != "" {
+		p, err := strconv.ParseUint(ps, 10, 16)
+		if err != nil || p == 0 {
+			return "", 0, fmt.Errorf("href %q: bad port", href)
+		}
+		port = uint16(p)
+	}
+	host := strings.ToLower(u.Hostname())
+	if _, err := netip.ParseAddr(host); err != nil && !validHost(host) {
+		return "", 0, fmt.Errorf("href %q: bad host", href)
+	}
+	return host, port, nil
+}
+
+func validHost(h string) bool {
+	_, ok := dns.IsDomainName(h)
+	return ok && net.ParseIP(h) == nil
+}

@@ -1,0 +1,347 @@
+package discover
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"hacx.dev/hacx"
+	"hacx.dev/hacx/trust"
+)
+
+// Timing defaults of one fetch step (DESIGN: connect 5 s, TLS 5 s).
+const (
+	connectTimeout   = 5 * time.Second
+	handshakeTimeout = 5 * time.Second
+	headerTimeout    = 5 * time.Second
+	maxRedirects     = 10 // H3: an 11th hop is an error
+)
+
+// fetched is one HTTPS fetch: a body (found) or a 404 (none).
+type fetched struct {
+	notFound  bool
+	body      []byte
+	finalURL  string
+	redirects []string
+	hsts      string
+	hpkp      string
+	dane      string
+}
+
+// fetchTrace collects TLS facts of the hops of one fetch; it travels in
+// the request context to the Transport's TLS dialer.
+type fetchTrace struct {
+	dane map[string]string // host -> DANE outcome
+}
+
+type traceKey struct{}
+
+func (r *Resolver) timeout() time.Duration {
+	if r.Timeout > 0 {
+		return r.Timeout
+	}
+	return DefaultTimeout
+}
+
+func (r *Resolver) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// transport returns the Resolver's one HTTP transport: no proxy, its own
+// TLS dialer verifying every hop against its own host (H2, H3), and no
+// keep-alive, so that every fetch is a fresh handshake checked against the
+// current DANE and HPKP state rather than a pooled connection verified
+// minutes ago.
+func (r *Resolver) transport() http.RoundTripper {
+	r.once.Do(func() {
+		if r.HTTPClient != nil && r.HTTPClient.Transport != nil {
+			r.rt = r.HTTPClient.Transport
+			return
+		}
+		r.rt = &http.Transport{
+			Proxy:                  nil,
+			DialTLSContext:         r.dialTLS,
+			DisableKeepAlives:      true,
+			DisableCompression:     true,
+			ResponseHeaderTimeout:  headerTimeout,
+			MaxResponseHeaderBytes: 64 << 10,
+		}
+	})
+	return r.rt
+}
+
+func (r *Resolver) dialTCP(ctx context.Context, network, addr string) (net.Conn, error) {
+	if r.DialContext != nil {
+		return r.DialContext(ctx, network, addr)
+	}
+	d := net.Dialer{Timeout: connectTimeout}
+	return d.DialContext(ctx, network, addr)
+}
+
+// dialTLS opens the TLS connection of one hop and verifies it against the
+// hop's own host: DANE when a DNSSEC-secure TLSA set exists for
+// _443._tcp.host (X4), WebPKI otherwise (H2), then HPKP (X6).
+func (r *Resolver) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	port, _ := strconv.ParseUint(portStr, 10, 16)
+	tr, _ := ctx.Value(traceKey{}).(*fetchTrace)
+	note := func(s string) {
+		if tr != nil {
+			tr.dane[host] = s
+		}
+	}
+
+	var tlsa []*dns.TLSA
+	secure := false
+	switch {
+	case r.NoDNS:
+		note("skipped (no local DNS)")
+	case net.ParseIP(host) != nil:
+		note("skipped (IP literal)")
+	default:
+		recs, sec, err := r.LookupTLSA(ctx, host, uint16(port))
+		switch {
+		case err != nil:
+			// A DNS failure here must not lower security below WebPKI,
+			// which still applies; say so.
+			note("lookup failed: " + err.Error())
+		case !sec:
+			note("unsigned")
+		case len(recs) == 0:
+			note("no-tlsa")
+		default:
+			tlsa, secure = recs, true
+		}
+	}
+
+	conn, err := r.dialTCP(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &tls.Config{
+		ServerName: host,
+		// Verification is done by hand below, so that a secure TLSA set
+		// can authenticate a DANE-EE key without WebPKI (RFC 7671), and
+		// HPKP sees the verified chain.
+		InsecureSkipVerify: true,
+		MinVersion:         tls.VersionTLS12,
+		NextProtos:         []string{"http/1.1"},
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			chain, outcome, err := r.verifyHop(host, cs.PeerCertificates, tlsa, secure)
+			if err != nil {
+				return err
+			}
+			if outcome != "" {
+				note(outcome)
+			}
+			if r.HPKP != nil {
+				if err := r.HPKP.Check(host, chain); err != nil {
+					return &TLSError{Host: host, Check: "hpkp", Err: err}
+				}
+			}
+			return nil
+		},
+	}
+	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer cancel()
+	tc := tls.Client(conn, cfg)
+	if err := tc.HandshakeContext(hctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return tc, nil
+}
+
+// verifyHop authenticates the certificates presented by host and returns
+// the chain HPKP is judged on.
+func (r *Resolver) verifyHop(host string, certs []*x509.Certificate, tlsa []*dns.TLSA, secure bool) ([]*x509.Certificate, string, error) {
+	if len(certs) == 0 {
+		return nil, "", &TLSError{Host: host, Check: "webpki", Err: errors.New("no certificate presented")}
+	}
+	if secure {
+		err := trust.VerifyDANE(tlsa, certs, trust.VerifyOptions{Roots: r.Roots, Names: []string{host}, Now: r.now()})
+		switch {
+		case err == nil:
+			if chain, werr := r.webPKI(host, certs); werr == nil {
+				return chain, "verified", nil
+			}
+			return certs, "verified", nil
+		case !errors.Is(err, trust.ErrNoUsableTLSA):
+			// X4: a secure TLSA set with no matching record is a failure.
+			return nil, "", &TLSError{Host: host, Check: "dane", Err: err}
+		}
+		// No usable record: WebPKI decides (RFC 7671 section 4.1).
+		chain, err := r.webPKI(host, certs)
+		if err != nil {
+			return nil, "", &TLSError{Host: host, Check: "webpki", Err: err}
+		}
+		return chain, "no usable TLSA", nil
+	}
+	chain, err := r.webPKI(host, certs)
+	if err != nil {
+		return nil, "", &TLSError{Host: host, Check: "webpki", Err: err}
+	}
+	return chain, "", nil
+}
+
+func (r *Resolver) webPKI(host string, certs []*x509.Certificate) ([]*x509.Certificate, error) {
+	inter := x509.NewCertPool()
+	for _, c := range certs[1:] {
+		inter.AddCert(c)
+	}
+	chains, err := certs[0].Verify(x509.VerifyOptions{
+		DNSName:       host,
+		Roots:         r.Roots,
+		Intermediates: inter,
+		CurrentTime:   r.now(),
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return chains[0], nil
+}
+
+// fetch GETs rawURL with the redirect (H3), status (H4) and size (H6)
+// policies, the whole exchange bounded by the Resolver's Timeout.
+func (r *Resolver) fetch(ctx context.Context, rawURL string) (*fetched, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout())
+	defer cancel()
+	tr := &fetchTrace{dane: map[string]string{}}
+	ctx = context.WithValue(ctx, traceKey{}, tr)
+	out := &fetched{hsts: "none", hpkp: "none"}
+
+	client := &http.Client{
+		Transport: r.transport(),
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			from := via[len(via)-1].URL.String()
+			to := req.URL.String()
+			if req.Response != nil {
+				r.observe(req.Response, out)
+			}
+			switch {
+			case req.URL.Scheme != "https":
+				return &RedirectError{From: from, To: to, Reason: "not https"}
+			case len(via) > maxRedirects:
+				return &RedirectError{From: from, To: to, Reason: "more than 10 redirects"}
+			}
+			for _, v := range via {
+				if v.URL.String() == to {
+					return &RedirectError{From: from, To: to, Reason: "loop"}
+				}
+			}
+			out.redirects = append(out.redirects, to)
+			return nil
+		},
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, &FetchError{URL: rawURL, Op: "request", Err: err}
+	}
+	// Set by hand so that the transport does not decompress transparently:
+	// the size cap then applies to what is parsed (H6).
+	req.Header.Set("Accept-Encoding", "identity")
+	req.Header.Set("User-Agent", "hacx")
+	resp, err := client.Do(req)
+	if err != nil {
+		var re *RedirectError
+		if errors.As(err, &re) {
+			return nil, &FetchError{URL: rawURL, Op: "redirect", Err: re}
+		}
+		var ue interface{ Unwrap() error }
+		if errors.As(err, &ue) {
+			err = ue.Unwrap() // drop url.Error's "Get URL:" prefix, FetchError says it
+		}
+		return nil, &FetchError{URL: rawURL, Op: "request", Err: err}
+	}
+	defer resp.Body.Close()
+	out.finalURL = resp.Request.URL.String()
+	out.dane = summariseDANE(tr.dane)
+	r.observe(resp, out)
+
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		// H4: a definite "nothing published", not an error.
+		out.notFound = true
+		return out, nil
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		return nil, &FetchError{URL: out.finalURL, Op: "status", StatusCode: resp.StatusCode}
+	}
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return nil, &FetchError{URL: out.finalURL, Op: "body", Err: fmt.Errorf("unrequested Content-Encoding %q", ce)}
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, hacx.MaxSize+1))
+	if err != nil {
+		return nil, &FetchError{URL: out.finalURL, Op: "body", Err: err}
+	}
+	if len(body) > hacx.MaxSize {
+		return nil, &FetchError{URL: out.finalURL, Op: "body", Err: fmt.Errorf("larger than %d bytes (H6)", hacx.MaxSize)}
+	}
+	out.body = body
+	return out, nil
+}
+
+// observe feeds a verified response's HSTS and HPKP headers to the stores
+// (X5, X6).
+func (r *Resolver) observe(resp *http.Response, out *fetched) {
+	if resp.TLS == nil || resp.Request == nil {
+		return
+	}
+	host := resp.Request.URL.Hostname()
+	if h := resp.Header.Get("Strict-Transport-Security"); h != "" {
+		out.hsts = "observed"
+		if r.HSTS != nil {
+			if err := r.HSTS.Observe(host, h); err != nil {
+				out.hsts = "invalid: " + err.Error()
+			}
+		}
+	}
+	if r.HPKP != nil {
+		out.hpkp = "enforced"
+	}
+	if h := resp.Header.Get("Public-Key-Pins"); h != "" {
+		out.hpkp = "observed"
+		if r.HPKP != nil {
+			chain, err := r.webPKI(host, resp.TLS.PeerCertificates)
+			if err != nil {
+				out.hpkp = "not stored: chain not WebPKI-valid"
+			} else if err := r.HPKP.Observe(host, h, chain); err != nil {
+				out.hpkp = "not stored: " + err.Error()
+			}
+		}
+	}
+}
+
+func summariseDANE(m map[string]string) string {
+	switch len(m) {
+	case 0:
+		return "unknown"
+	case 1:
+		for _, v := range m {
+			return v
+		}
+	}
+	var parts []string
+	for h, v := range m {
+		parts = append(parts, h+": "+v)
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, "; ")
+}

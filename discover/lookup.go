@@ -1,0 +1,203 @@
+package discover
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"hacx.dev/hacx"
+)
+
+// cacheEntry is what the Cache holds for one document (H5): the body as
+// fetched, when, and for how long it is fresh. A 404 is cached too.
+type cacheEntry struct {
+	Version   int       `json:"v"`
+	URL       string    `json:"url"`
+	FetchedAt time.Time `json:"fetched_at"`
+	TTL       uint32    `json:"ttl"`
+	NotFound  bool      `json:"not_found,omitempty"`
+	Body      []byte    `json:"body,omitempty"`
+}
+
+func (e *cacheEntry) expires() time.Time {
+	return e.FetchedAt.Add(time.Duration(e.TTL) * time.Second)
+}
+
+// cacheKey names the cache entry of a domain's document of one kind. It
+// includes both, so a lookup never gets another domain's or the other
+// kind's document (H5).
+func cacheKey(source string, kind hacx.Kind, domain string) string {
+	return source + "+" + kind.String() + "+" + domain
+}
+
+// normalizeDomain lower-cases domain, drops one trailing dot and checks it
+// is a plausible DNS name (it ends up in URLs, DNS queries and file names).
+func normalizeDomain(domain string) (string, error) {
+	d := strings.ToLower(strings.TrimSuffix(domain, "."))
+	if d == "" || len(d) > 253 {
+		return "", fmt.Errorf("discover: invalid domain %q", domain)
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" || len(label) > 63 {
+			return "", fmt.Errorf("discover: invalid domain %q: empty or long label", domain)
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return "", fmt.Errorf("discover: invalid domain %q: character %q", domain, c)
+			}
+		}
+	}
+	return d, nil
+}
+
+// Lookup discovers the routes into domain's service of the given kind.
+//
+// A nil error with no routes means the domain publishes nothing anywhere
+// consulted. An error (*LookupError) means no route was found and at least
+// one source failed; the Result is still returned, listing each source.
+func (r *Resolver) Lookup(ctx context.Context, domain string, kind hacx.Kind) (*Result, error) {
+	d, err := normalizeDomain(domain)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Domain: d, Kind: kind}
+
+	sr, doc := r.lookupHACX(ctx, d, kind, res)
+	res.Sources = append(res.Sources, sr)
+	var routes []hacx.Route
+	if doc != nil {
+		res.Document = doc
+		routes = doc.Routes(hacx.SourceHACX)
+		for i := range routes {
+			routes[i].Host = d
+		}
+	}
+
+	useFallback := r.Fallback == FallbackAlways || (r.Fallback == FallbackAuto && len(routes) == 0)
+	if useFallback {
+		fb, srs := r.lookupFallbacks(ctx, d, kind)
+		routes = append(routes, fb...)
+		res.Sources = append(res.Sources, srs...)
+	} else {
+		note := "HACX document has routes (fallback auto)"
+		if r.Fallback == FallbackNever {
+			note = "fallback never"
+		}
+		res.Sources = append(res.Sources,
+			SourceResult{Source: hacx.SourceHostMeta2, Status: StatusSkipped, Note: note},
+			SourceResult{Source: hacx.SourceSRV, Status: StatusSkipped, Note: note})
+	}
+
+	r.randMu.Lock()
+	res.Routes = Order(routes, r.Rand)
+	r.randMu.Unlock()
+
+	if len(res.Routes) == 0 {
+		for _, s := range res.Sources {
+			if s.Status == StatusError {
+				return res, &LookupError{Domain: d, Sources: res.Sources}
+			}
+		}
+	}
+	return res, nil
+}
+
+// lookupHACX gets the HACX document from the cache or the network (H1-H6).
+func (r *Resolver) lookupHACX(ctx context.Context, domain string, kind hacx.Kind, res *Result) (SourceResult, *hacx.Document) {
+	u := "https://" + domain + kind.WellKnownPath()
+	sr := SourceResult{Source: hacx.SourceHACX, Query: u}
+	key := cacheKey("hacx", kind, domain)
+	now := r.now()
+
+	var cached *cacheEntry
+	if r.Cache != nil {
+		if data, err := r.Cache.Get(ctx, key); err == nil {
+			var e cacheEntry
+			if jerr := json.Unmarshal(data, &e); jerr == nil && e.Version == 1 {
+				cached = &e
+			} else {
+				r.logWarn("ignoring unreadable cache entry", "key", key)
+			}
+		} else if !errors.Is(err, ErrCacheMiss) {
+			r.logWarn("cache read failed", "key", key, "err", err)
+		}
+	}
+
+	// Fresh within ttl: no network at all (H5).
+	if cached != nil && now.Before(cached.expires()) {
+		sr.Cached, sr.FetchedAt, sr.FinalURL = true, cached.FetchedAt, cached.URL
+		if cached.NotFound {
+			sr.Status = StatusNone
+			sr.Note = "404 (cached)"
+			return sr, nil
+		}
+		doc, err := hacx.Parse(cached.Body)
+		if err == nil {
+			sr.Status, sr.Routes = StatusFound, len(doc.Records)
+			return sr, doc
+		}
+		// A cached body that no longer parses (e.g. after a parser
+		// change) is dropped and refetched.
+		cached = nil
+		sr.Cached, sr.FetchedAt, sr.FinalURL = false, time.Time{}, ""
+	}
+
+	f, err := r.fetch(ctx, u)
+	var doc *hacx.Document
+	if err == nil && !f.notFound {
+		doc, err = hacx.Parse(f.body)
+		if err != nil {
+			err = &FetchError{URL: f.finalURL, Op: "parse", Err: err}
+		}
+	}
+	if err != nil {
+		sr.Err = err
+		if cached != nil && !cached.NotFound {
+			if sdoc, perr := hacx.Parse(cached.Body); perr == nil {
+				// H5: the refetch failed (network blocked?): keep using
+				// the stale copy, and say so.
+				sr.Status, sr.Routes = StatusFound, len(sdoc.Records)
+				sr.Cached, sr.Stale, sr.FetchedAt, sr.FinalURL = true, true, cached.FetchedAt, cached.URL
+				sr.Note = "refetch failed, using stale copy: " + err.Error()
+				res.Stale, res.StaleSince = true, cached.expires()
+				r.logWarn("using stale HACX document", "domain", domain, "expired", cached.expires(), "err", err)
+				return sr, sdoc
+			}
+		}
+		sr.Status = StatusError
+		return sr, nil
+	}
+
+	sr.FetchedAt, sr.FinalURL, sr.Redirects = now, f.finalURL, f.redirects
+	sr.HSTS, sr.HPKP, sr.DANE = f.hsts, f.hpkp, f.dane
+	e := cacheEntry{Version: 1, URL: f.finalURL, FetchedAt: now, TTL: hacx.DefaultTTL, NotFound: f.notFound}
+	if f.notFound {
+		sr.Status, sr.Note = StatusNone, "404: no HACX document published"
+	} else {
+		sr.Status, sr.Routes = StatusFound, len(doc.Records)
+		e.TTL, e.Body = doc.TTL, f.body
+	}
+	if r.Cache != nil {
+		if data, jerr := json.Marshal(&e); jerr == nil {
+			if perr := r.Cache.Put(ctx, key, data); perr != nil {
+				r.logWarn("cache write failed", "key", key, "err", perr)
+			}
+		}
+	}
+	return sr, doc
+}
+
+func (r *Resolver) logWarn(msg string, args ...any) {
+	if r.Logger != nil {
+		r.Logger.Warn("discover: "+msg, args...)
+	}
+}
+
+func (r *Resolver) logDebug(msg string, args ...any) {
+	if r.Logger != nil {
+		r.Logger.Debug("discover: "+msg, args...)
+	}
+}
