@@ -1,11 +1,19 @@
 package xmppstream
 
-import "hacx.dev/hacx"
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+
+	"hacx.dev/hacx"
+)
 
 // BOSH defaults of the session creation request (XEP-0124 section 7).
 const (
 	BOSHVersion = "1.6" // ver: the XEP-0124 protocol version we speak
 	BOSHWait    = 60    // wait: longest time, in seconds, the manager may hold a request
+	// BOSHContentType is the Content-Type of BOSH requests and responses.
+	BOSHContentType = "text/xml; charset=utf-8"
 )
 
 // BOSHSessionRequest returns the XEP-0206 session creation request body
@@ -14,7 +22,24 @@ const (
 // XEP-0206 defines client sessions only; kind is accepted for symmetry
 // with WriteOpen and does not change the body.
 func BOSHSessionRequest(to string, rid uint64, kind hacx.Kind) []byte {
-	return nil
+	_ = kind
+	var b bytes.Buffer
+	b.WriteString("<body content='" + BOSHContentType + "' hold='1'")
+	b.WriteString(" rid='" + strconv.FormatUint(rid, 10) + "'")
+	xmlAttr(&b, "to", to)
+	b.WriteString(" ver='" + BOSHVersion + "' wait='" + strconv.Itoa(BOSHWait) + "'")
+	b.WriteString(" xml:lang='en' xmpp:version='1.0' xmlns='" + NSHTTPBind + "' xmlns:xmpp='" + NSXBOSH + "'/>")
+	return b.Bytes()
+}
+
+// BOSHCloseRequest returns the body that ends session sid (XEP-0124
+// section 12), so a prober does not leave the session to time out.
+func BOSHCloseRequest(sid string, rid uint64) []byte {
+	var b bytes.Buffer
+	b.WriteString("<body rid='" + strconv.FormatUint(rid, 10) + "'")
+	xmlAttr(&b, "sid", sid)
+	b.WriteString(" type='terminate' xmlns='" + NSHTTPBind + "'/>")
+	return b.Bytes()
 }
 
 // BOSHSession is a connection manager's session creation response
@@ -28,8 +53,9 @@ type BOSHSession struct {
 	Wait, Hold, Requests, Polling, Inactivity, MaxPause int
 	// Ver is the manager's BOSH protocol version ("1.6"); empty if absent.
 	Ver string
-	// Features is the raw <stream:features/> child, nil when the manager
-	// sends it in a later response (XEP-0206 allows both).
+	// Features is the raw <stream:features/> child as received (its
+	// stream prefix may be declared on the enclosing body), nil when the
+	// manager sends it in a later response (XEP-0206 allows both).
 	Features []byte
 }
 
@@ -38,13 +64,126 @@ type BOSHSession struct {
 // body of type='terminate' is an error holding a *StreamError with its
 // condition. body is bounded by MaxMessageBytes.
 func ParseBOSHSession(body []byte, domain string) (*BOSHSession, error) {
-	return nil, errNotYet
+	root, err := boshBody(body)
+	if err != nil {
+		return nil, err
+	}
+	got := excerpt(root.Raw)
+	if t := root.get("", "type"); t == "terminate" || t == "error" {
+		cond := root.get("", "condition")
+		var cause error = ErrClosed
+		if se := root.child(NSStream, "error"); se != nil && cond == "remote-stream-error" {
+			cause = streamError(se)
+		} else if cond != "" {
+			cause = &StreamError{Condition: cond}
+		}
+		return nil, &Error{Phase: PhaseBOSH, Reason: "the connection manager terminated the session", Got: got, Err: cause}
+	}
+	s := &BOSHSession{
+		SID: root.get("", "sid"),
+		Ver: root.get("", "ver"),
+		Header: Header{
+			From:    root.get("", "from"),
+			ID:      root.get("", "authid"),
+			Version: root.get(NSXBOSH, "version"),
+			Lang:    root.get(nsXML, "lang"),
+		},
+	}
+	if s.SID == "" {
+		return nil, &Error{Phase: PhaseBOSH, Reason: "got a body without sid: not a session creation response", Got: got, Err: ErrNotXMPP}
+	}
+	for _, f := range []struct {
+		name string
+		dst  *int
+	}{{"wait", &s.Wait}, {"hold", &s.Hold}, {"requests", &s.Requests}, {"polling", &s.Polling}, {"inactivity", &s.Inactivity}, {"maxpause", &s.MaxPause}} {
+		if *f.dst, err = intAttr(root, f.name); err != nil {
+			return nil, &Error{Phase: PhaseBOSH, Reason: err.Error(), Got: got, Err: ErrNotXMPP}
+		}
+	}
+	if !checkVersion(s.Header.Version) {
+		reason := fmt.Sprintf("got xmpp:version %q, not 1.0", s.Header.Version)
+		if s.Header.Version == "" {
+			reason = "got a body without xmpp:version (BOSH without XEP-0206 XMPP support)"
+		}
+		return nil, &Error{Phase: PhaseBOSH, Reason: reason, Got: got, Err: ErrVersion}
+	}
+	if !sameDomain(s.Header.From, domain) {
+		reason := fmt.Sprintf("got a session from %q, not from %q", s.Header.From, domain)
+		if s.Header.From == "" {
+			reason = fmt.Sprintf("got a session creation response without from; %q was expected", domain)
+		}
+		return nil, &Error{Phase: PhaseBOSH, Reason: reason, Got: got, Err: ErrWrongDomain}
+	}
+	if f := root.child(NSStream, "features"); f != nil {
+		s.Features = f.Raw
+	}
+	return s, nil
+}
+
+// boshBody parses body and checks it is an httpbind <body/>.
+func boshBody(body []byte) (*elem, error) {
+	root, err := parseMessage(body, PhaseBOSH, "a BOSH <body/>")
+	if err != nil {
+		return nil, err
+	}
+	if root.Name.Space != NSHTTPBind || root.Name.Local != "body" {
+		return nil, &Error{Phase: PhaseBOSH, Reason: fmt.Sprintf("got <%s/> in namespace %q where an %s <body/> was expected", root.Name.Local, root.Name.Space, NSHTTPBind), Got: excerpt(root.Raw), Err: ErrNotXMPP}
+	}
+	return root, nil
+}
+
+// intAttr reads a non-negative decimal attribute; absent is 0.
+func intAttr(e *elem, name string) (int, error) {
+	v, ok := e.attr("", name)
+	if !ok {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("got %s=%q, not a non-negative integer", name, v)
+	}
+	return n, nil
 }
 
 // Marshal renders s as a session creation response body, with Features
-// as its child: the server side of ParseBOSHSession.
+// (a complete <stream:features/> element, such as WSFeatures returns) as
+// its child: the server side of ParseBOSHSession. An empty Header.Version
+// is written as "1.0".
 func (s *BOSHSession) Marshal() []byte {
-	return nil
+	var b bytes.Buffer
+	b.WriteString("<body xmlns='" + NSHTTPBind + "' xmlns:xmpp='" + NSXBOSH + "' xmlns:stream='" + NSStream + "'")
+	xmlAttr(&b, "sid", s.SID)
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"wait", s.Wait}, {"hold", s.Hold}, {"requests", s.Requests}, {"polling", s.Polling}, {"inactivity", s.Inactivity}, {"maxpause", s.MaxPause}} {
+		if f.v != 0 {
+			b.WriteString(" " + f.name + "='" + strconv.Itoa(f.v) + "'")
+		}
+	}
+	if s.Ver != "" {
+		xmlAttr(&b, "ver", s.Ver)
+	}
+	xmlAttr(&b, "from", s.Header.From)
+	if s.Header.ID != "" {
+		xmlAttr(&b, "authid", s.Header.ID)
+	}
+	v := s.Header.Version
+	if v == "" {
+		v = "1.0"
+	}
+	xmlAttr(&b, "xmpp:version", v)
+	if s.Header.Lang != "" {
+		xmlAttr(&b, "xml:lang", s.Header.Lang)
+	}
+	if len(s.Features) == 0 {
+		b.WriteString("/>")
+		return b.Bytes()
+	}
+	b.WriteByte('>')
+	b.Write(s.Features)
+	b.WriteString("</body>")
+	return b.Bytes()
 }
 
 // BOSHRequest is what a client's session creation request says.
@@ -55,13 +194,46 @@ type BOSHRequest struct {
 }
 
 // ParseBOSHRequest is the server side of BOSHSessionRequest: it checks a
-// session creation request body and returns its attributes.
+// session creation request body (httpbind namespace, rid, to, no sid) and
+// returns its attributes.
 func ParseBOSHRequest(body []byte) (*BOSHRequest, error) {
-	return nil, errNotYet
+	root, err := boshBody(body)
+	if err != nil {
+		return nil, err
+	}
+	got := excerpt(root.Raw)
+	if root.get("", "sid") != "" {
+		return nil, &Error{Phase: PhaseBOSH, Reason: "got a body with sid: not a session creation request", Got: got, Err: ErrNotXMPP}
+	}
+	r := &BOSHRequest{
+		To:          root.get("", "to"),
+		Lang:        root.get(nsXML, "lang"),
+		Ver:         root.get("", "ver"),
+		XMPPVersion: root.get(NSXBOSH, "version"),
+		Content:     root.get("", "content"),
+	}
+	if r.RID, err = strconv.ParseUint(root.get("", "rid"), 10, 64); err != nil {
+		return nil, &Error{Phase: PhaseBOSH, Reason: fmt.Sprintf("got rid=%q, not a number", root.get("", "rid")), Got: got, Err: ErrNotXMPP}
+	}
+	if r.To == "" {
+		return nil, &Error{Phase: PhaseBOSH, Reason: "got a session creation request without to", Got: got, Err: ErrNotXMPP}
+	}
+	if r.Wait, err = intAttr(root, "wait"); err == nil {
+		r.Hold, err = intAttr(root, "hold")
+	}
+	if err != nil {
+		return nil, &Error{Phase: PhaseBOSH, Reason: err.Error(), Got: got, Err: ErrNotXMPP}
+	}
+	return r, nil
 }
 
 // BOSHTerminate returns a type='terminate' body with condition (e.g.
 // "host-unknown", "remote-connection-failed"; XEP-0124 section 17.2).
+// A condition that is not a plain name is left out.
 func BOSHTerminate(condition string) []byte {
-	return nil
+	s := "<body type='terminate'"
+	if isName(condition) {
+		s += " condition='" + condition + "'"
+	}
+	return []byte(s + " xmlns='" + NSHTTPBind + "'/>")
 }

@@ -1,6 +1,7 @@
 package xmppstream
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 )
@@ -104,9 +105,15 @@ func isSentinel(err error) bool {
 	return false
 }
 
-// excerpt returns at most maxExcerpt bytes of b, trimmed, for Error.Got.
+// excerpt returns the first line of b, trimmed, at most 64 bytes, for
+// Error.Got: enough to recognise "HTTP/1.1 400 Bad Request" or
+// "220 mail.example.net ESMTP" in a log line.
 func excerpt(b []byte) string {
 	const maxExcerpt = 64
+	b = bytes.TrimSpace(b)
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = bytes.TrimSpace(b[:i])
+	}
 	if len(b) > maxExcerpt {
 		b = b[:maxExcerpt]
 	}

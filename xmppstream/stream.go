@@ -1,8 +1,12 @@
 package xmppstream
 
 import (
+	"bytes"
+	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
+	"strings"
 
 	"hacx.dev/hacx"
 )
@@ -45,13 +49,18 @@ type Header struct {
 	NS      string // content namespace: jabber:client or jabber:server (TLS only)
 }
 
-var errNotYet = errors.New("xmppstream: not yet implemented")
-
 // WriteOpen writes the client's XML declaration and stream header for a
 // stream to domain to, in the content namespace of kind (RFC 6120 section
 // 4.7): what a client sends first on a direct TLS connection.
 func WriteOpen(w io.Writer, to string, kind hacx.Kind) error {
-	return errNotYet
+	var b bytes.Buffer
+	b.WriteString("<?xml version='1.0'?><stream:stream")
+	xmlAttr(&b, "to", to)
+	b.WriteString(" version='1.0' xml:lang='en' xmlns='" + kind.Namespace() + "' xmlns:stream='" + NSStream + "'>")
+	if _, err := w.Write(b.Bytes()); err != nil {
+		return fmt.Errorf("xmppstream: write stream header: %w", err)
+	}
+	return nil
 }
 
 // ReadOpen reads the server's answer to WriteOpen from r: the stream header
@@ -67,38 +76,51 @@ func WriteOpen(w io.Writer, to string, kind hacx.Kind) error {
 // HTTP response (ErrHTTP), a banner (ErrBanner), TLS bytes (ErrTLSRecord),
 // a <stream:error/> (*StreamError), another domain (ErrWrongDomain).
 //
-// When the header is valid but the features cannot be read, ReadOpen
-// returns the header along with an *Error whose Phase is PhaseFeatures.
-// r should carry a deadline (a net.Conn with SetReadDeadline), since a
-// silent peer makes ReadOpen wait.
+// ReadOpen succeeds only when err is nil. When the header was valid but
+// what follows is not features (a stream error, EOF, a timeout), it
+// returns the header, for the attempt log, along with an *Error whose
+// Phase is PhaseFeatures. r should carry a deadline (a net.Conn with
+// SetReadDeadline): a silent peer makes ReadOpen wait.
 func ReadOpen(r io.Reader, domain string, kind hacx.Kind) (*Header, []byte, error) {
-	return nil, nil, errNotYet
-}
-
-// WriteServerOpen writes the server's XML declaration and stream header,
-// from domain from with stream ID id, in the content namespace of kind.
-// Follow it with WriteFeatures (or WriteStreamError).
-func WriteServerOpen(w io.Writer, from, id string, kind hacx.Kind) error {
-	return errNotYet
-}
-
-// WriteFeatures writes a <stream:features/> element holding inner, which
-// must be well-formed XML (nil or empty writes an empty element).
-func WriteFeatures(w io.Writer, inner []byte) error {
-	return errNotYet
-}
-
-// Features returns typical post-TLS features of a server of kind: SASL
-// mechanisms for clients, dialback for servers. Use it with WriteFeatures.
-func Features(kind hacx.Kind) []byte {
-	return nil
-}
-
-// WriteStreamError writes <stream:error/> with condition (an RFC 6120
-// section 4.9.3 name such as "host-unknown") and optional text, and closes
-// the stream with </stream:stream>.
-func WriteStreamError(w io.Writer, condition, text string) error {
-	return errNotYet
+	s := newOpenReader(r)
+	hdr, err := s.header()
+	if err != nil {
+		return nil, nil, err
+	}
+	bad := checkHeader(hdr, kind, PhaseHeader)
+	if bad == nil && !sameDomain(hdr.From, domain) {
+		reason := fmt.Sprintf("got a stream from %q, not from %q", hdr.From, domain)
+		if hdr.From == "" {
+			reason = fmt.Sprintf("got a stream header without from; %q was expected", domain)
+		}
+		bad = &Error{Phase: PhaseHeader, Reason: reason, Err: ErrWrongDomain}
+	}
+	s.br.limit = MaxOpenBytes
+	// A server that refuses the stream sends its own header first and
+	// the stream error right after it (RFC 6120 section 4.9.1.2), and one
+	// that accepts it must send features at once (section 4.3.2): reading
+	// one more element therefore costs no time, and lets a refusal be
+	// named by its condition rather than by the header it came with.
+	next, nerr := s.next(PhaseFeatures)
+	if next != nil && next.Name == (xml.Name{Space: NSStream, Local: "error"}) {
+		se := streamError(next)
+		e := &Error{Phase: PhaseFeatures, Reason: "the server sent a stream error after its header", Got: excerpt(next.Raw), Err: se}
+		if bad != nil {
+			e.Phase = PhaseHeader
+			return nil, nil, e
+		}
+		return hdr, nil, e
+	}
+	if bad != nil {
+		return nil, nil, bad
+	}
+	if nerr != nil {
+		return hdr, nil, nerr
+	}
+	if next.Name != (xml.Name{Space: NSStream, Local: "features"}) {
+		return hdr, nil, &Error{Phase: PhaseFeatures, Reason: fmt.Sprintf("got <%s/> where <stream:features/> was expected", next.Name.Local), Got: excerpt(next.Raw), Err: ErrNotXMPP}
+	}
+	return hdr, next.Raw, nil
 }
 
 // ReadClientOpen is the server side of WriteOpen: it reads a client's
@@ -106,5 +128,306 @@ func WriteStreamError(w io.Writer, condition, text string) error {
 // for kind and the version. The caller decides whether Header.To is a
 // domain it serves.
 func ReadClientOpen(r io.Reader, kind hacx.Kind) (*Header, error) {
-	return nil, errNotYet
+	s := newOpenReader(r)
+	hdr, err := s.header()
+	if err != nil {
+		return nil, err
+	}
+	if bad := checkHeader(hdr, kind, PhaseHeader); bad != nil {
+		return nil, bad
+	}
+	return hdr, nil
+}
+
+// checkHeader checks what every stream header must carry: the content
+// namespace of kind and version 1.x.
+func checkHeader(h *Header, kind hacx.Kind, phase string) *Error {
+	if h.NS != kind.Namespace() {
+		reason := fmt.Sprintf("got content namespace %q, not %q", h.NS, kind.Namespace())
+		if h.NS == "" {
+			reason = fmt.Sprintf("got a stream header without content namespace (%q expected)", kind.Namespace())
+		}
+		return &Error{Phase: phase, Reason: reason, Err: ErrNotXMPP}
+	}
+	if !checkVersion(h.Version) {
+		reason := fmt.Sprintf("got version %q, not 1.0", h.Version)
+		if h.Version == "" {
+			reason = "got a stream header without version (a pre-RFC 3920 server)"
+		}
+		return &Error{Phase: phase, Reason: reason, Err: ErrVersion}
+	}
+	return nil
+}
+
+// openReader reads a TLS-framed XMPP stream opening.
+type openReader struct {
+	br   *boundedReader
+	d    *xml.Decoder
+	base int // index in br.rec where the decoder's input starts
+}
+
+func newOpenReader(r io.Reader) *openReader {
+	return &openReader{br: newBoundedReader(r, MaxHeaderBytes)}
+}
+
+func (s *openReader) raw(from, to int64) []byte {
+	lo, hi := s.base+int(from), s.base+int(to)
+	if lo < 0 || hi > len(s.br.rec) || lo > hi {
+		return nil
+	}
+	return s.br.rec[lo:hi]
+}
+
+// readErr turns a failed read or decode into an *Error, preferring the
+// reader's own error (EOF, the bound, a deadline) to the decoder's
+// rendering of it.
+func (s *openReader) readErr(phase, what string, err error, at int64) *Error {
+	got := excerpt(s.raw(at, int64(len(s.br.rec)-s.base)))
+	switch {
+	case s.br.err == errLimit:
+		limit := s.br.limit
+		return &Error{Phase: phase, Reason: fmt.Sprintf("no complete %s within %d bytes", what, limit), Got: got, Err: ErrTooLarge}
+	case s.br.err == io.EOF || errors.Is(s.br.err, io.ErrUnexpectedEOF):
+		return &Error{Phase: phase, Reason: "the connection closed before the " + what + " was complete", Got: got, Err: ErrClosed}
+	case s.br.err != nil:
+		return &Error{Phase: phase, Reason: "reading the " + what + " failed", Got: got, Err: s.br.err}
+	}
+	return xmlError(phase, err, s.raw(at, int64(len(s.br.rec)-s.base)))
+}
+
+// header reads up to and including the stream header's start tag.
+func (s *openReader) header() (*Header, error) {
+	c, err := s.br.ReadByte()
+	for err == nil && isSpace(c) { // whitespace keepalives (RFC 6120 section 4.6.1)
+		c, err = s.br.ReadByte()
+	}
+	if err != nil {
+		return nil, s.readErr(PhaseHeader, "stream header", err, int64(len(s.br.rec)))
+	}
+	if c != '<' {
+		return nil, sniff(s.br, c)
+	}
+	s.br.unread(1)
+	s.base = len(s.br.rec) - 1
+	s.d = newDecoder(s.br)
+	for first := true; ; first = false {
+		before := s.d.InputOffset()
+		tok, err := s.d.Token()
+		if err != nil {
+			return nil, s.readErr(PhaseHeader, "stream header", err, before)
+		}
+		if why := restricted(tok, first); why != "" {
+			if d, ok := tok.(xml.Directive); ok && strings.HasPrefix(strings.ToLower(string(d)), "doctype html") {
+				return nil, &Error{Phase: PhaseHeader, Reason: "got an HTML document where XMPP was expected", Got: excerpt(s.raw(before, s.d.InputOffset())), Err: ErrNotXMPP}
+			}
+			return nil, &Error{Phase: PhaseHeader, Reason: "got " + why + ", which XMPP forbids", Got: excerpt(s.raw(before, s.d.InputOffset())), Err: ErrRestrictedXML}
+		}
+		switch t := tok.(type) {
+		case xml.CharData:
+			if len(bytes.TrimSpace(t)) > 0 {
+				return nil, &Error{Phase: PhaseHeader, Reason: "got text where a stream header was expected", Got: excerpt(t), Err: ErrNotXMPP}
+			}
+		case xml.StartElement:
+			return s.start(t.Copy(), before)
+		case xml.EndElement:
+			// Unreachable: the decoder rejects an end tag without start.
+			return nil, &Error{Phase: PhaseHeader, Reason: "got an end tag where a stream header was expected", Err: ErrNotXMPP}
+		}
+	}
+}
+
+// start checks the first element of the stream.
+func (s *openReader) start(t xml.StartElement, off int64) (*Header, error) {
+	got := excerpt(s.raw(off, s.d.InputOffset()))
+	switch {
+	case t.Name == xml.Name{Space: NSStream, Local: "stream"}:
+		h := &Header{}
+		for _, a := range t.Attr {
+			switch {
+			case a.Name.Space == "" && a.Name.Local == "from":
+				h.From = a.Value
+			case a.Name.Space == "" && a.Name.Local == "to":
+				h.To = a.Value
+			case a.Name.Space == "" && a.Name.Local == "id":
+				h.ID = a.Value
+			case a.Name.Space == "" && a.Name.Local == "version":
+				h.Version = a.Value
+			case a.Name.Space == "" && a.Name.Local == "xmlns":
+				h.NS = a.Value
+			case (a.Name.Space == nsXML || a.Name.Space == "xml") && a.Name.Local == "lang":
+				h.Lang = a.Value
+			}
+		}
+		return h, nil
+	case t.Name == xml.Name{Space: NSStream, Local: "error"}:
+		// Not allowed before a header, but some servers do it.
+		s.br.limit = MaxOpenBytes
+		e, err := tree(s.d, t, off, 1, s.raw)
+		if err != nil {
+			return nil, s.readErr(PhaseHeader, "stream error", err, off)
+		}
+		return nil, &Error{Phase: PhaseHeader, Reason: "got a stream error instead of a stream header", Got: excerpt(e.Raw), Err: streamError(e)}
+	case t.Name.Local == "stream":
+		return nil, &Error{Phase: PhaseHeader, Reason: fmt.Sprintf("got a stream header in namespace %q, not %q", t.Name.Space, NSStream), Got: got, Err: ErrNotXMPP}
+	case t.Name.Space == NSFraming:
+		return nil, &Error{Phase: PhaseHeader, Reason: "got RFC 7395 WebSocket framing on a TLS stream", Got: got, Err: ErrNotXMPP}
+	case strings.EqualFold(t.Name.Local, "html"):
+		return nil, &Error{Phase: PhaseHeader, Reason: "got an HTML document where XMPP was expected", Got: got, Err: ErrNotXMPP}
+	}
+	return nil, &Error{Phase: PhaseHeader, Reason: fmt.Sprintf("got <%s> where a stream header was expected", t.Name.Local), Got: got, Err: ErrNotXMPP}
+}
+
+// next reads the next top-level element after the header, skipping
+// whitespace keepalives.
+func (s *openReader) next(phase string) (*elem, error) {
+	for {
+		before := s.d.InputOffset()
+		tok, err := s.d.Token()
+		if err != nil {
+			return nil, s.readErr(phase, "stream features", err, before)
+		}
+		if why := restricted(tok, false); why != "" {
+			return nil, &Error{Phase: phase, Reason: "got " + why + ", which XMPP forbids", Got: excerpt(s.raw(before, s.d.InputOffset())), Err: ErrRestrictedXML}
+		}
+		switch t := tok.(type) {
+		case xml.CharData:
+			if len(bytes.TrimSpace(t)) > 0 {
+				return nil, &Error{Phase: phase, Reason: "got text where <stream:features/> was expected", Got: excerpt(t), Err: ErrNotXMPP}
+			}
+		case xml.StartElement:
+			e, err := tree(s.d, t.Copy(), before, 1, s.raw)
+			if err != nil {
+				return nil, s.readErr(phase, "element after the stream header", err, before)
+			}
+			return e, nil
+		case xml.EndElement:
+			return nil, &Error{Phase: phase, Reason: "the server closed the stream right after its header", Got: excerpt(s.raw(before, s.d.InputOffset())), Err: ErrClosed}
+		}
+	}
+}
+
+// sniff reads the first line (or TLS record header) of an answer that
+// does not start with '<' and names what it is (C3: "an HTTP or SMTP
+// banner where XMPP was expected").
+func sniff(br *boundedReader, first byte) *Error {
+	buf := []byte{first}
+	for len(buf) < 80 && buf[len(buf)-1] != '\n' {
+		if isTLSRecord(buf) && len(buf) >= 7 {
+			break
+		}
+		c, err := br.ReadByte()
+		if err != nil {
+			break
+		}
+		buf = append(buf, c)
+	}
+	s := string(buf)
+	switch {
+	case isTLSRecord(buf):
+		what := "a TLS record"
+		switch buf[0] {
+		case 21:
+			what = "a TLS alert"
+		case 22:
+			what = "a TLS handshake"
+		}
+		return &Error{Phase: PhaseHeader, Reason: "got " + what + " where plaintext XMPP was expected", Got: s, Err: ErrTLSRecord}
+	case strings.HasPrefix(s, "HTTP/"):
+		return &Error{Phase: PhaseHeader, Reason: "got an HTTP response where XMPP was expected", Got: excerpt(buf), Err: ErrHTTP}
+	case len(s) >= 4 && isDigit(s[0]) && isDigit(s[1]) && isDigit(s[2]) && (s[3] == ' ' || s[3] == '-' || s[3] == '\r'):
+		return &Error{Phase: PhaseHeader, Reason: "got a " + s[:3] + " banner (SMTP/FTP style) where XMPP was expected", Got: excerpt(buf), Err: ErrBanner}
+	case strings.HasPrefix(s, "SSH-"):
+		return &Error{Phase: PhaseHeader, Reason: "got an SSH banner where XMPP was expected", Got: excerpt(buf), Err: ErrBanner}
+	case strings.HasPrefix(s, "* OK") || strings.HasPrefix(s, "+OK"):
+		return &Error{Phase: PhaseHeader, Reason: "got an IMAP/POP3 banner where XMPP was expected", Got: excerpt(buf), Err: ErrBanner}
+	}
+	return &Error{Phase: PhaseHeader, Reason: "got bytes that are not XML where a stream header was expected", Got: excerpt(buf), Err: ErrNotXMPP}
+}
+
+// isTLSRecord reports whether b starts like a TLS record: content type
+// change_cipher_spec..application_data (20-23), then major version 3.
+func isTLSRecord(b []byte) bool {
+	return len(b) >= 2 && b[0] >= 20 && b[0] <= 23 && b[1] == 3
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// WriteServerOpen writes the server's XML declaration and stream header,
+// from domain from with stream ID id, in the content namespace of kind.
+// Follow it with WriteFeatures (or WriteStreamError).
+func WriteServerOpen(w io.Writer, from, id string, kind hacx.Kind) error {
+	var b bytes.Buffer
+	b.WriteString("<?xml version='1.0'?><stream:stream xmlns='" + kind.Namespace() + "' xmlns:stream='" + NSStream + "'")
+	xmlAttr(&b, "id", id)
+	xmlAttr(&b, "from", from)
+	b.WriteString(" version='1.0' xml:lang='en'>")
+	if _, err := w.Write(b.Bytes()); err != nil {
+		return fmt.Errorf("xmppstream: write server stream header: %w", err)
+	}
+	return nil
+}
+
+// WriteFeatures writes a <stream:features/> element holding inner, which
+// must be well-formed XML (nil or empty writes an empty element).
+func WriteFeatures(w io.Writer, inner []byte) error {
+	b := make([]byte, 0, 40+len(inner))
+	b = append(b, "<stream:features>"...)
+	b = append(b, inner...)
+	b = append(b, "</stream:features>"...)
+	if _, err := w.Write(b); err != nil {
+		return fmt.Errorf("xmppstream: write features: %w", err)
+	}
+	return nil
+}
+
+// Features returns the inner XML of typical post-TLS features of a server
+// of kind: SASL mechanisms for clients, dialback for servers. Give it to
+// WriteFeatures or WSFeatures.
+func Features(kind hacx.Kind) []byte {
+	if kind == hacx.Server {
+		return []byte("<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>")
+	}
+	return []byte("<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-1</mechanism><mechanism>PLAIN</mechanism></mechanisms>")
+}
+
+// WriteStreamError writes <stream:error/> with condition (an RFC 6120
+// section 4.9.3 name such as "host-unknown") and optional text, and closes
+// the stream with </stream:stream>.
+func WriteStreamError(w io.Writer, condition, text string) error {
+	b := append([]byte("<stream:error>"), errorBody(condition, text)...)
+	b = append(b, "</stream:error></stream:stream>"...)
+	if _, err := w.Write(b); err != nil {
+		return fmt.Errorf("xmppstream: write stream error: %w", err)
+	}
+	return nil
+}
+
+// errorBody renders the condition and text children of a stream error. A
+// condition that is not a plain name becomes undefined-condition, so
+// callers cannot inject markup.
+func errorBody(condition, text string) []byte {
+	if !isName(condition) {
+		condition = "undefined-condition"
+	}
+	var b bytes.Buffer
+	b.WriteString("<" + condition + " xmlns='" + NSStreamErr + "'/>")
+	if text != "" {
+		b.WriteString("<text xmlns='" + NSStreamErr + "'>")
+		xml.EscapeText(&b, []byte(text)) //nolint:errcheck // bytes.Buffer never fails
+		b.WriteString("</text>")
+	}
+	return b.Bytes()
+}
+
+func isName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || i > 0 && isDigit(c)) {
+			return false
+		}
+	}
+	return true
 }
