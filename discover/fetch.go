@@ -288,6 +288,11 @@ func (r *Resolver) fetch(ctx context.Context, rawURL string) (*fetched, error) {
 		return nil, &FetchError{URL: out.finalURL, Op: "body", Err: fmt.Errorf("unrequested Content-Encoding %q", ce)}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, hacx.MaxSize+1))
+	if err == nil {
+		// A body cut short by the deadline can end without a read
+		// error; never parse a truncated body as if it were whole.
+		err = ctx.Err()
+	}
 	if err != nil {
 		return nil, &FetchError{URL: out.finalURL, Op: "body", Err: err}
 	}
