@@ -15,7 +15,7 @@ import (
 )
 
 const (
-	prosodyHeader = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xml:lang='en' version='1.0' id='6a0d9b5c-2e4f' from='example.com' xmlns:stream='http://etherx.jabber.org/streams'>"
+	prosodyHeader  = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xml:lang='en' version='1.0' id='6a0d9b5c-2e4f' from='example.com' xmlns:stream='http://etherx.jabber.org/streams'>"
 	ejabberdHeader = `<?xml version="1.0"?><stream:stream id="1482378765347617" version="1.0" xml:lang="en" xmlns:stream="http://etherx.jabber.org/streams" xmlns="jabber:client" from="example.com">`
 	saslFeatures   = "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-1</mechanism><mechanism>PLAIN</mechanism></mechanisms></stream:features>"
 )
