@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -23,9 +25,22 @@ var errNoDNS = errors.New("discover: local DNS disabled (NoDNS)")
 // loopback.
 func (r *Resolver) dnsServer() (string, bool, error) {
 	if r.DNSServer != "" {
-		return r.DNSServer, true, nil
+		return r.dnsServerFrom(nil)
 	}
-	cfg, err := dns.ClientConfigFromFile("/etc/resolv.conf")
+	f, err := os.Open("/etc/resolv.conf")
+	if err != nil {
+		return "", false, fmt.Errorf("discover: no DNS server: %w", err)
+	}
+	defer f.Close()
+	return r.dnsServerFrom(f)
+}
+
+// dnsServerFrom is dnsServer with the resolv.conf contents given.
+func (r *Resolver) dnsServerFrom(conf io.Reader) (string, bool, error) {
+	if r.DNSServer != "" {
+		return r.DNSServer, !r.dnsUntrusted, nil
+	}
+	cfg, err := dns.ClientConfigFromReader(conf)
 	if err != nil {
 		return "", false, fmt.Errorf("discover: no DNS server: %w", err)
 	}
@@ -34,6 +49,8 @@ func (r *Resolver) dnsServer() (string, bool, error) {
 	}
 	addr := net.JoinHostPort(cfg.Servers[0], cfg.Port)
 	ip, err := netip.ParseAddr(cfg.Servers[0])
+	// X4: an AD bit means something only if the path to the validating
+	// resolver cannot be tampered with: loopback.
 	return addr, err == nil && ip.IsLoopback(), nil
 }
 

@@ -268,4 +268,3 @@ func TestFetch_InvalidDomain(t *testing.T) {
 		}
 	}
 }
-

@@ -115,9 +115,12 @@ type Resolver struct {
 	// Now is the clock for cache freshness; nil means time.Now.
 	Now func() time.Time
 
-	once   sync.Once
-	rt     http.RoundTripper
-	randMu sync.Mutex
+	once sync.Once
+	rt   http.RoundTripper
+	// dnsUntrusted makes tests treat the configured server like a
+	// non-loopback resolv.conf one (X4).
+	dnsUntrusted bool
+	randMu       sync.Mutex
 }
 
 // Status is what one discovery source yielded.
