@@ -1,0 +1,185 @@
+package serve
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"hacx.dev/hacx"
+)
+
+// ConfigFromDocuments builds a Config that serves existing HACX documents as
+// they are (hacx serve --doc): client and server map a domain to a document
+// file. Host-meta is derived from each document's records (P5). A file that
+// is not a usable document is an error naming it; per-record warnings are
+// returned for the caller to log.
+func ConfigFromDocuments(client, server map[string]string) (*Config, []string, error) {
+	byName := map[string]*Domain{}
+	var warnings []string
+	var order []string
+	for k, m := range []map[string]string{client, server} {
+		for name, path := range m {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return nil, nil, fmt.Errorf("serve: %w", err)
+			}
+			doc, err := hacx.Parse(data)
+			if err != nil {
+				return nil, nil, fmt.Errorf("serve: %s: %w", path, err)
+			}
+			for _, w := range doc.Warnings {
+				warnings = append(warnings, path+": "+w.String())
+			}
+			key := normalizeHost(name)
+			if err := checkDomainName(key); err != nil {
+				return nil, nil, fmt.Errorf("serve: %w", err)
+			}
+			d := byName[key]
+			if d == nil {
+				d = &Domain{Name: key}
+				byName[key] = d
+				order = append(order, key)
+			}
+			p := Publication{TTL: doc.TTL, Raw: data}
+			if k == 0 {
+				d.Client = p
+			} else {
+				d.Server = p
+			}
+		}
+	}
+	sort.Strings(order)
+	cfg := &Config{}
+	for _, n := range order {
+		cfg.Domains = append(cfg.Domains, *byName[n])
+	}
+	if len(cfg.Domains) == 0 {
+		return nil, nil, fmt.Errorf("serve: no documents given")
+	}
+	return cfg, warnings, nil
+}
+
+// RenderedFile is one file of one domain as Handler serves it to clients
+// matching no variant.
+type RenderedFile struct {
+	Domain      string
+	Path        string // URL path, e.g. /.well-known/xmpp-client.xml
+	ContentType string
+	TTL         uint32 // the Cache-Control max-age to configure
+	Body        []byte // nil for a redirect
+	Redirect    string // 302 target (P1), for the web server's configuration
+}
+
+// Render renders every domain's default files, in domain and path order,
+// for publishing through another web server (hacx gen). Variants (P4) need
+// the client address and are not rendered.
+func Render(cfg *Config) ([]RenderedFile, error) {
+	st, err := compile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(st.sites))
+	for n := range st.sites {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []RenderedFile
+	for _, n := range names {
+		for f, r := range st.sites[n].variants[0].files {
+			if r == nil {
+				continue
+			}
+			rf := RenderedFile{Domain: n, Path: Paths[f], ContentType: contentTypes[f]}
+			if r.status == 302 {
+				rf.Redirect = r.location[0]
+			} else {
+				rf.Body = r.body
+				fmt.Sscanf(r.cache[0], "max-age=%d", &rf.TTL)
+			}
+			out = append(out, rf)
+		}
+	}
+	return out, nil
+}
+
+// WriteFile writes data to path atomically: a temporary file in the same
+// directory, synced, then renamed over path, so that a web server reading
+// path sees the old file or the new one, never half of one.
+func WriteFile(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	name := tmp.Name()
+	defer os.Remove(name) // no-op after a successful rename
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(name, path)
+}
+
+// PinsFromTLS connects to addr (host:port), completes a TLS handshake and
+// returns a pin for every certificate the server presents, leaf first. The
+// chain is not verified: the point is to read keys, including those of
+// self-signed servers that only pins will authenticate (A9). sni is sent
+// when set; otherwise the host, unless it is an IP literal (A5).
+func PinsFromTLS(ctx context.Context, addr, sni string, hashes ...string) ([]KeyPin, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("serve: %q is not host:port: %w", addr, err)
+	}
+	if sni == "" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			sni = host
+		}
+	}
+	d := tls.Dialer{Config: &tls.Config{
+		ServerName:         sni,
+		InsecureSkipVerify: true, // reading keys, not trusting them
+	}}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("serve: %s: %w", addr, err)
+	}
+	defer c.Close()
+	certs := c.(*tls.Conn).ConnectionState().PeerCertificates
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("serve: %s presented no certificate", addr)
+	}
+	return PinsFromCerts(certs, hashes...)
+}
+
+// PinElement renders a pin as a HACX <public-key-pin/> element (A9).
+func PinElement(p hacx.Pin) string {
+	var b strings.Builder
+	b.WriteString("<public-key-pin")
+	for _, d := range p.Digests {
+		s := hacx.Pin{Digests: []hacx.Digest{d}}.String() // name=base64
+		name, val, _ := strings.Cut(s, "=")
+		fmt.Fprintf(&b, ` %s="%s"`, name, val)
+	}
+	b.WriteString("/>")
+	return b.String()
+}

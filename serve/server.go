@@ -1,0 +1,388 @@
+package serve
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/crypto/acme"
+	"golang.org/x/crypto/acme/autocert"
+)
+
+// Server publishes a Handler over HTTPS (P1): certificates from files
+// (reloaded when they change) or from ACME, an optional plain-HTTP listener
+// that only redirects to HTTPS and answers ACME http-01 challenges, an
+// optional Prometheus endpoint, and configuration reload that never drops
+// connections and never replaces a working configuration with a broken one.
+//
+// Only Load is required; every other field's zero value is usable.
+type Server struct {
+	// Load returns the configuration to serve. It is called by Serve and by
+	// every Reload; a failure keeps the configuration in service.
+	Load func() (*Config, error)
+	// Watch lists files (configuration, documents) whose change, seen by
+	// polling their modification time and size, triggers Reload. CertFile
+	// and KeyFile are always watched.
+	Watch []string
+	// PollInterval is how often watched files are checked; 0 means 5s,
+	// negative disables polling (reload on SIGHUP only).
+	PollInterval time.Duration
+
+	// Addr is the HTTPS listen address for Run; empty means ":443".
+	Addr string
+	// HTTPAddr, when set, is where Run listens for plain HTTP, which gets
+	// only redirects to HTTPS and ACME http-01 answers.
+	HTTPAddr string
+	// MetricsAddr, when set, is where Run serves Prometheus /metrics, on a
+	// private registry and a separate listener so it is never public by
+	// accident.
+	MetricsAddr string
+
+	// CertFile and KeyFile are the PEM certificate chain and key. Unset,
+	// ACME must be set.
+	CertFile, KeyFile string
+	// ACME obtains certificates when CertFile is unset. A nil HostPolicy
+	// is set to allow exactly the configured domains.
+	ACME *autocert.Manager
+
+	// Handler is what is served; nil means a new Handler. Its Metrics are
+	// set when MetricsAddr is.
+	Handler *Handler
+	// Logger receives reload and shutdown messages; nil discards them.
+	Logger *slog.Logger
+	// ShutdownTimeout bounds graceful shutdown; 0 means 10s.
+	ShutdownTimeout time.Duration
+
+	mu      sync.Mutex // serializes Reload
+	cert    atomic.Pointer[tls.Certificate]
+	stamps  map[string]fileStamp
+	metrics *Metrics
+	reg     *prometheus.Registry
+	once    sync.Once
+}
+
+type fileStamp struct {
+	mod  time.Time
+	size int64
+}
+
+func (s *Server) init() {
+	s.once.Do(func() {
+		if s.Handler == nil {
+			s.Handler = new(Handler)
+		}
+		if s.Logger == nil {
+			s.Logger = slog.New(slog.DiscardHandler)
+		}
+		s.reg = prometheus.NewRegistry()
+		m, err := NewMetrics(s.reg)
+		if err == nil { // a fresh registry cannot clash
+			s.metrics = m
+			s.Handler.Metrics = m
+		}
+		if s.ACME != nil && s.ACME.HostPolicy == nil {
+			s.ACME.HostPolicy = func(_ context.Context, host string) error {
+				if s.Handler.Serves(host) {
+					return nil
+				}
+				return fmt.Errorf("serve: %q is not a configured domain", host)
+			}
+		}
+	})
+}
+
+// MetricsHandler serves the Server's Prometheus metrics.
+func (s *Server) MetricsHandler() http.Handler {
+	s.init()
+	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
+}
+
+// ReloadError says which part of a reload failed; what was serving before
+// keeps serving.
+type ReloadError struct {
+	Part string // "config" or "certificate"
+	Err  error
+}
+
+func (e *ReloadError) Error() string {
+	return "serve: reload " + e.Part + " failed, still serving the previous one: " + e.Err.Error()
+}
+func (e *ReloadError) Unwrap() error { return e.Err }
+
+// Reload loads the configuration and the certificate files again. Each part
+// is replaced only if its new version is valid; the error lists what was
+// kept and why. It is safe to call at any time, from any goroutine.
+func (s *Server) Reload() error {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stamps = s.stampAll() // what we load now is what later polls compare to
+	var errs []error
+	if s.Load == nil {
+		errs = append(errs, &ReloadError{Part: "config", Err: errors.New("no Load function")})
+	} else if cfg, err := s.Load(); err != nil {
+		errs = append(errs, &ReloadError{Part: "config", Err: err})
+	} else if err := s.Handler.Load(cfg); err != nil {
+		errs = append(errs, &ReloadError{Part: "config", Err: err})
+	}
+	if s.CertFile != "" {
+		if err := s.loadCert(); err != nil {
+			errs = append(errs, &ReloadError{Part: "certificate", Err: err})
+		}
+	}
+	err := errors.Join(errs...)
+	s.metrics.reload(err == nil)
+	if err != nil {
+		s.Logger.Error("reload failed", "err", err)
+	} else {
+		s.Logger.Info("configuration loaded", "domains", len(s.Handler.Domains()))
+	}
+	return err
+}
+
+func (s *Server) loadCert() error {
+	c, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
+	if err != nil {
+		return err
+	}
+	if c.Leaf == nil {
+		if c.Leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
+			return err
+		}
+	}
+	if time.Now().After(c.Leaf.NotAfter) {
+		return fmt.Errorf("%s expired on %s", s.CertFile, c.Leaf.NotAfter.Format(time.RFC3339))
+	}
+	s.cert.Store(&c)
+	if s.metrics != nil {
+		s.metrics.certExpiry.Reset()
+		s.metrics.certExpiry.WithLabelValues(c.Leaf.Subject.CommonName).Set(time.Until(c.Leaf.NotAfter).Seconds())
+	}
+	return nil
+}
+
+func (s *Server) watched() []string {
+	files := append([]string(nil), s.Watch...)
+	if s.CertFile != "" {
+		files = append(files, s.CertFile, s.KeyFile)
+	}
+	return files
+}
+
+func (s *Server) stampAll() map[string]fileStamp {
+	m := map[string]fileStamp{}
+	for _, f := range s.watched() {
+		if fi, err := os.Stat(f); err == nil {
+			m[f] = fileStamp{fi.ModTime(), fi.Size()}
+		}
+	}
+	return m
+}
+
+// CheckFiles reloads when a watched file changed since the last reload, and
+// reports whether it did. The poller calls it every PollInterval; tests and
+// programs with their own file watching may call it directly.
+func (s *Server) CheckFiles() (bool, error) {
+	s.init()
+	s.mu.Lock()
+	changed := false
+	now := s.stampAll()
+	for f, st := range now {
+		if old, ok := s.stamps[f]; !ok || !old.mod.Equal(st.mod) || old.size != st.size {
+			changed = true
+		}
+	}
+	s.mu.Unlock()
+	if !changed {
+		return false, nil
+	}
+	s.Logger.Info("watched file changed, reloading")
+	return true, s.Reload()
+}
+
+// TLSConfig is the server's TLS configuration: the loaded certificate, or
+// ACME with its tls-alpn-01 protocol.
+func (s *Server) TLSConfig() *tls.Config {
+	s.init()
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+	if s.CertFile == "" && s.ACME != nil {
+		cfg.GetCertificate = s.ACME.GetCertificate
+		cfg.NextProtos = append(cfg.NextProtos, acme.ALPNProto)
+		return cfg
+	}
+	cfg.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if c := s.cert.Load(); c != nil {
+			return c, nil
+		}
+		return nil, errors.New("serve: no certificate loaded")
+	}
+	return cfg
+}
+
+func (s *Server) httpServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10, // discovery requests are tiny
+		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelDebug),
+	}
+}
+
+// Run listens on Addr (and HTTPAddr, MetricsAddr when set) and serves until
+// ctx is done, then shuts down gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	addr := s.Addr
+	if addr == "" {
+		addr = ":443"
+	}
+	var lns []net.Listener
+	closeAll := func() {
+		for _, l := range lns {
+			if l != nil {
+				l.Close()
+			}
+		}
+	}
+	for _, a := range []string{addr, s.HTTPAddr, s.MetricsAddr} {
+		if a == "" {
+			lns = append(lns, nil)
+			continue
+		}
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("serve: %w", err)
+		}
+		lns = append(lns, ln)
+	}
+	return s.Serve(ctx, lns[0], lns[1], lns[2])
+}
+
+// Serve is Run on given listeners; httpLn and metricsLn may be nil. It
+// loads the configuration first and fails if that fails: a server must not
+// start with nothing to serve.
+func (s *Server) Serve(ctx context.Context, ln, httpLn, metricsLn net.Listener) error {
+	s.init()
+	if s.CertFile == "" && s.ACME == nil {
+		return errors.New("serve: need a certificate (CertFile/KeyFile) or ACME")
+	}
+	if err := s.Reload(); err != nil {
+		ln.Close()
+		for _, l := range []net.Listener{httpLn, metricsLn} {
+			if l != nil {
+				l.Close()
+			}
+		}
+		return err
+	}
+	var servers []*http.Server
+	errc := make(chan error, 3)
+	start := func(srv *http.Server, l net.Listener, tlsOn bool) {
+		servers = append(servers, srv)
+		go func() {
+			var err error
+			if tlsOn {
+				err = srv.Serve(tls.NewListener(l, srv.TLSConfig))
+			} else {
+				err = srv.Serve(l)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
+	main := s.httpServer(s.Handler)
+	main.TLSConfig = s.TLSConfig()
+	start(main, ln, true)
+	s.Logger.Info("serving HTTPS", "addr", ln.Addr().String())
+	if httpLn != nil {
+		var h http.Handler = http.HandlerFunc(s.redirect)
+		if s.ACME != nil {
+			h = s.ACME.HTTPHandler(h) // answers http-01, redirects the rest
+		}
+		start(s.httpServer(h), httpLn, false)
+		s.Logger.Info("redirecting HTTP", "addr", httpLn.Addr().String())
+	}
+	if metricsLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", s.MetricsHandler())
+		start(s.httpServer(mux), metricsLn, false)
+		s.Logger.Info("serving metrics", "addr", metricsLn.Addr().String())
+	}
+	pollDone := make(chan struct{})
+	go s.poll(ctx, pollDone)
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	close(pollDone)
+	timeout := s.ShutdownTimeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for _, srv := range servers {
+		if e := srv.Shutdown(sctx); e != nil && err == nil {
+			err = e
+		}
+	}
+	s.Logger.Info("stopped")
+	return err
+}
+
+func (s *Server) poll(ctx context.Context, done <-chan struct{}) {
+	if s.PollInterval < 0 {
+		return
+	}
+	iv := s.PollInterval
+	if iv == 0 {
+		iv = 5 * time.Second
+	}
+	t := time.NewTicker(iv)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-done:
+			return
+		case <-t.C:
+			s.CheckFiles() // errors are logged by Reload
+		}
+	}
+}
+
+// redirect sends plain-HTTP requests for configured domains to HTTPS (H1:
+// clients never fetch over HTTP); anything else gets 404.
+func (s *Server) redirect(w http.ResponseWriter, r *http.Request) {
+	host := hostKey(r.Host)
+	if !s.Handler.Serves(host) {
+		http.NotFound(w, r)
+		return
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if _, port, err := net.SplitHostPort(s.Addr); err == nil && port != "" && port != "443" {
+		host += ":" + port
+	}
+	http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusMovedPermanently)
+}
