@@ -1,0 +1,341 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/net/proxy"
+
+	"hacx.dev/hacx"
+	"hacx.dev/hacx/discover"
+	"hacx.dev/hacx/trust"
+)
+
+func init() {
+	register(&command{
+		name:  "lookup",
+		args:  "[--server] [--json] [--fallback=auto|always|never] [net flags] DOMAIN",
+		short: "discover the routes into an XMPP service",
+		long: `Lookup fetches DOMAIN's HACX document (https://DOMAIN/.well-known/xmpp-client.xml,
+or xmpp-server.xml with --server) over verified HTTPS, falls back to host-meta
+and SRV records as --fallback says, and prints every route in the order a
+client tries them (RFC 2782), each with the source it came from. It then lists
+every source consulted: fresh or stale cache, redirects followed, and the
+HSTS, HPKP and DANE status of the bootstrap connection.
+
+--fallback: auto (default) consults host-meta and SRV only when the HACX
+document gives no route (404, or a failed fetch with nothing cached); always
+merges them in; never uses the HACX document alone.
+
+Exit status: 0 routes found, 3 nothing published, 1 error (no route and a
+source failed), 2 bad usage.
+
+--json writes one object to stdout:
+
+    {"domain": "example.org", "kind": "client",
+     "stale": false, "stale_since": "RFC 3339 time, only when stale",
+     "routes": [{"method": "tls|websocket|bosh|starttls", "addr": "192.0.2.1:443",
+                 "host": "name the address came from", "sni": "sent name, null = no SNI",
+                 "alpn": "protocol or absent", "url": "wss:// or https://, or absent",
+                 "pins": ["sha-256=BASE64 ..."], "priority": 10, "weight": 5,
+                 "source": "hacx|host-meta2|host-meta|srv", "index": 1}],
+     "sources": [{"source": "hacx", "query": "URL or DNS name",
+                  "status": "found|none|error|skipped", "routes": 2,
+                  "error": "absent unless status is error (or stale)", "note": "...",
+                  "cached": false, "stale": false, "fetched_at": "RFC 3339",
+                  "final_url": "...", "redirects": ["..."],
+                  "hsts": "...", "hpkp": "...", "dane": "..."}],
+     "error": "absent unless the lookup failed"}
+
+Absent means the member is left out; routes and sources are always arrays.`,
+		run: runLookup,
+	})
+}
+
+func runLookup(ctx context.Context, sio *stdio, args []string) error {
+	c := commands["lookup"]
+	fs := newFlags(c, sio)
+	var nf netFlags
+	nf.register(fs)
+	server := fs.Bool("server", false, "look up server-to-server (xmpp-server.xml, _xmpps-server) instead of client")
+	asJSON := fs.Bool("json", false, "write the result as JSON (schema in the help)")
+	fallback := fs.String("fallback", "auto", "when to use host-meta and SRV: `auto`, always or never")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want exactly one DOMAIN, got %d arguments", len(pos))
+	}
+	r, err := nf.discoverResolver()
+	if err != nil {
+		return usagef("%v", err)
+	}
+	switch *fallback {
+	case "auto":
+		r.Fallback = discover.FallbackAuto
+	case "always":
+		r.Fallback = discover.FallbackAlways
+	case "never":
+		r.Fallback = discover.FallbackNever
+	default:
+		return usagef("--fallback must be auto, always or never, not %q", *fallback)
+	}
+	kind := hacx.Client
+	if *server {
+		kind = hacx.Server
+	}
+	if nf.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, nf.timeout)
+		defer cancel()
+	}
+	res, lerr := r.Lookup(ctx, pos[0], kind)
+	if res == nil {
+		return usagef("%v", lerr) // only an invalid domain gives no result
+	}
+	if *asJSON {
+		out := lookupJSON(res, lerr)
+		enc := json.NewEncoder(sio.out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	} else {
+		printLookup(sio, res)
+	}
+	switch {
+	case len(res.Routes) > 0:
+		return nil
+	case lerr != nil:
+		return &exitError{code: exitFail, msg: lerr.Error()}
+	default:
+		return &exitError{code: exitNothing, msg: res.Domain + ": nothing published"}
+	}
+}
+
+// discoverResolver builds a discover.Resolver from the shared network
+// flags: extra roots, the document cache, the HSTS/HPKP stores and the
+// SOCKS proxy (T1: names resolved by the proxy, no local DNS).
+func (n *netFlags) discoverResolver() (*discover.Resolver, error) {
+	r := &discover.Resolver{DNSServer: n.resolver, DialContext: testDialContext}
+	if n.caFile != "" {
+		pem, err := os.ReadFile(n.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca-file %s: no PEM certificate found", n.caFile)
+		}
+		r.Roots = pool
+	}
+	if !n.noCache {
+		dir := n.cacheDir
+		if dir == "" {
+			if base, err := os.UserCacheDir(); err == nil {
+				dir = filepath.Join(base, "hacx")
+			}
+		}
+		if dir != "" {
+			r.Cache = discover.DirCache(dir)
+		}
+	}
+	state := n.stateDir
+	if state == "" {
+		if base, err := os.UserConfigDir(); err == nil {
+			state = filepath.Join(base, "hacx")
+		}
+	}
+	if state != "" {
+		if err := os.MkdirAll(state, 0o700); err != nil {
+			return nil, fmt.Errorf("--state-dir: %w", err)
+		}
+		r.HSTS = &trust.HSTSStore{Path: filepath.Join(state, "hsts.json")}
+		r.HPKP = &trust.HPKPStore{Path: filepath.Join(state, "hpkp.json")}
+	}
+	socks := n.socks
+	if socks == "" {
+		socks = os.Getenv("ALL_PROXY")
+	}
+	if socks != "" && socks != "none" {
+		u, err := url.Parse(socks)
+		if err != nil || (u.Scheme != "socks5" && u.Scheme != "socks5h") || u.Host == "" {
+			return nil, fmt.Errorf("--socks %q: want socks5h://host:port or socks5://host:port", socks)
+		}
+		var auth *proxy.Auth
+		if u.User != nil {
+			pw, _ := u.User.Password()
+			auth = &proxy.Auth{User: u.User.Username(), Password: pw}
+		}
+		// The forward dialer refuses: nothing may bypass the proxy (T1).
+		d, err := proxy.SOCKS5("tcp", u.Host, auth, proxy.Direct)
+		if err != nil {
+			return nil, fmt.Errorf("--socks: %w", err)
+		}
+		cd, ok := d.(proxy.ContextDialer)
+		if !ok {
+			return nil, errors.New("--socks: dialer without context support")
+		}
+		r.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return cd.DialContext(ctx, network, addr)
+		}
+		// socks5h: the proxy resolves names; make no local DNS query.
+		r.NoDNS = u.Scheme == "socks5h"
+	}
+	return r, nil
+}
+
+// testDialContext, set only by tests, maps host names to loopback servers.
+var testDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+
+func printLookup(sio *stdio, res *discover.Result) {
+	fmt.Fprintf(sio.out, "%s (%s): %d route(s)\n", res.Domain, res.Kind, len(res.Routes))
+	for i, rt := range res.Routes {
+		fmt.Fprintf(sio.out, "  %2d. %-9s %-22s prio=%d weight=%d sni=%s", i+1, rt.Method, rt.Addr, rt.Priority, rt.Weight, sniText(rt))
+		if rt.ALPN != nil {
+			fmt.Fprintf(sio.out, " alpn=%s", rt.ALPN)
+		}
+		if rt.URL != "" {
+			fmt.Fprintf(sio.out, " url=%s", rt.URL)
+		}
+		if len(rt.Pins) > 0 {
+			fmt.Fprintf(sio.out, " pins=%d", len(rt.Pins))
+		}
+		fmt.Fprintf(sio.out, "  [%s", rt.Source)
+		if rt.Index > 0 {
+			fmt.Fprintf(sio.out, " #%d", rt.Index)
+		}
+		if rt.Host != "" && rt.Host != res.Domain {
+			fmt.Fprintf(sio.out, " via %s", rt.Host)
+		}
+		fmt.Fprintln(sio.out, "]")
+	}
+	if res.Stale {
+		fmt.Fprintf(sio.out, "WARNING: using a stale HACX document, expired %s\n", res.StaleSince.Format(time.RFC3339))
+	}
+	fmt.Fprintln(sio.out, "sources:")
+	for _, s := range res.Sources {
+		fmt.Fprintf(sio.out, "  %-10s %-7s %s\n", s.Source, s.Status, s.Query)
+		var facts []string
+		if s.Cached {
+			f := "from cache (fresh)"
+			if s.Stale {
+				f = "from cache (STALE)"
+			}
+			facts = append(facts, f+", fetched "+s.FetchedAt.Format(time.RFC3339))
+		}
+		for _, r := range s.Redirects {
+			facts = append(facts, "redirected to "+r)
+		}
+		if s.HSTS != "" || s.HPKP != "" || s.DANE != "" {
+			facts = append(facts, fmt.Sprintf("HSTS %s, HPKP %s, DANE %s", s.HSTS, s.HPKP, s.DANE))
+		}
+		if s.Err != nil {
+			facts = append(facts, "error: "+s.Err.Error())
+		}
+		if s.Note != "" && s.Err == nil {
+			facts = append(facts, s.Note)
+		}
+		for _, f := range facts {
+			fmt.Fprintf(sio.out, "             %s\n", f)
+		}
+	}
+}
+
+func sniText(rt hacx.Route) string {
+	if !rt.HasSNI {
+		return "(none)"
+	}
+	return rt.SNI
+}
+
+type lookupRouteJSON struct {
+	Method   hacx.Method `json:"method"`
+	Addr     string      `json:"addr"`
+	Host     string      `json:"host,omitempty"`
+	SNI      *string     `json:"sni"`
+	ALPN     string      `json:"alpn,omitempty"`
+	URL      string      `json:"url,omitempty"`
+	Pins     []string    `json:"pins,omitempty"`
+	Priority uint16      `json:"priority"`
+	Weight   uint16      `json:"weight"`
+	Source   hacx.Source `json:"source"`
+	Index    int         `json:"index,omitempty"`
+}
+
+type lookupSourceJSON struct {
+	Source    hacx.Source     `json:"source"`
+	Query     string          `json:"query,omitempty"`
+	Status    discover.Status `json:"status"`
+	Routes    int             `json:"routes"`
+	Error     string          `json:"error,omitempty"`
+	Note      string          `json:"note,omitempty"`
+	Cached    bool            `json:"cached"`
+	Stale     bool            `json:"stale"`
+	FetchedAt *time.Time      `json:"fetched_at,omitempty"`
+	FinalURL  string          `json:"final_url,omitempty"`
+	Redirects []string        `json:"redirects,omitempty"`
+	HSTS      string          `json:"hsts,omitempty"`
+	HPKP      string          `json:"hpkp,omitempty"`
+	DANE      string          `json:"dane,omitempty"`
+}
+
+type lookupJSONOut struct {
+	Domain     string             `json:"domain"`
+	Kind       string             `json:"kind"`
+	Stale      bool               `json:"stale"`
+	StaleSince *time.Time         `json:"stale_since,omitempty"`
+	Routes     []lookupRouteJSON  `json:"routes"`
+	Sources    []lookupSourceJSON `json:"sources"`
+	Error      string             `json:"error,omitempty"`
+}
+
+func lookupJSON(res *discover.Result, lerr error) lookupJSONOut {
+	out := lookupJSONOut{Domain: res.Domain, Kind: res.Kind.String(), Stale: res.Stale,
+		Routes: []lookupRouteJSON{}, Sources: []lookupSourceJSON{}}
+	if res.Stale {
+		t := res.StaleSince
+		out.StaleSince = &t
+	}
+	if lerr != nil {
+		out.Error = lerr.Error()
+	}
+	for _, rt := range res.Routes {
+		j := lookupRouteJSON{Method: rt.Method, Addr: rt.Addr.String(), Host: rt.Host, ALPN: string(rt.ALPN),
+			URL: rt.URL, Priority: rt.Priority, Weight: rt.Weight, Source: rt.Source, Index: rt.Index}
+		if rt.HasSNI {
+			s := rt.SNI
+			j.SNI = &s
+		}
+		for _, p := range rt.Pins {
+			j.Pins = append(j.Pins, p.String())
+		}
+		out.Routes = append(out.Routes, j)
+	}
+	for _, s := range res.Sources {
+		j := lookupSourceJSON{Source: s.Source, Query: s.Query, Status: s.Status, Routes: s.Routes, Note: s.Note,
+			Cached: s.Cached, Stale: s.Stale, FinalURL: s.FinalURL, Redirects: s.Redirects,
+			HSTS: s.HSTS, HPKP: s.HPKP, DANE: s.DANE}
+		if s.Err != nil {
+			j.Error = s.Err.Error()
+		}
+		if !s.FetchedAt.IsZero() {
+			t := s.FetchedAt
+			j.FetchedAt = &t
+		}
+		out.Sources = append(out.Sources, j)
+	}
+	return out
+}
