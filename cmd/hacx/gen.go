@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"hacx.dev/hacx/serve"
+)
+
+func init() {
+	register(&command{
+		name:  "gen",
+		args:  "--config FILE [--domain D] [--kind client|server|host-meta|host-meta.json] [--out DIR]",
+		short: "render the discovery files of a configuration",
+		long: `Render the files "hacx serve" would publish, for operators who publish
+through an existing web server such as nginx. With --out, every selected file
+is written (atomically) to DIR/DOMAIN/.well-known/NAME and its path printed;
+configure the web server to send Content-Type, Cache-Control (the ttl),
+Strict-Transport-Security and Access-Control-Allow-Origin as hacx serve does
+(rules P2, P3). Without --out, the one selected file is written to stdout.
+
+Variants by client address (P4) need hacx serve and are not rendered; a
+redirect (P1) is printed on stderr as the web server rule to add.`,
+		run: runGen,
+	})
+}
+
+var kindPaths = map[string]string{
+	"client":         "/.well-known/xmpp-client.xml",
+	"server":         "/.well-known/xmpp-server.xml",
+	"host-meta":      "/.well-known/host-meta",
+	"host-meta.json": "/.well-known/host-meta.json",
+}
+
+func runGen(ctx context.Context, sio *stdio, args []string) error {
+	fs := newFlags(commands["gen"], sio)
+	config := fs.String("config", "", "TOML configuration `file`")
+	domain := fs.String("domain", "", "only this `domain`")
+	kind := fs.String("kind", "", "only this file: client, server, host-meta or host-meta.json")
+	out := fs.String("out", "", "write files under this `dir`")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	if *config == "" {
+		return usagef("need --config FILE")
+	}
+	wantPath := ""
+	if *kind != "" {
+		if wantPath = kindPaths[*kind]; wantPath == "" {
+			return usagef("--kind must be client, server, host-meta or host-meta.json, not %q", *kind)
+		}
+	}
+	cfg, err := serve.LoadConfig(*config)
+	if err != nil {
+		var ce *serve.ConfigError
+		if errors.As(err, &ce) {
+			fmt.Fprintln(sio.err, err)
+			return exitWith(exitUsage)
+		}
+		return err
+	}
+	files, err := serve.Render(cfg)
+	if err != nil {
+		return err
+	}
+	var sel []serve.RenderedFile
+	for _, f := range files {
+		if (*domain == "" || strings.EqualFold(strings.TrimSuffix(*domain, "."), f.Domain)) && (wantPath == "" || f.Path == wantPath) {
+			sel = append(sel, f)
+		}
+	}
+	if len(sel) == 0 {
+		return &exitError{code: exitNothing, msg: "the configuration publishes no such file"}
+	}
+	for _, f := range sel {
+		if f.Redirect != "" {
+			fmt.Fprintf(sio.err, "%s%s: redirect, add to the web server: location = %s { return 302 %s; }\n", f.Domain, f.Path, f.Path, f.Redirect)
+		}
+	}
+	if *out == "" {
+		var bodies []serve.RenderedFile
+		for _, f := range sel {
+			if f.Body != nil {
+				bodies = append(bodies, f)
+			}
+		}
+		switch len(bodies) {
+		case 0:
+			return nil
+		case 1:
+			_, err := sio.out.Write(bodies[0].Body)
+			return err
+		}
+		return usagef("%d files selected: give --out DIR, or pick one with --domain and --kind", len(bodies))
+	}
+	for _, f := range sel {
+		if f.Body == nil {
+			continue
+		}
+		// f.Domain passed validation as a host name, so it is one safe
+		// path element.
+		p := filepath.Join(*out, f.Domain, filepath.FromSlash(f.Path))
+		if err := serve.WriteFile(p, f.Body, 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(sio.out, "%s\t%s\tmax-age=%d\n", p, f.ContentType, f.TTL)
+	}
+	return nil
+}

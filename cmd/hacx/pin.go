@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"hacx.dev/hacx"
+	"hacx.dev/hacx/serve"
+)
+
+func init() {
+	register(&command{
+		name:  "pin",
+		args:  "FILE.pem|HOST:PORT [--hash sha-256,sha-512] [--sni NAME] [--json]",
+		short: "print <public-key-pin/> elements for certificates or a live server",
+		long: `Print a <public-key-pin/> element (rule A9) for every key in a PEM file
+(certificate chain, public or private key), or for every certificate a TLS
+server presents at HOST:PORT, leaf first. The server's chain is read, not
+verified: check that you are talking to the right server.
+
+--json prints [{"subject": ..., "spki": base64 DER, "pins": {"sha-256": ...}}].`,
+		run: runPin,
+	})
+}
+
+type pinJSON struct {
+	Subject string            `json:"subject"`
+	SPKI    string            `json:"spki"`
+	Pins    map[string]string `json:"pins"`
+	Element string            `json:"element"`
+}
+
+func runPin(ctx context.Context, sio *stdio, args []string) error {
+	fs := newFlags(commands["pin"], sio)
+	hashes := fs.String("hash", "sha-256", "comma-separated IANA hash `names`")
+	sni := fs.String("sni", "", "server `name` to send (default: the host, unless it is an IP)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	timeout := fs.Duration("timeout", 10*time.Second, "give up on the server after this `duration`")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("need one FILE.pem or HOST:PORT")
+	}
+	var names []string
+	for _, h := range strings.Split(*hashes, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			if info := hacx.LookupHash(h); info == nil || info.Weak {
+				return usagef("--hash: %q is not a usable IANA hash name (sha-256, sha-384, sha-512...)", h)
+			}
+			names = append(names, h)
+		}
+	}
+	var kps []serve.KeyPin
+	if data, ferr := os.ReadFile(pos[0]); ferr == nil {
+		if kps, err = serve.PinsFromPEM(data, names...); err != nil {
+			fmt.Fprintf(sio.err, "hacx pin: %s: %v\n", pos[0], err)
+			return exitWith(exitUsage)
+		}
+	} else if _, _, serr := net.SplitHostPort(pos[0]); serr == nil {
+		ctx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		if kps, err = serve.PinsFromTLS(ctx, pos[0], *sni, names...); err != nil {
+			return err
+		}
+	} else {
+		return usagef("%q is neither a readable file nor HOST:PORT (%v)", pos[0], ferr)
+	}
+	if *asJSON {
+		out := make([]pinJSON, 0, len(kps))
+		for _, k := range kps {
+			j := pinJSON{Subject: k.Subject, SPKI: base64.StdEncoding.EncodeToString(k.SPKI), Pins: map[string]string{}, Element: serve.PinElement(k.Pin)}
+			for _, d := range k.Pin.Digests {
+				j.Pins[d.Hash] = base64.StdEncoding.EncodeToString(d.Value)
+			}
+			out = append(out, j)
+		}
+		enc := json.NewEncoder(sio.out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	for _, k := range kps {
+		// The subject goes in a comment so the line pastes into a document;
+		// "--" may not appear inside an XML comment.
+		fmt.Fprintf(sio.out, "%s <!-- %s -->\n", serve.PinElement(k.Pin), strings.ReplaceAll(k.Subject, "--", "- -"))
+	}
+	return nil
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/acme"
+	"golang.org/x/crypto/acme/autocert"
+
+	"hacx.dev/hacx/serve"
+)
+
+// docFlag collects repeated DOMAIN=PATH flags.
+type docFlag map[string]string
+
+func (d docFlag) String() string { return "" }
+
+func (d docFlag) Set(v string) error {
+	dom, path, ok := strings.Cut(v, "=")
+	if !ok || dom == "" || path == "" {
+		return fmt.Errorf("want DOMAIN=PATH, got %q", v)
+	}
+	d[dom] = path
+	return nil
+}
+
+func init() {
+	register(&command{
+		name:  "serve",
+		args:  "--config FILE | --doc DOMAIN=PATH... [flags]",
+		short: "publish HACX documents and host-meta over HTTPS",
+		long: `Serve /.well-known/xmpp-client.xml, xmpp-server.xml, host-meta and
+host-meta.json for every configured domain, chosen by the Host header
+(rules P1-P5). The configuration is a TOML file (see examples/hacx.toml), or
+existing documents given with --doc and --server-doc, served as they are.
+
+Certificates come from --cert/--key (PEM, reloaded when they change) or from
+ACME (--acme-cache DIR) for exactly the configured domains. The configuration
+and certificates are reloaded on SIGHUP and when their files change; a broken
+new configuration is logged and the old one keeps serving. SIGTERM shuts down
+gracefully.
+
+With --check-config, only validate: exit 0 when valid, 2 with every problem
+and its line number otherwise.`,
+		run: runServe,
+	})
+}
+
+func runServe(ctx context.Context, sio *stdio, args []string) error {
+	c := commands["serve"]
+	fs := newFlags(c, sio)
+	var (
+		config     = fs.String("config", "", "TOML configuration `file`")
+		docs       = docFlag{}
+		serverDocs = docFlag{}
+		listen     = fs.String("listen", ":443", "HTTPS listen `address`")
+		httpListen = fs.String("http-listen", ":80", "plain HTTP `address` for redirects and ACME http-01; \"\" disables")
+		metrics    = fs.String("metrics", "", "serve Prometheus /metrics on this `address` (keep it private)")
+		certFile   = fs.String("cert", "", "PEM certificate chain `file`")
+		keyFile    = fs.String("key", "", "PEM private key `file`")
+		acmeCache  = fs.String("acme-cache", "", "use ACME, keeping account and certificates in this `dir`")
+		acmeDir    = fs.String("acme-directory", "", "ACME directory `URL` (default Let's Encrypt)")
+		acmeEmail  = fs.String("acme-email", "", "contact `address` for the ACME account")
+		poll       = fs.Duration("poll", 5*time.Second, "check watched files for changes this often; 0 disables")
+		check      = fs.Bool("check-config", false, "validate the configuration and exit")
+	)
+	fs.Var(docs, "doc", "serve `DOMAIN=PATH` as DOMAIN's xmpp-client.xml (repeatable)")
+	fs.Var(serverDocs, "server-doc", "serve `DOMAIN=PATH` as DOMAIN's xmpp-server.xml (repeatable)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	haveDocs := len(docs) > 0 || len(serverDocs) > 0
+	switch {
+	case *config == "" && !haveDocs:
+		return usagef("need --config FILE or --doc DOMAIN=PATH")
+	case *config != "" && haveDocs:
+		return usagef("--config and --doc/--server-doc exclude each other")
+	}
+	logger := slog.New(slog.NewTextHandler(sio.err, nil))
+
+	var watch []string
+	load := func() (*serve.Config, error) { return serve.LoadConfig(*config) }
+	if haveDocs {
+		load = func() (*serve.Config, error) {
+			cfg, warnings, err := serve.ConfigFromDocuments(docs, serverDocs)
+			for _, w := range warnings {
+				logger.Warn("document problem", "problem", w)
+			}
+			return cfg, err
+		}
+		for _, m := range []docFlag{docs, serverDocs} {
+			for _, p := range m {
+				watch = append(watch, p)
+			}
+		}
+	} else {
+		watch = []string{*config}
+	}
+
+	if *check {
+		cfg, err := load()
+		if err == nil {
+			_, err = serve.NewHandler(cfg) // renders everything, as serving would
+		}
+		if err != nil {
+			// Every problem, each with its line, for the operator to fix.
+			fmt.Fprintln(sio.err, err)
+			return exitWith(exitUsage)
+		}
+		fmt.Fprintf(sio.out, "configuration OK: %d domain(s)\n", len(cfg.Domains))
+		return nil
+	}
+
+	if (*certFile == "") != (*keyFile == "") {
+		return usagef("--cert and --key go together")
+	}
+	if *certFile == "" && *acmeCache == "" {
+		return usagef("need --cert and --key, or --acme-cache DIR for ACME")
+	}
+	s := &serve.Server{
+		Load: load, Watch: watch, PollInterval: *poll,
+		Addr: *listen, HTTPAddr: *httpListen, MetricsAddr: *metrics,
+		CertFile: *certFile, KeyFile: *keyFile,
+		Logger: logger,
+	}
+	if *poll == 0 {
+		s.PollInterval = -1
+	}
+	if *certFile == "" {
+		s.ACME = &autocert.Manager{
+			Prompt: autocert.AcceptTOS,
+			Cache:  autocert.DirCache(*acmeCache),
+			Email:  *acmeEmail,
+		}
+		if *acmeDir != "" {
+			s.ACME.Client = &acme.Client{DirectoryURL: *acmeDir}
+		}
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				logger.Info("SIGHUP: reloading")
+				s.Reload() // logs its own failure; the old config keeps serving
+			}
+		}
+	}()
+	return s.Run(ctx)
+}

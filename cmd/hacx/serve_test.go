@@ -1,0 +1,159 @@
+package main
+
+import (
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"hacx.dev/hacx"
+	"hacx.dev/hacx/hacxtest"
+)
+
+func TestServe_CheckConfig(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.toml")
+	os.WriteFile(bad, []byte("[[domain]]\nname = \"example.org\"\n[[domain.client]]\nmethod = \"tls\"\nip = \"xmpp.example.org\"\nport = 5223\n"), 0o644)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		out  string // in stdout+stderr
+	}{
+		{"example config", []string{"serve", "--check-config", "--config", "../../examples/hacx.toml"}, exitOK, "configuration OK: 1 domain"},
+		{"bad ip with line_A1", []string{"serve", "--check-config", "--config", bad}, exitUsage, "line 5: domain[0].client[0].ip"},
+		{"missing file", []string{"serve", "--check-config", "--config", filepath.Join(dir, "nope.toml")}, exitUsage, "no such file"},
+		{"doc mode", []string{"serve", "--check-config", "--doc", "example.org=../../testdata/valid/draft-example-fixed.xml"}, exitOK, "1 domain"},
+		{"no source", []string{"serve"}, exitUsage, "need --config"},
+		{"both sources", []string{"serve", "--config", "x", "--doc", "a=b"}, exitUsage, "exclude"},
+		{"bad doc flag", []string{"serve", "--doc", "nodomain"}, exitUsage, "DOMAIN=PATH"},
+		{"no cert", []string{"serve", "--config", "../../examples/hacx.toml"}, exitUsage, "--acme-cache"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errs := runCmd(t, "", tt.args...)
+			if code != tt.code || !strings.Contains(out+errs, tt.out) {
+				t.Errorf("exit %d, want %d with %q\nstdout: %s\nstderr: %s", code, tt.code, tt.out, out, errs)
+			}
+		})
+	}
+}
+
+func TestGen_WritesFilesAtomically_P5(t *testing.T) {
+	out := t.TempDir()
+	code, stdout, errs := runCmd(t, "", "gen", "--config", "../../examples/hacx.toml", "--out", out)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, name := range []string{"xmpp-client.xml", "xmpp-server.xml", "host-meta", "host-meta.json"} {
+		p := filepath.Join(out, "example.org", ".well-known", name)
+		if !strings.Contains(stdout, p) {
+			t.Errorf("stdout does not list %s", p)
+		}
+		if _, err := os.Stat(p); err != nil {
+			t.Error(err)
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(out, "example.org", ".well-known", "xmpp-client.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := hacx.Parse(data)
+	if err != nil || doc.TTL != 300 || len(doc.Records) != 4 {
+		t.Fatalf("generated client doc: %v, %+v", err, doc)
+	}
+	left, _ := filepath.Glob(filepath.Join(out, "example.org", ".well-known", ".*tmp*"))
+	if len(left) > 0 {
+		t.Errorf("temporary files left behind: %v", left)
+	}
+
+	code, stdout, _ = runCmd(t, "", "gen", "--config", "../../examples/hacx.toml", "--kind", "server")
+	if code != exitOK || !strings.Contains(stdout, `<tls ip="192.0.2.10" port="5270"`) {
+		t.Errorf("gen --kind server to stdout: exit %d, %q", code, stdout)
+	}
+	if code, _, _ = runCmd(t, "", "gen", "--config", "../../examples/hacx.toml"); code != exitUsage {
+		t.Errorf("several files to stdout: exit %d, want %d", code, exitUsage)
+	}
+	if code, _, _ = runCmd(t, "", "gen", "--config", "../../examples/hacx.toml", "--domain", "other.example"); code != exitNothing {
+		t.Errorf("unknown domain: exit %d, want %d", code, exitNothing)
+	}
+}
+
+func TestPin_MatchesNewPin_A9(t *testing.T) {
+	ca, err := hacxtest.NewCAWithIntermediate("pin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue("xmpp.example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chainPEM, keyPEM, _ := hacxtest.CertPEM(cert)
+	dir := t.TempDir()
+	chain := filepath.Join(dir, "chain.pem")
+	key := filepath.Join(dir, "key.pem")
+	os.WriteFile(chain, chainPEM, 0o644)
+	os.WriteFile(key, keyPEM, 0o600)
+
+	leafPin, _ := hacx.NewPin(cert.Leaf, "sha-256", "sha-512")
+	interPin, _ := hacx.NewPin(ca.Intermediate, "sha-256", "sha-512")
+	wantLeaf := `<public-key-pin`
+	for _, d := range leafPin.Digests {
+		wantLeaf += ` ` + d.Hash + `="` + base64.StdEncoding.EncodeToString(d.Value) + `"`
+	}
+	wantLeaf += `/>`
+
+	code, out, errs := runCmd(t, "", "pin", chain, "--hash", "sha-256,sha-512")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != exitOK || len(lines) != 2 {
+		t.Fatalf("exit %d, %d lines: %s %s", code, len(lines), out, errs)
+	}
+	if !strings.HasPrefix(lines[0], wantLeaf) {
+		t.Errorf("leaf line %q, want prefix %q", lines[0], wantLeaf)
+	}
+
+	// The private key file pins the same key as the leaf certificate.
+	code, out, _ = runCmd(t, "", "pin", key, "--json")
+	var js []pinJSON
+	if code != exitOK || json.Unmarshal([]byte(out), &js) != nil || len(js) != 1 {
+		t.Fatalf("exit %d, json %s", code, out)
+	}
+	want256, _ := hacx.NewPin(cert.Leaf)
+	if got := "sha-256=" + js[0].Pins["sha-256"]; got != want256.String() {
+		t.Errorf("key pin %s, want %s", got, want256)
+	}
+
+	// A live TLS server on loopback: the chain it presents, leaf first.
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{*cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.(*tls.Conn).Handshake()
+			c.Close()
+		}
+	}()
+	code, out, errs = runCmd(t, "", "pin", ln.Addr().String(), "--sni", "xmpp.example.org", "--hash", "sha-256,sha-512")
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	if code != exitOK || len(lines) != 2 || !strings.HasPrefix(lines[0], wantLeaf) {
+		t.Fatalf("live pin: exit %d: %s %s", code, out, errs)
+	}
+	if !strings.Contains(lines[1], base64.StdEncoding.EncodeToString(interPin.Digests[0].Value)) {
+		t.Errorf("second line %q is not the intermediate's pin", lines[1])
+	}
+
+	for _, args := range [][]string{{"pin"}, {"pin", "nope"}, {"pin", chain, "--hash", "md5"}} {
+		if code, _, _ := runCmd(t, "", args...); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d", args, code, exitUsage)
+		}
+	}
+}
