@@ -32,6 +32,9 @@ func newDialer(ca *hacxtest.CA) *dial.Dialer {
 		ConnectTimeout:   20 * time.Second,
 		HandshakeTimeout: 20 * time.Second,
 		StreamTimeout:    20 * time.Second,
+		// Only a failure starts the next route unless a test says
+		// otherwise, so which attempts ran is deterministic.
+		Stagger: time.Minute,
 	}
 }
 

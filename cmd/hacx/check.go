@@ -1,0 +1,458 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/net/proxy"
+
+	"hacx.dev/hacx"
+	"hacx.dev/hacx/dial"
+	"hacx.dev/hacx/discover"
+	"hacx.dev/hacx/trust"
+)
+
+func init() {
+	register(&command{
+		name:  "check",
+		args:  "[--server] [--json] [--all] [network flags] DOMAIN",
+		short: "discover a domain's routes and prove which ones reach its XMPP service",
+		long: `Check discovers DOMAIN's routes (the HACX document, then SRV and host-meta
+fallbacks), tries them the way a client does, and reports: where the routes
+came from, the routes in the order they are tried, every attempt with the
+phase it reached (tcp, tls, verify, stream, done), its result and latency,
+and the winner. A route works when TLS used the route's exact SNI and ALPN
+(A5, A6), the certificate was accepted by the route's pins (A9), DANE or
+WebPKI (A10), and the server's stream came from DOMAIN (C4).
+
+Attempts overlap as a client's do (C5): the next route starts after 250 ms
+or as soon as the previous one failed. Without --all the check stops at the
+first working route, and routes not started by then are reported as not
+tried. --all tries every route, to report which ones work.
+
+--server checks the server-to-server service (xmpp-server.xml,
+jabber:server) instead of client-to-server.
+
+Exit status: 0 a route works (with --all: every route works), 4 some
+routes work and some do not (--all only), 1 no route works or discovery
+failed, 3 DOMAIN publishes nothing (no document, no fallback record),
+2 bad usage.
+
+--json writes one object to stdout:
+
+    {"domain": "example.org", "kind": "client",
+     "result": "ok",
+     "sources": [{"source": "hacx", "query": "https://example.org/.well-known/xmpp-client.xml",
+                  "status": "found", "routes": 2, "cached": false, "stale": false,
+                  "note": "", "error": ""}],
+     "routes": [{"n": 1, "source": "hacx", "record": 1, "method": "tls",
+                 "addr": "192.0.2.1:443", "sni": "xmpp.example.org", "alpn": "xmpp-client",
+                 "url": "", "pins": 0, "priority": 10, "weight": 0}],
+     "attempts": [{"route": 1, "phase": "done", "ok": true, "verified": "webpki",
+                   "start_ms": 0.0, "duration_ms": 12.5, "error": ""}],
+     "winner": 1}
+
+"result" is one of "ok", "partial", "failed", "nothing-published",
+"discovery-failed". "sni" and "alpn" are null when the route sends none
+(A5, A6). "status" is "found", "none", "error" or "skipped". "route" and
+"winner" are 1-based positions in "routes"; "winner" is null when no route
+works, and with --all it is the first working route. "attempts" lists the
+routes started, in order; "error" is empty for a working route and
+"verified" is "pin", "dane" or "webpki" once the certificate was accepted.`,
+		run: runCheck,
+	})
+}
+
+func runCheck(ctx context.Context, sio *stdio, args []string) error {
+	c := commands["check"]
+	fs := newFlags(c, sio)
+	var nf netFlags
+	nf.register(fs)
+	server := fs.Bool("server", false, "check the server-to-server service (xmpp-server.xml)")
+	asJSON := fs.Bool("json", false, "write the report as JSON (schema in the help)")
+	all := fs.Bool("all", false, "try every route, not only until one works")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want exactly one DOMAIN, got %d arguments", len(pos))
+	}
+	kind := hacx.Client
+	if *server {
+		kind = hacx.Server
+	}
+	env, err := newCheckEnv(&nf)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if nf.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, nf.timeout)
+		defer cancel()
+	}
+	return check(ctx, sio, env, pos[0], kind, *all, *asJSON)
+}
+
+// checkEnv is what check needs from the network flags: a discovery
+// function and a dialer. Tests build one pointing at loopback servers.
+type checkEnv struct {
+	lookup func(ctx context.Context, domain string, kind hacx.Kind) (*discover.Result, error)
+	dialer *dial.Dialer
+}
+
+// newCheckEnv wires the shared network flags to a discover.Resolver and a
+// dial.Dialer that agree on roots, DNS server and proxy.
+func newCheckEnv(nf *netFlags) (*checkEnv, error) {
+	r := &discover.Resolver{DNSServer: nf.resolver}
+	d := &dial.Dialer{}
+	if nf.caFile != "" {
+		pemData, err := os.ReadFile(nf.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-file: %w", err)
+		}
+		roots, err := x509.SystemCertPool()
+		if err != nil {
+			roots = x509.NewCertPool()
+		}
+		if !roots.AppendCertsFromPEM(pemData) {
+			return nil, fmt.Errorf("--ca-file %s: no PEM certificate found", nf.caFile)
+		}
+		r.Roots, d.Roots = roots, roots
+	}
+	if !nf.noCache {
+		dir := nf.cacheDir
+		if dir == "" {
+			if base, err := os.UserCacheDir(); err == nil {
+				dir = filepath.Join(base, "hacx")
+			}
+		}
+		if dir != "" {
+			r.Cache = discover.DirCache(dir)
+		}
+	}
+	stateDir := nf.stateDir
+	if stateDir == "" {
+		if base, err := os.UserConfigDir(); err == nil {
+			stateDir = filepath.Join(base, "hacx")
+		}
+	}
+	if stateDir != "" {
+		r.HSTS = &trust.HSTSStore{Path: filepath.Join(stateDir, "hsts.json")}
+		r.HPKP = &trust.HPKPStore{Path: filepath.Join(stateDir, "hpkp.json")}
+	}
+	dialCtx, remoteDNS, err := socksDialer(nf.socks)
+	if err != nil {
+		return nil, err
+	}
+	if dialCtx != nil {
+		// T1: every connection through the proxy, never around it.
+		r.DialContext, d.DialContext = dialCtx, dialCtx
+		if remoteDNS {
+			r.NoDNS = true       // no local SRV, A/AAAA or TLSA query
+			d.TLSA = dial.NoDANE // and so no DANE for routes either
+		}
+	}
+	src := dial.Discovery{Resolver: r}
+	d.Routes = src
+	return &checkEnv{lookup: r.Lookup, dialer: d}, nil
+}
+
+// socksDialer turns --socks (or ALL_PROXY when the flag is empty) into a
+// dial function; remoteDNS is true for socks5h, which resolves names at
+// the proxy (T1). "none" means no proxy whatever ALL_PROXY says.
+func socksDialer(flagValue string) (fn func(ctx context.Context, network, addr string) (net.Conn, error), remoteDNS bool, err error) {
+	raw := flagValue
+	if raw == "" {
+		raw = os.Getenv("ALL_PROXY")
+		if raw == "" {
+			raw = os.Getenv("all_proxy")
+		}
+	}
+	if raw == "" || raw == "none" {
+		return nil, false, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil, false, fmt.Errorf("--socks %q: want socks5h://host:port or socks5://host:port", raw)
+	}
+	switch u.Scheme {
+	case "socks5h":
+		remoteDNS = true
+	case "socks5":
+	default:
+		return nil, false, fmt.Errorf("--socks %q: scheme must be socks5h or socks5", raw)
+	}
+	var auth *proxy.Auth
+	if u.User != nil {
+		pw, _ := u.User.Password()
+		auth = &proxy.Auth{User: u.User.Username(), Password: pw}
+	}
+	p, err := proxy.SOCKS5("tcp", u.Host, auth, &net.Dialer{Timeout: dial.DefaultConnectTimeout})
+	if err != nil {
+		return nil, false, fmt.Errorf("--socks: %w", err)
+	}
+	cd, ok := p.(proxy.ContextDialer)
+	if !ok {
+		return nil, false, errors.New("--socks: proxy dialer cannot take a context")
+	}
+	return cd.DialContext, remoteDNS, nil
+}
+
+// The --json report; the schema is documented in the command's help.
+type checkReport struct {
+	Domain   string         `json:"domain"`
+	Kind     string         `json:"kind"`
+	Result   string         `json:"result"`
+	Sources  []checkSource  `json:"sources"`
+	Routes   []checkRoute   `json:"routes"`
+	Attempts []checkAttempt `json:"attempts"`
+	Winner   *int           `json:"winner"`
+}
+
+type checkSource struct {
+	Source string `json:"source"`
+	Query  string `json:"query"`
+	Status string `json:"status"`
+	Routes int    `json:"routes"`
+	Cached bool   `json:"cached"`
+	Stale  bool   `json:"stale"`
+	Note   string `json:"note"`
+	Error  string `json:"error"`
+}
+
+type checkRoute struct {
+	N        int     `json:"n"`
+	Source   string  `json:"source"`
+	Record   int     `json:"record"`
+	Method   string  `json:"method"`
+	Addr     string  `json:"addr"`
+	SNI      *string `json:"sni"`
+	ALPN     *string `json:"alpn"`
+	URL      string  `json:"url"`
+	Pins     int     `json:"pins"`
+	Priority uint16  `json:"priority"`
+	Weight   uint16  `json:"weight"`
+}
+
+type checkAttempt struct {
+	Route      int     `json:"route"`
+	Phase      string  `json:"phase"`
+	OK         bool    `json:"ok"`
+	Verified   string  `json:"verified"`
+	StartMS    float64 `json:"start_ms"`
+	DurationMS float64 `json:"duration_ms"`
+	Error      string  `json:"error"`
+}
+
+// Results of a check, as "result" in --json says them.
+const (
+	resultOK        = "ok"
+	resultPartial   = "partial"
+	resultFailed    = "failed"
+	resultNothing   = "nothing-published"
+	resultDiscovery = "discovery-failed"
+)
+
+// check discovers, dials and reports; the returned error carries the exit
+// code.
+func check(ctx context.Context, sio *stdio, env *checkEnv, domain string, kind hacx.Kind, all, asJSON bool) error {
+	rep := checkReport{Domain: domain, Kind: kind.String(), Sources: []checkSource{}, Routes: []checkRoute{}, Attempts: []checkAttempt{}}
+	res, lerr := env.lookup(ctx, domain, kind)
+	if res != nil {
+		rep.Domain = res.Domain
+		for _, s := range res.Sources {
+			cs := checkSource{Source: string(s.Source), Query: s.Query, Status: string(s.Status), Routes: s.Routes, Cached: s.Cached, Stale: s.Stale, Note: s.Note}
+			if s.Err != nil {
+				cs.Error = s.Err.Error()
+			}
+			rep.Sources = append(rep.Sources, cs)
+		}
+		for i, r := range res.Routes {
+			rep.Routes = append(rep.Routes, reportRoute(i+1, r))
+		}
+	}
+	switch {
+	case lerr != nil && (res == nil || len(res.Routes) == 0):
+		rep.Result = resultDiscovery
+		return finishCheck(sio, &rep, asJSON, &exitError{code: exitFail, msg: "discovery failed: no source gave a route (see sources)"})
+	case len(rep.Routes) == 0:
+		rep.Result = resultNothing
+		return finishCheck(sio, &rep, asJSON, &exitError{code: exitNothing, msg: rep.Domain + " publishes no route (" + kind.String() + ")"})
+	}
+
+	var attempts []dial.Attempt
+	var derr error
+	if all {
+		attempts, derr = env.dialer.DialAll(ctx, rep.Domain, kind, res.Routes)
+	} else {
+		var c *dial.Conn
+		c, derr = env.dialer.DialRoutes(ctx, rep.Domain, kind, res.Routes)
+		if c != nil {
+			attempts = c.Attempts
+			c.Close()
+		} else if de := (*dial.Error)(nil); errors.As(derr, &de) {
+			attempts = de.Attempts
+		}
+	}
+	working := 0
+	for i, a := range attempts {
+		ca := checkAttempt{Route: i + 1, Phase: a.Phase.String(), OK: a.OK(), Verified: a.Verified,
+			StartMS: ms(a.Start), DurationMS: ms(a.Duration)}
+		if a.Err != nil {
+			ca.Error = a.Err.Error()
+		}
+		if a.OK() {
+			working++
+			if rep.Winner == nil {
+				n := i + 1
+				rep.Winner = &n
+			}
+		}
+		rep.Attempts = append(rep.Attempts, ca)
+	}
+	var exit error
+	switch {
+	case working == 0:
+		rep.Result = resultFailed
+		msg := "no route works"
+		// The attempts already say why each route failed; add only a
+		// reason of the dial's own (cancelled, timed out, no routes).
+		var de *dial.Error
+		switch {
+		case errors.As(derr, &de) && de.Err != nil:
+			msg += ": " + de.Err.Error()
+		case derr != nil && de == nil:
+			msg += ": " + derr.Error()
+		}
+		exit = &exitError{code: exitFail, msg: msg}
+	case all && working < len(rep.Routes):
+		rep.Result = resultPartial
+		exit = &exitError{code: exitPartial, msg: fmt.Sprintf("%d of %d routes work", working, len(rep.Routes))}
+	default:
+		rep.Result = resultOK
+	}
+	return finishCheck(sio, &rep, asJSON, exit)
+}
+
+func finishCheck(sio *stdio, rep *checkReport, asJSON bool, exit error) error {
+	if asJSON {
+		enc := json.NewEncoder(sio.out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		printCheck(sio.out, rep)
+	}
+	return exit
+}
+
+func reportRoute(n int, r hacx.Route) checkRoute {
+	cr := checkRoute{N: n, Source: string(r.Source), Record: r.Index, Method: string(r.Method),
+		Addr: r.Addr.String(), URL: r.URL, Pins: len(r.Pins), Priority: r.Priority, Weight: r.Weight}
+	if r.HasSNI {
+		s := r.SNI
+		cr.SNI = &s
+	}
+	if r.ALPN != nil {
+		s := alpnText(r.ALPN)
+		cr.ALPN = &s
+	}
+	return cr
+}
+
+// alpnText shows a protocol ID as text when it is printable, else as the
+// base64 a document would carry (A6).
+func alpnText(b []byte) string {
+	for _, c := range b {
+		if c < 0x21 || c > 0x7e {
+			return "base64:" + base64.StdEncoding.EncodeToString(b)
+		}
+	}
+	return string(b)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func printCheck(w io.Writer, rep *checkReport) {
+	fmt.Fprintf(w, "%s (%s)\n", rep.Domain, rep.Kind)
+	if len(rep.Sources) > 0 {
+		fmt.Fprintln(w, "\nsources:")
+	}
+	for _, s := range rep.Sources {
+		line := fmt.Sprintf("  %-10s %-8s", s.Source, s.Status)
+		if s.Query != "" {
+			line += " " + s.Query
+		}
+		if s.Routes > 0 {
+			line += fmt.Sprintf(" (%d routes)", s.Routes)
+		}
+		if s.Cached {
+			line += " [cached]"
+		}
+		if s.Stale {
+			line += " [STALE: refetch failed, using expired copy]"
+		}
+		if s.Note != "" {
+			line += " - " + s.Note
+		}
+		if s.Error != "" {
+			line += ": " + s.Error
+		}
+		fmt.Fprintln(w, line)
+	}
+	if len(rep.Routes) > 0 {
+		fmt.Fprintln(w, "\nroutes, in the order tried:")
+	}
+	for _, r := range rep.Routes {
+		line := fmt.Sprintf("  %2d. %s record %d: %s %s prio=%d weight=%d", r.N, r.Source, r.Record, r.Method, r.Addr, r.Priority, r.Weight)
+		if r.SNI != nil {
+			line += " sni=" + *r.SNI
+		} else {
+			line += " sni=(none)"
+		}
+		if r.ALPN != nil {
+			line += " alpn=" + *r.ALPN
+		}
+		if r.URL != "" {
+			line += " url=" + r.URL
+		}
+		if r.Pins > 0 {
+			line += fmt.Sprintf(" pins=%d", r.Pins)
+		}
+		fmt.Fprintln(w, line)
+	}
+	if len(rep.Attempts) > 0 {
+		fmt.Fprintln(w, "\nattempts:")
+	}
+	for _, a := range rep.Attempts {
+		status := "ok, verified by " + a.Verified
+		if !a.OK {
+			status = "FAILED in " + a.Phase + ": " + a.Error
+		}
+		fmt.Fprintf(w, "  %2d. +%-9s %9s  %s\n", a.Route, fmtMS(a.StartMS), fmtMS(a.DurationMS), status)
+	}
+	for n := len(rep.Attempts) + 1; n <= len(rep.Routes) && rep.Result != resultDiscovery; n++ {
+		fmt.Fprintf(w, "  %2d. not tried (a route before it works)\n", n)
+	}
+	fmt.Fprintln(w)
+	if rep.Winner != nil {
+		r := rep.Routes[*rep.Winner-1]
+		fmt.Fprintf(w, "winner: %d. %s record %d (%s %s)\n", r.N, r.Source, r.Record, r.Method, r.Addr)
+	}
+	fmt.Fprintln(w, "result:", strings.ReplaceAll(rep.Result, "-", " "))
+}
+
+func fmtMS(v float64) string { return fmt.Sprintf("%.1fms", v) }

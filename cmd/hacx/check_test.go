@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"hacx.dev/hacx"
+	"hacx.dev/hacx/dial"
+	"hacx.dev/hacx/discover"
+	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/xmppstream"
+)
+
+const checkDomain = "example.test"
+
+// startCheckXMPP is a direct-TLS XMPP server for checkDomain on loopback.
+func startCheckXMPP(t *testing.T, cert *tls.Certificate, from string) netip.AddrPort {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{*cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, err := xmppstream.ReadClientOpen(c, hacx.Client); err != nil {
+					return
+				}
+				xmppstream.WriteServerOpen(c, from, "s1", hacx.Client)
+				xmppstream.WriteFeatures(c, xmppstream.Features(hacx.Client))
+				c.Read(make([]byte, 512))
+			}()
+		}
+	}()
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+func refused(t *testing.T) netip.AddrPort {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+// checkWorld returns an env whose discovery yields addrs as HACX tls
+// routes, in order, and whose dialer trusts ca.
+func checkWorld(ca *hacxtest.CA, lookupErr error, addrs ...netip.AddrPort) *checkEnv {
+	return &checkEnv{
+		lookup: func(_ context.Context, domain string, kind hacx.Kind) (*discover.Result, error) {
+			res := &discover.Result{Domain: domain, Kind: kind, Sources: []discover.SourceResult{{
+				Source: hacx.SourceHACX, Query: "https://" + domain + kind.WellKnownPath(),
+				Status: discover.StatusFound, Routes: len(addrs)}}}
+			if lookupErr != nil {
+				res.Sources[0].Status, res.Sources[0].Err = discover.StatusError, lookupErr
+				return res, &discover.LookupError{Domain: domain, Sources: res.Sources}
+			}
+			if len(addrs) == 0 {
+				res.Sources[0].Status = discover.StatusNone
+			}
+			for i, a := range addrs {
+				res.Routes = append(res.Routes, hacx.Route{Method: hacx.MethodTLS, Addr: a, Source: hacx.SourceHACX,
+					Index: i + 1, Priority: uint16(i), SNI: "xmpp." + domain, HasSNI: true, ALPN: []byte("xmpp-client")})
+			}
+			return res, nil
+		},
+		// A long stagger: only a failure starts the next route, so the
+		// number of attempts is deterministic.
+		dialer: &dial.Dialer{Roots: ca.Pool(), TLSA: dial.NoDANE, Stagger: time.Minute},
+	}
+}
+
+func runCheckEnv(t *testing.T, env *checkEnv, all, asJSON bool) (code int, out, errOut string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	sio := &stdio{in: strings.NewReader(""), out: &o, err: &e}
+	err := check(context.Background(), sio, env, checkDomain, hacx.Client, all, asJSON)
+	return exitCode(commands["check"], sio, err), o.String(), e.String()
+}
+
+func TestCheck_ExitCodesAndReport(t *testing.T) {
+	ca, err := hacxtest.NewCA("check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue(checkDomain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := startCheckXMPP(t, cert, checkDomain)
+	good2 := startCheckXMPP(t, cert, checkDomain)
+	wrong := startCheckXMPP(t, cert, "other.test")
+
+	tests := []struct {
+		name       string
+		env        *checkEnv
+		all        bool
+		wantCode   int
+		wantResult string
+		wantWinner int // 0: none
+		wantTried  int
+	}{
+		{"first route works", checkWorld(ca, nil, good, refused(t)), false, exitOK, resultOK, 1, 1},
+		{"fallback to a working route (C3)", checkWorld(ca, nil, refused(t), wrong, good), false, exitOK, resultOK, 3, 3},
+		{"all routes work (--all)", checkWorld(ca, nil, good, good2), true, exitOK, resultOK, 1, 2},
+		{"partly working (--all)", checkWorld(ca, nil, refused(t), good), true, exitPartial, resultPartial, 2, 2},
+		{"every route fails", checkWorld(ca, nil, refused(t), wrong), false, exitFail, resultFailed, 0, 2},
+		{"nothing published", checkWorld(ca, nil), false, exitNothing, resultNothing, 0, 0},
+		{"discovery failed", checkWorld(ca, errors.New("boom")), false, exitFail, resultDiscovery, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, _ := runCheckEnv(t, tt.env, tt.all, true)
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d", code, tt.wantCode)
+			}
+			var rep checkReport
+			if err := json.Unmarshal([]byte(out), &rep); err != nil {
+				t.Fatalf("--json output does not parse: %v\n%s", err, out)
+			}
+			if rep.Result != tt.wantResult || len(rep.Attempts) != tt.wantTried {
+				t.Errorf("result %q with %d attempts, want %q with %d\n%s", rep.Result, len(rep.Attempts), tt.wantResult, tt.wantTried, out)
+			}
+			switch {
+			case tt.wantWinner == 0 && rep.Winner != nil:
+				t.Errorf("winner %d, want none", *rep.Winner)
+			case tt.wantWinner != 0 && (rep.Winner == nil || *rep.Winner != tt.wantWinner):
+				t.Errorf("winner %v, want %d", rep.Winner, tt.wantWinner)
+			}
+			// The text report says the same in words.
+			code2, text, _ := runCheckEnv(t, tt.env, tt.all, false)
+			if code2 != code || !strings.Contains(text, "result: "+strings.ReplaceAll(tt.wantResult, "-", " ")) {
+				t.Errorf("text report (exit %d):\n%s", code2, text)
+			}
+		})
+	}
+}
+
+func TestCheck_JSONRouteFields_A5_A6(t *testing.T) {
+	ca, _ := hacxtest.NewCA("check")
+	_, out, _ := runCheckEnv(t, checkWorld(ca, nil, refused(t)), false, true)
+	var raw map[string]any
+	if err := json.Unmarshal([]byte(out), &raw); err != nil {
+		t.Fatal(err)
+	}
+	r := raw["routes"].([]any)[0].(map[string]any)
+	if r["sni"] != "xmpp.example.test" || r["alpn"] != "xmpp-client" || r["method"] != "tls" || r["n"] != 1.0 {
+		t.Errorf("route %v", r)
+	}
+	a := raw["attempts"].([]any)[0].(map[string]any)
+	if a["phase"] != "tcp" || a["ok"] != false || a["error"] == "" {
+		t.Errorf("attempt %v", a)
+	}
+}
+
+func TestCheck_Usage(t *testing.T) {
+	var o, e bytes.Buffer
+	code := run(context.Background(), []string{"check"}, &stdio{in: strings.NewReader(""), out: &o, err: &e})
+	if code != exitUsage {
+		t.Errorf("no DOMAIN: exit %d, want %d", code, exitUsage)
+	}
+	code = run(context.Background(), []string{"check", "--socks", "http://x", "example.test"}, &stdio{in: strings.NewReader(""), out: &o, err: &e})
+	if code != exitUsage {
+		t.Errorf("bad --socks: exit %d, want %d", code, exitUsage)
+	}
+}

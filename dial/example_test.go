@@ -1,0 +1,80 @@
+package dial_test
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"hacx.dev/hacx"
+	"hacx.dev/hacx/dial"
+	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/xmppstream"
+)
+
+// The zero Dialer discovers the domain's routes (HACX document, then the
+// fallbacks) and returns the first verified stream.
+func ExampleDialer() {
+	var d dial.Dialer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := d.Dial(ctx, "example.org")
+	if err != nil {
+		var de *dial.Error
+		if errors.As(err, &de) {
+			for _, a := range de.Attempts {
+				fmt.Println(a.Error()) // one line per route: route, phase, cause, duration
+			}
+		}
+		return
+	}
+	defer c.Close()
+	fmt.Println("connected over", c.Route, "verified by", c.Verified)
+}
+
+// DialRoutes takes routes from the caller: here a dead address and a
+// working direct-TLS server on loopback. The dead route costs only the
+// stagger, not its timeout (C5).
+func ExampleDialer_DialRoutes() {
+	ca, _ := hacxtest.NewCA("example")
+	cert, _ := ca.Issue("example.test")
+	ln, _ := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{*cert}})
+	defer ln.Close()
+	go func() { // a minimal XMPP server for example.test
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		xmppstream.ReadClientOpen(c, hacx.Client)
+		xmppstream.WriteServerOpen(c, "example.test", "s1", hacx.Client)
+		xmppstream.WriteFeatures(c, nil)
+		c.Read(make([]byte, 1)) // until the client closes
+	}()
+	dead, _ := net.Listen("tcp", "127.0.0.1:0")
+	deadAddr := netip.MustParseAddrPort(dead.Addr().String())
+	defer dead.Close() // accepts TCP (backlog) but never answers TLS
+
+	d := dial.Dialer{Roots: ca.Pool(), TLSA: dial.NoDANE, Stagger: 50 * time.Millisecond}
+	routes := []hacx.Route{
+		{Method: hacx.MethodTLS, Addr: deadAddr, Source: hacx.SourceStatic, Index: 1},
+		{Method: hacx.MethodTLS, Addr: netip.MustParseAddrPort(ln.Addr().String()), Source: hacx.SourceStatic, Index: 2},
+	}
+	c, err := d.DialRoutes(context.Background(), "example.test", hacx.Client, routes)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	fmt.Println("winner: route", c.Route.Index, "from", c.Header.From, "by", c.Verified)
+	for _, a := range c.Attempts {
+		fmt.Printf("route %d: %s %v\n", a.Route.Index, a.Phase, a.Err)
+	}
+	// Output:
+	// winner: route 2 from example.test by webpki
+	// route 1: tls dial: cancelled, another route won
+	// route 2: done <nil>
+}
