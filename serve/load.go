@@ -256,7 +256,9 @@ func (c *checker) domain(key string, fd *fileDomain) Domain {
 	for i := range fd.Variants {
 		d.Variants = append(d.Variants, c.variant(fmt.Sprintf("%s.variant[%d]", key, i), &fd.Variants[i], ttl))
 	}
-	if d.Client.empty() && d.Server.empty() && len(d.Variants) == 0 {
+	// Judge what the file says, not what survived validation, so a record
+	// with a mistake is not also reported as "publishes nothing".
+	if len(fd.Client)+len(fd.Server)+len(fd.Variants) == 0 && fd.Redirect.Client == "" && fd.Redirect.Server == "" {
 		c.add(key, "", "domain %q publishes nothing: add [[domain.client]] or [[domain.server]] records or a redirect", d.Name)
 	}
 	return d

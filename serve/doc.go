@@ -1,0 +1,28 @@
+// Package serve publishes HACX documents and the host-meta files derived
+// from them, for XMPP operators (rules P1-P5 of the project's spec/RULES.md).
+//
+// One TOML configuration (LoadConfig; see examples/hacx.toml) describes, per
+// domain, the client-to-server and server-to-server records, their ttl,
+// optional redirects, HSTS and HPKP policies, CORS, and variants chosen by
+// client address. From it Handler serves:
+//
+//	/.well-known/xmpp-client.xml   HACX, application/xml          (H1, P1, P3)
+//	/.well-known/xmpp-server.xml   HACX, application/xml
+//	/.well-known/host-meta         XEP-0156 XRD                  (X2, P5)
+//	/.well-known/host-meta.json    XEP-0156 + Host Meta 2        (X3, P5)
+//
+// with Cache-Control max-age=ttl, a strong ETag and If-None-Match, HSTS,
+// Public-Key-Pins when configured (refused without a backup pin, P2), and
+// Access-Control-Allow-Origin: * on these files only. Every response is
+// rendered when the configuration loads; requests do not allocate.
+//
+// Handler is a plain http.Handler, to mount in any Go server. Server adds
+// what a standalone publisher needs: certificates from files (reloaded on
+// change) or ACME, a redirect-only HTTP listener, Prometheus metrics on a
+// private registry, reload on file change or request that keeps the old
+// configuration when the new one is broken, and graceful shutdown.
+//
+// Render and WriteFile produce the same files for operators who publish
+// through another web server; PinsFromPEM and PinsFromTLS compute the
+// <public-key-pin> values (A9) that "hacx pin" prints.
+package serve
