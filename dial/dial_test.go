@@ -492,3 +492,20 @@ func TestDialAll_ReportsEveryRoute(t *testing.T) {
 		t.Errorf("working routes %v of %d attempts, want [1 3] of 3", ok, len(atts))
 	}
 }
+
+func TestStream_NotXMPPSkipped_C3(t *testing.T) {
+	ca := newCA(t)
+	cert := issue(t, ca, domain)
+	web := startTLS(t, "127.0.0.2", cert, domain, modeHTTP)
+	smtp := startTLS(t, "127.0.0.3", cert, domain, modeSMTP)
+	good := startTLS(t, "127.0.0.4", cert, domain, modeXMPP)
+	c := dialOK(t, newDialer(ca), route(hacx.MethodTLS, web.addr, 1), route(hacx.MethodTLS, smtp.addr, 2), route(hacx.MethodTLS, good.addr, 3))
+	if c.Route.Index != 3 {
+		t.Fatalf("winner %s", c.Route)
+	}
+	for i, want := range []error{xmppstream.ErrHTTP, xmppstream.ErrBanner} {
+		if a := c.Attempts[i]; a.Phase != dial.PhaseStream || !errors.Is(a.Err, want) {
+			t.Errorf("attempt %d: phase %s err %v, want stream / %v", i+1, a.Phase, a.Err, want)
+		}
+	}
+}

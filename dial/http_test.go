@@ -3,7 +3,9 @@ package dial_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -112,4 +114,37 @@ func TestBOSH_WrongDomainSkipped_C4(t *testing.T) {
 	if !errors.Is(de, xmppstream.ErrWrongDomain) {
 		t.Errorf("err %v", de)
 	}
+}
+
+func TestHTTPRoutes_NoGoroutineLeak_C5(t *testing.T) {
+	ca := newCA(t)
+	cert := issue(t, ca, domain)
+	good := startHTTP(t, "127.0.0.2", cert, httpOpts{from: domain})
+	bad := startHTTP(t, "127.0.0.3", cert, httpOpts{from: domain, noSubprotocol: true})
+	routes := []hacx.Route{
+		route(hacx.MethodWebSocket, bad.addr, 1),
+		route(hacx.MethodBOSH, good.addr, 2),
+		route(hacx.MethodWebSocket, good.addr, 3),
+		route(hacx.MethodBOSH, bad.addr, 4),
+	}
+	d := newDialer(ca)
+	d.Stagger = time.Millisecond // all four overlap
+	base := runtime.NumGoroutine()
+	for range 3 {
+		atts, err := d.DialAll(context.Background(), domain, hacx.Client, routes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, a := range atts {
+			if a.OK() != (i != 0) {
+				t.Errorf("route %d: ok=%v err=%v", i+1, a.OK(), a.Err)
+			}
+		}
+		c, err := d.DialRoutes(context.Background(), domain, hacx.Client, routes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	waitGoroutines(t, base)
 }

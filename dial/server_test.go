@@ -40,6 +40,8 @@ const (
 	modeXMPP      mode = iota // TLS, then a stream from the server's from
 	modeBlackhole             // accept TCP, never answer: a dead route
 	modeEcho                  // like modeXMPP, then echo what the client sends
+	modeHTTP                  // TLS, then an HTTP response: a web server on the port
+	modeSMTP                  // TLS, then an SMTP banner
 )
 
 type tlsServer struct {
@@ -124,6 +126,15 @@ func serveConn(c net.Conn, cfg *tls.Config, from string, m mode, kind hacx.Kind)
 	tc := tls.Server(c, cfg)
 	tc.SetDeadline(time.Now().Add(30 * time.Second))
 	if err := tc.Handshake(); err != nil {
+		return
+	}
+	switch m {
+	case modeHTTP:
+		tc.Write([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+		return
+	case modeSMTP:
+		tc.Write([]byte("220 mail.example.test ESMTP ready\r\n"))
+		io.Copy(io.Discard, tc)
 		return
 	}
 	if _, err := xmppstream.ReadClientOpen(tc, kind); err != nil {
