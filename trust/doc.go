@@ -27,8 +27,14 @@
 // file lose no observation.
 //
 // Errors are prefixed "trust:" and carry structure ([*PinError],
-// [*DANEError], [*HPKPError], [*HeaderError]) for errors.As, with one
-// readable line from Error.
+// [*NameError], [*DANEError], [*HPKPError], [*HPKPRefusedError],
+// [*HeaderError], [*StoreError]) for errors.As, with one readable line from
+// Error.
+//
+// Failure policy of the stores: an unreadable or corrupt file is never
+// overwritten (it may hold pins still protecting hosts). HSTSStore.Known
+// then reports false (HACX fetches are HTTPS-only anyway, rule H1), while
+// HPKPStore.Check returns the *StoreError so that pins fail closed.
 //
 // Rule IDs (A9, A10, X4, X5, X6) refer to the project's protocol rules
 // (spec/RULES.md in the shared notes).

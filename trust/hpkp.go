@@ -12,10 +12,9 @@ import (
 	"time"
 )
 
-const (
-	hpkpHeader           = "Public-Key-Pins"
-	hpkpReportOnlyHeader = "Public-Key-Pins-Report-Only"
-)
+// hpkpHeader is the only field ever stored: Public-Key-Pins-Report-Only
+// (RFC 7469 §2.1.3) asks for reports, never for enforcement.
+const hpkpHeader = "Public-Key-Pins"
 
 // MaxHPKPAge caps the max-age a stored HPKP policy is honoured for (RFC
 // 7469 §4.1 lets UAs cap it; 60 days is what it suggests), so that a
