@@ -509,3 +509,37 @@ func TestStream_NotXMPPSkipped_C3(t *testing.T) {
 		}
 	}
 }
+
+func TestRace_TCPBlackholeThroughDialHook_A8_C5(t *testing.T) {
+	ca := newCA(t)
+	good := startTLS(t, "127.0.0.1", issue(t, ca, domain), domain, modeXMPP)
+	dead := netip.MustParseAddrPort("127.0.0.9:5222")
+	var mu sync.Mutex
+	var dialed []string
+	d := newDialer(ca)
+	d.Stagger = 10 * time.Millisecond
+	d.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		mu.Lock()
+		dialed = append(dialed, network+" "+addr)
+		mu.Unlock()
+		if addr == dead.String() { // a SYN that is never answered
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		var nd net.Dialer
+		return nd.DialContext(ctx, network, addr)
+	}
+	start := time.Now()
+	c := dialOK(t, d, route(hacx.MethodTLS, dead, 1), route(hacx.MethodTLS, good.addr, 2))
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("took %s", el)
+	}
+	if a := c.Attempts[0]; a.Phase != dial.PhaseTCP || !errors.Is(a.Err, dial.ErrLostRace) {
+		t.Errorf("attempt 1: phase %s err %v", a.Phase, a.Err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"tcp " + dead.String(), "tcp " + good.addr.String()}; !slices.Equal(dialed, want) {
+		t.Errorf("dialed %v, want %v (ip:port only, A8)", dialed, want)
+	}
+}

@@ -129,6 +129,7 @@ func (d *Dialer) tlsConfig(ctx context.Context, a *attempt, names []string, tl *
 		InsecureSkipVerify: true,
 		MinVersion:         tls.VersionTLS12,
 		VerifyConnection: func(cs tls.ConnectionState) error {
+			a.setPhase(PhaseVerify) // a loser waiting for TLSA reports "verify"
 			how, err := d.verify(ctx, r, cs, names, tl)
 			if err != nil {
 				return &verifyError{err}
@@ -185,6 +186,7 @@ func (d *Dialer) connectTLS(ctx context.Context, a *attempt, names []string, tl 
 			a.setPhase(PhaseVerify)
 			return nil, ve.err
 		}
+		a.setPhase(PhaseTLS) // the certificate was fine; the handshake failed after
 		return nil, err
 	}
 	return tc, nil
