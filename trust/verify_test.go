@@ -22,6 +22,7 @@ func TestVerifyWebPKI_A10(t *testing.T) {
 		{"via intermediate", w.leafInter, VerifyOptions{Roots: w.inter.Pool(), Names: []string{"example.org"}}, nil},
 		{"second name (URL host) accepted", w.leafInter, VerifyOptions{Roots: w.inter.Pool(), Names: []string{"xmpp.example.net", "chat.example.org"}}, nil},
 		{"name case-insensitive", w.leaf, VerifyOptions{Roots: w.root.Pool(), Names: []string{"EXAMPLE.ORG"}}, nil},
+		{"name with trailing dot", w.leaf, VerifyOptions{Roots: w.root.Pool(), Names: []string{"example.org."}}, nil},
 		{"wrong name", w.leaf, VerifyOptions{Roots: w.root.Pool(), Names: []string{"example.net"}}, new(*NameError)},
 		{"no names", w.leaf, VerifyOptions{Roots: w.root.Pool()}, new(*NameError)},
 		{"unknown CA", w.leafOther, VerifyOptions{Roots: w.root.Pool(), Names: []string{"example.org"}}, new(x509.UnknownAuthorityError)},
