@@ -51,12 +51,18 @@ type Header struct {
 
 // WriteOpen writes the client's XML declaration and stream header for a
 // stream to domain to, in the content namespace of kind (RFC 6120 section
-// 4.7): what a client sends first on a direct TLS connection.
+// 4.7), followed by a newline: what a client sends first on a direct TLS
+// connection.
 func WriteOpen(w io.Writer, to string, kind hacx.Kind) error {
 	var b bytes.Buffer
 	b.WriteString("<?xml version='1.0'?><stream:stream")
 	xmlAttr(&b, "to", to)
 	b.WriteString(" version='1.0' xml:lang='en' xmlns='" + kind.Namespace() + "' xmlns:stream='" + NSStream + "'>")
+	// The newline is a whitespace keepalive, legal after the header (RFC
+	// 6120 section 4.6.1). It ends the "request line" for a web server on
+	// the port, which then answers "HTTP/1.1 400 Bad Request" at once
+	// instead of waiting for more: C3 names that promptly as ErrHTTP.
+	b.WriteByte('\n')
 	if _, err := w.Write(b.Bytes()); err != nil {
 		return fmt.Errorf("xmppstream: write stream header: %w", err)
 	}
