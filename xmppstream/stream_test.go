@@ -247,6 +247,9 @@ func TestRoundTrip_ClientServer_C4(t *testing.T) {
 			if err := WriteOpen(&b, "example.com", kind); err != nil {
 				t.Fatal(err)
 			}
+			if !strings.HasSuffix(b.String(), ">\n") {
+				t.Errorf("client header %q does not end with a newline (C3: lets a web server answer at once)", b.String())
+			}
 			ch, err := ReadClientOpen(&b, kind)
 			if err != nil {
 				t.Fatalf("ReadClientOpen(%q): %v", b.String(), err)
@@ -325,6 +328,19 @@ func TestSameDomain(t *testing.T) {
 	} {
 		if got := sameDomain(tc.from, tc.domain); got != tc.want {
 			t.Errorf("sameDomain(%q, %q) = %v", tc.from, tc.domain, got)
+		}
+	}
+}
+
+// BenchmarkReadOpen measures the byte-at-a-time reader on a typical
+// Prosody answer, through a reader that is not an io.ByteReader (as a
+// tls.Conn is not).
+func BenchmarkReadOpen(b *testing.B) {
+	in := prosodyHeader + saslFeatures
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		if _, _, err := ReadOpen(struct{ io.Reader }{strings.NewReader(in)}, "example.com", hacx.Client); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
