@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"net/url"
 	"os"
@@ -537,7 +538,7 @@ func (c *checker) pin(s string) ([]hacx.Pin, error) {
 	if !filepath.IsAbs(path) && c.dir != "" {
 		path = filepath.Join(c.dir, path)
 	}
-	data, err := os.ReadFile(path)
+	data, err := readPEMFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%q is neither a hash=base64 pin nor a readable PEM file: %w", s, err)
 	}
@@ -612,4 +613,32 @@ func checkDomainName(s string) error {
 		}
 	}
 	return nil
+}
+
+// maxPEMSize bounds a pin file: certificate chains are a few KiB.
+const maxPEMSize = 1 << 20
+
+// readPEMFile reads a regular file of at most maxPEMSize bytes, so that a
+// pin naming /dev/zero or a FIFO cannot hang loading.
+func readPEMFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxPEMSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxPEMSize {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxPEMSize)
+	}
+	return data, nil
 }
