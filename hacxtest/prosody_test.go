@@ -1,0 +1,60 @@
+package hacxtest_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"testing"
+	"time"
+
+	"hacx.dev/hacx/hacxtest"
+)
+
+// TestProsody starts the real server and reads its stream header over
+// direct TLS, with and without SNI (A5): the endpoint later tests rely on.
+func TestProsody(t *testing.T) {
+	if err := hacxtest.ProsodyAvailable(); err != nil {
+		t.Skip(err)
+	}
+	ca, err := hacxtest.NewCA("prosody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue("example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p, err := hacxtest.StartProsody(ctx, hacxtest.ProsodyConfig{Domain: "example.test", IP: "127.0.0.5", Cert: cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Register(ctx, "alice", "secret"); err != nil {
+		t.Fatal(err)
+	}
+	for _, sni := range []string{"example.test", ""} {
+		conn, err := tls.Dial("tcp", p.TLSAddr.String(), &tls.Config{ServerName: sni, RootCAs: ca.Pool(), InsecureSkipVerify: sni == ""})
+		if err != nil {
+			t.Fatalf("sni %q: %v", sni, err)
+		}
+		if sni == "" && conn.ConnectionState().PeerCertificates[0].VerifyHostname("example.test") != nil {
+			t.Errorf("no-SNI connection got a certificate for another name")
+		}
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		conn.Write([]byte("<?xml version='1.0'?><stream:stream to='example.test' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"))
+		var got []byte
+		buf := make([]byte, 4096)
+		for !bytes.Contains(got, []byte("</stream:features>")) {
+			n, err := conn.Read(buf)
+			got = append(got, buf[:n]...)
+			if err != nil {
+				t.Fatalf("sni %q: read: %v (got %q)", sni, err, got)
+			}
+		}
+		if !bytes.Contains(got, []byte("from='example.test'")) {
+			t.Errorf("sni %q: stream header %q", sni, got)
+		}
+		conn.Close()
+	}
+}
