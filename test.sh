@@ -33,6 +33,10 @@ fi
 echo "== go vet"
 go vet ./...
 
+echo "== staticcheck"
+# Pinned so that a new release's checks never fail an old commit.
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
 echo "== go test"
 go test -count=1 -timeout 20m ./...
 
