@@ -51,6 +51,12 @@ func (w *world) serve(h http.Handler, certNames []string, names ...string) *atom
 	if err != nil {
 		w.t.Fatal(err)
 	}
+	return w.serveCert(h, cert, names...)
+}
+
+// serveCert is serve with a given certificate.
+func (w *world) serveCert(h http.Handler, cert *tls.Certificate, names ...string) *atomic.Int64 {
+	w.t.Helper()
 	var n atomic.Int64
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		n.Add(1)
