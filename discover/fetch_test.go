@@ -187,8 +187,8 @@ func TestFetch_StatusAndBody_H4_H6(t *testing.T) {
 		wantInErr string
 	}{
 		{"404 is no document", func(rw http.ResponseWriter, r *http.Request) { http.NotFound(rw, r) }, StatusNone, "", 0, ""},
-		{"500 is an error", func(rw http.ResponseWriter, r *http.Request) { http.Error(rw, "oops", 500) }, StatusError, "status", 500, "500 Internal Server Error"},
-		{"403 is an error", func(rw http.ResponseWriter, r *http.Request) { http.Error(rw, "no", 403) }, StatusError, "status", 403, ""},
+		{"500 is an error", func(rw http.ResponseWriter, r *http.Request) { http.Error(rw, "oops", http.StatusInternalServerError) }, StatusError, "status", http.StatusInternalServerError, "500 Internal Server Error"},
+		{"403 is an error", func(rw http.ResponseWriter, r *http.Request) { http.Error(rw, "no", http.StatusForbidden) }, StatusError, "status", http.StatusForbidden, ""},
 		{"oversize body refused", func(rw http.ResponseWriter, r *http.Request) { rw.Write([]byte(big)) }, StatusError, "body", 0, "larger than"},
 		{"unrequested gzip refused", func(rw http.ResponseWriter, r *http.Request) {
 			rw.Header().Set("Content-Encoding", "gzip")

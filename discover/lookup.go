@@ -195,9 +195,3 @@ func (r *Resolver) logWarn(msg string, args ...any) {
 		r.Logger.Warn("discover: "+msg, args...)
 	}
 }
-
-func (r *Resolver) logDebug(msg string, args ...any) {
-	if r.Logger != nil {
-		r.Logger.Debug("discover: "+msg, args...)
-	}
-}
