@@ -1,0 +1,280 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"hacx.dev/hacx"
+	"hacx.dev/hacx/dial"
+	"hacx.dev/hacx/discover"
+	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/serve"
+)
+
+// DefaultStagger is the attempt stagger of the demo's dialer: small, so
+// that blackholes cost little (C5), and still a real overlap.
+const DefaultStagger = 50 * time.Millisecond
+
+// World is what a scenario's setup works on: the shared bed, and this
+// run's own client (network with firewall, resolver with a fresh cache,
+// dialer, clock).
+type World struct {
+	Bed      *hacxtest.Bed
+	Net      *hacxtest.Network
+	Resolver *discover.Resolver
+	Dialer   *dial.Dialer
+
+	ctx    context.Context
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+// Advance moves the client's clock forward, so a cached document ages
+// (H5) without sleeping.
+func (w *World) Advance(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.offset += d
+}
+
+func (w *World) now() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return time.Now().Add(w.offset)
+}
+
+// Publish serves records as the domain's HACX client document, through
+// the serve package, with host-meta derivation off so that only HACX
+// speaks for the domain.
+func (w *World) Publish(ttl uint32, records ...hacx.Record) error {
+	h, err := serve.NewHandler(&serve.Config{Domains: []serve.Domain{{
+		Name:       w.Bed.Domain,
+		Client:     serve.Publication{TTL: ttl, Records: records},
+		NoHostMeta: true,
+	}}})
+	if err != nil {
+		return fmt.Errorf("demo: publish: %w", err)
+	}
+	w.Bed.SetSite(h)
+	return nil
+}
+
+// Runner plays scenarios on one bed, one after the other (they share its
+// publisher and DNS zone).
+type Runner struct {
+	Bed *hacxtest.Bed
+	// Stagger is the dialer's stagger; 0 means DefaultStagger.
+	Stagger time.Duration
+	// Timeout bounds each scenario; 0 means 20 s.
+	Timeout time.Duration
+}
+
+// Source is one discovery source consulted, as reported.
+type Source struct {
+	Source string `json:"source"`
+	Query  string `json:"query,omitempty"`
+	Status string `json:"status"`
+	Routes int    `json:"routes"`
+	Cached bool   `json:"cached,omitempty"`
+	Stale  bool   `json:"stale,omitempty"`
+	Note   string `json:"note,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Attempt is one route tried, as reported.
+type Attempt struct {
+	Route    string     `json:"route"`
+	Phase    dial.Phase `json:"phase"`
+	StartMS  float64    `json:"start_ms"`
+	TookMS   float64    `json:"took_ms"`
+	OK       bool       `json:"ok"`
+	Verified string     `json:"verified,omitempty"`
+	Error    string     `json:"error,omitempty"`
+}
+
+// Result is the outcome of one scenario: the story as it happened, and
+// whether it matched the expectation.
+type Result struct {
+	Name  string `json:"name"`
+	Story string `json:"story"`
+	Rules string `json:"rules"`
+
+	Sources  []Source  `json:"sources"`
+	Stale    bool      `json:"stale"`
+	Routes   []string  `json:"routes"`
+	Attempts []Attempt `json:"attempts"`
+	// Winner is the route that won, nil when none did.
+	Winner *Winner `json:"winner,omitempty"`
+	// Fail is the failure kind, Error the full error, when none won.
+	Fail  string `json:"fail,omitempty"`
+	Error string `json:"error,omitempty"`
+	// ConnectMS is the time from the start of discovery to the verified
+	// stream (or to the final failure).
+	ConnectMS float64 `json:"connect_ms"`
+
+	Expected Expect `json:"expected"`
+	// AsExpected is true when the outcome is exactly Expected; Mismatch
+	// says what differed.
+	AsExpected bool   `json:"as_expected"`
+	Mismatch   string `json:"mismatch,omitempty"`
+}
+
+// Run plays one scenario.
+func (r *Runner) Run(ctx context.Context, sc Scenario) Result {
+	res := Result{Name: sc.Name, Story: sc.Story, Rules: sc.Rules, Expected: sc.Expect}
+	timeout := r.Timeout
+	if timeout <= 0 {
+		timeout = 20 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	b := r.Bed
+	b.Reset()
+	defer b.Reset()
+	w := &World{Bed: b, Net: b.Network(), ctx: ctx}
+	w.Resolver = &discover.Resolver{
+		Roots:       b.CA.Pool(),
+		DNSServer:   b.DNS.Addr,
+		Cache:       &discover.MemCache{},
+		DialContext: w.Net.HTTPSDial,
+		Timeout:     5 * time.Second,
+		Now:         w.now,
+	}
+	stagger := r.Stagger
+	if stagger == 0 {
+		stagger = DefaultStagger
+	}
+	w.Dialer = &dial.Dialer{
+		Routes:      dial.Discovery{Resolver: w.Resolver},
+		Roots:       b.CA.Pool(),
+		DialContext: w.Net.RouteDial,
+		Stagger:     stagger,
+		// A blackhole holds a handshake until this runs out; one second
+		// is plenty on loopback and keeps "all routes dead" short.
+		ConnectTimeout:   time.Second,
+		HandshakeTimeout: time.Second,
+		StreamTimeout:    2 * time.Second,
+	}
+	if sc.setup != nil {
+		if err := sc.setup(w); err != nil {
+			res.Error = "setup: " + err.Error()
+			res.Mismatch = res.Error
+			return res
+		}
+	}
+
+	start := time.Now()
+	lr, lerr := w.Resolver.Lookup(ctx, b.Domain, hacx.Client)
+	var conn *dial.Conn
+	var derr error
+	if lr != nil {
+		res.Stale = lr.Stale
+		for _, s := range lr.Sources {
+			rs := Source{Source: string(s.Source), Query: s.Query, Status: string(s.Status), Routes: s.Routes, Cached: s.Cached, Stale: s.Stale, Note: s.Note}
+			if s.Err != nil {
+				rs.Error = s.Err.Error()
+			}
+			res.Sources = append(res.Sources, rs)
+		}
+		for _, rt := range lr.Routes {
+			res.Routes = append(res.Routes, rt.String())
+		}
+	}
+	if lerr == nil && lr != nil && lr.Published() {
+		conn, derr = w.Dialer.DialRoutes(ctx, b.Domain, hacx.Client, lr.Routes)
+	}
+	res.ConnectMS = ms(time.Since(start))
+
+	var attempts []dial.Attempt
+	switch {
+	case conn != nil:
+		attempts = conn.Attempts
+		res.Winner = &Winner{Source: conn.Route.Source, Index: conn.Route.Index, Method: conn.Route.Method, Verified: conn.Verified}
+		conn.Close()
+	case derr != nil:
+		var de *dial.Error
+		if errors.As(derr, &de) {
+			attempts = de.Attempts
+		}
+		res.Fail, res.Error = FailAllRoutes, derr.Error()
+	case lerr != nil:
+		res.Fail, res.Error = classify(lerr), lerr.Error()
+	default:
+		res.Fail, res.Error = FailNothingPublished, "no source published a route"
+	}
+	for _, a := range attempts {
+		ra := Attempt{Route: a.Route.String(), Phase: a.Phase, StartMS: ms(a.Start), TookMS: ms(a.Duration), OK: a.OK(), Verified: a.Verified}
+		if a.Err != nil {
+			ra.Error = a.Err.Error()
+		}
+		res.Attempts = append(res.Attempts, ra)
+	}
+	res.Mismatch = compare(sc.Expect, &res)
+	res.AsExpected = res.Mismatch == ""
+	return res
+}
+
+// classify names the failure of a lookup.
+func classify(err error) string {
+	var re *discover.RedirectError
+	if errors.As(err, &re) {
+		switch re.Reason {
+		case "not https":
+			return FailRedirectHTTP
+		case "loop":
+			return FailRedirectLoop
+		}
+	}
+	return FailDiscovery
+}
+
+// compare says how the result differs from the expectation, "" if not.
+func compare(e Expect, r *Result) string {
+	switch {
+	case e.Winner == nil && r.Winner != nil:
+		return fmt.Sprintf("expected failure %q, but %s won", e.Fail, r.Winner)
+	case e.Winner != nil && r.Winner == nil:
+		return fmt.Sprintf("expected %s to win, but it failed (%s): %s", e.Winner, r.Fail, r.Error)
+	case e.Winner != nil && *e.Winner != *r.Winner:
+		return fmt.Sprintf("expected %s to win, got %s", e.Winner, r.Winner)
+	case e.Winner == nil && e.Fail != r.Fail:
+		return fmt.Sprintf("expected failure %q, got %q: %s", e.Fail, r.Fail, r.Error)
+	case e.Stale != r.Stale:
+		return fmt.Sprintf("expected stale=%t, got %t", e.Stale, r.Stale)
+	}
+	got := make([]dial.Phase, len(r.Attempts))
+	for i, a := range r.Attempts {
+		got[i] = a.Phase
+	}
+	if !slices.Equal(got, e.Phases) && (len(e.Phases) > 0 || len(got) > 0) {
+		return fmt.Sprintf("expected attempt phases %v, got %v", e.Phases, got)
+	}
+	return ""
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Select resolves scenario names: nil or empty means the Tour, "all"
+// every scenario.
+func Select(names ...string) ([]Scenario, error) {
+	if len(names) == 0 {
+		names = Tour
+	}
+	if len(names) == 1 && names[0] == "all" {
+		return slices.Clone(Scenarios), nil
+	}
+	var out []Scenario
+	for _, n := range names {
+		s, ok := Find(n)
+		if !ok {
+			return nil, fmt.Errorf("demo: no scenario %q (try --list)", n)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
