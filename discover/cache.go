@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"hacx.dev/hacx/internal/atomicfile"
 )
 
 // ErrCacheMiss is returned by a Cache's Get when the key is not stored.
@@ -70,24 +72,8 @@ func (d DirCache) Put(ctx context.Context, key string, data []byte) error {
 	if err := os.MkdirAll(string(d), 0o700); err != nil {
 		return fmt.Errorf("discover: cache: %w", err)
 	}
-	tmp, err := os.CreateTemp(string(d), "."+key+".tmp*")
-	if err != nil {
+	if err := atomicfile.Write(p, data, 0o600); err != nil {
 		return fmt.Errorf("discover: cache: %w", err)
-	}
-	// CreateTemp makes the file 0600 already; say so for readers.
-	_, werr := tmp.Write(data)
-	if werr == nil {
-		werr = tmp.Sync()
-	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), p)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("discover: cache: %w", werr)
 	}
 	return nil
 }

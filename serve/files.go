@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"hacx.dev/hacx"
+	"hacx.dev/hacx/internal/atomicfile"
 )
 
 // ConfigFromDocuments builds a Config that serves existing HACX documents as
@@ -116,28 +117,7 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	defer os.Remove(name) // no-op after a successful rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(name, path)
+	return atomicfile.Write(path, data, perm)
 }
 
 // PinsFromTLS connects to addr (host:port), completes a TLS handshake and

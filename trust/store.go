@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"hacx.dev/hacx/internal/atomicfile"
 )
 
 // entry is what a store remembers about one host.
@@ -172,30 +174,12 @@ func readStore(path, kind string) (map[string]entry, os.FileInfo, error) {
 
 // writeStore replaces path atomically: temp file in the same directory,
 // fsync, rename. Mode 0600: the file reveals which hosts were visited.
-func writeStore(path, kind string, m map[string]entry) (err error) {
+func writeStore(path, kind string, m map[string]entry) error {
 	data, err := json.MarshalIndent(fileFormat{Version: fileVersion, Kind: kind, Hosts: m}, "", "  ")
 	if err != nil {
 		return &StoreError{Path: path, Op: "write", Err: err}
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return &StoreError{Path: path, Op: "write", Err: err}
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(append(data, '\n')); err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
+	if err := atomicfile.Write(path, append(data, '\n'), 0o600); err != nil {
 		return &StoreError{Path: path, Op: "write", Err: err}
 	}
 	return nil

@@ -2,25 +2,17 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
-
-	"golang.org/x/net/proxy"
 
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/dial"
 	"hacx.dev/hacx/discover"
-	"hacx.dev/hacx/trust"
 )
 
 func init() {
@@ -115,99 +107,11 @@ type checkEnv struct {
 // newCheckEnv wires the shared network flags to a discover.Resolver and a
 // dial.Dialer that agree on roots, DNS server and proxy.
 func newCheckEnv(nf *netFlags) (*checkEnv, error) {
-	r := &discover.Resolver{DNSServer: nf.resolver}
-	d := &dial.Dialer{}
-	if nf.caFile != "" {
-		pemData, err := os.ReadFile(nf.caFile)
-		if err != nil {
-			return nil, fmt.Errorf("--ca-file: %w", err)
-		}
-		roots, err := x509.SystemCertPool()
-		if err != nil {
-			roots = x509.NewCertPool()
-		}
-		if !roots.AppendCertsFromPEM(pemData) {
-			return nil, fmt.Errorf("--ca-file %s: no PEM certificate found", nf.caFile)
-		}
-		r.Roots, d.Roots = roots, roots
-	}
-	if !nf.noCache {
-		dir := nf.cacheDir
-		if dir == "" {
-			if base, err := os.UserCacheDir(); err == nil {
-				dir = filepath.Join(base, "hacx")
-			}
-		}
-		if dir != "" {
-			r.Cache = discover.DirCache(dir)
-		}
-	}
-	stateDir := nf.stateDir
-	if stateDir == "" {
-		if base, err := os.UserConfigDir(); err == nil {
-			stateDir = filepath.Join(base, "hacx")
-		}
-	}
-	if stateDir != "" {
-		r.HSTS = &trust.HSTSStore{Path: filepath.Join(stateDir, "hsts.json")}
-		r.HPKP = &trust.HPKPStore{Path: filepath.Join(stateDir, "hpkp.json")}
-	}
-	dialCtx, remoteDNS, err := socksDialer(nf.socks)
+	r, d, err := nf.client()
 	if err != nil {
 		return nil, err
 	}
-	if dialCtx != nil {
-		// T1: every connection through the proxy, never around it.
-		r.DialContext, d.DialContext = dialCtx, dialCtx
-		if remoteDNS {
-			r.NoDNS = true       // no local SRV, A/AAAA or TLSA query
-			d.TLSA = dial.NoDANE // and so no DANE for routes either
-		}
-	}
-	src := dial.Discovery{Resolver: r}
-	d.Routes = src
 	return &checkEnv{lookup: r.Lookup, dialer: d}, nil
-}
-
-// socksDialer turns --socks (or ALL_PROXY when the flag is empty) into a
-// dial function; remoteDNS is true for socks5h, which resolves names at
-// the proxy (T1). "none" means no proxy whatever ALL_PROXY says.
-func socksDialer(flagValue string) (fn func(ctx context.Context, network, addr string) (net.Conn, error), remoteDNS bool, err error) {
-	raw := flagValue
-	if raw == "" {
-		raw = os.Getenv("ALL_PROXY")
-		if raw == "" {
-			raw = os.Getenv("all_proxy")
-		}
-	}
-	if raw == "" || raw == "none" {
-		return nil, false, nil
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return nil, false, fmt.Errorf("--socks %q: want socks5h://host:port or socks5://host:port", raw)
-	}
-	switch u.Scheme {
-	case "socks5h":
-		remoteDNS = true
-	case "socks5":
-	default:
-		return nil, false, fmt.Errorf("--socks %q: scheme must be socks5h or socks5", raw)
-	}
-	var auth *proxy.Auth
-	if u.User != nil {
-		pw, _ := u.User.Password()
-		auth = &proxy.Auth{User: u.User.Username(), Password: pw}
-	}
-	p, err := proxy.SOCKS5("tcp", u.Host, auth, &net.Dialer{Timeout: dial.DefaultConnectTimeout})
-	if err != nil {
-		return nil, false, fmt.Errorf("--socks: %w", err)
-	}
-	cd, ok := p.(proxy.ContextDialer)
-	if !ok {
-		return nil, false, errors.New("--socks: proxy dialer cannot take a context")
-	}
-	return cd.DialContext, remoteDNS, nil
 }
 
 // The --json report; the schema is documented in the command's help.

@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"hacx.dev/hacx"
+	"hacx.dev/hacx/internal/atomicfile"
 )
 
 func init() {
@@ -71,7 +71,11 @@ func runFmt(_ context.Context, sio *stdio, args []string) error {
 			}
 		case *write:
 			if !bytes.Equal(data, out) {
-				if err := writeFileAtomic(name, out); err != nil {
+				mode := os.FileMode(0o644)
+				if fi, err := os.Stat(name); err == nil {
+					mode = fi.Mode().Perm()
+				}
+				if err := atomicfile.Write(name, out, mode); err != nil {
 					return err
 				}
 			}
@@ -121,35 +125,4 @@ func canonical(data []byte, force bool) ([]byte, error) {
 		return nil, lost
 	}
 	return hacx.Marshal(doc)
-}
-
-// writeFileAtomic replaces name with data through a temporary file in the
-// same directory, keeping the file's mode, so a crash never leaves half a
-// document.
-func writeFileAtomic(name string, data []byte) error {
-	mode := os.FileMode(0o644)
-	if fi, err := os.Stat(name); err == nil {
-		mode = fi.Mode().Perm()
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), name)
 }

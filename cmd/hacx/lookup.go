@@ -2,21 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
-	"net/url"
-	"os"
-	"path/filepath"
 	"time"
-
-	"golang.org/x/net/proxy"
 
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/discover"
-	"hacx.dev/hacx/trust"
 )
 
 func init() {
@@ -75,7 +66,7 @@ func runLookup(ctx context.Context, sio *stdio, args []string) error {
 	if len(pos) != 1 {
 		return usagef("want exactly one DOMAIN, got %d arguments", len(pos))
 	}
-	r, err := nf.discoverResolver()
+	r, _, err := nf.client()
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -121,84 +112,6 @@ func runLookup(ctx context.Context, sio *stdio, args []string) error {
 		return &exitError{code: exitNothing, msg: res.Domain + ": nothing published"}
 	}
 }
-
-// discoverResolver builds a discover.Resolver from the shared network
-// flags: extra roots, the document cache, the HSTS/HPKP stores and the
-// SOCKS proxy (T1: names resolved by the proxy, no local DNS).
-func (n *netFlags) discoverResolver() (*discover.Resolver, error) {
-	r := &discover.Resolver{DNSServer: n.resolver, DialContext: testDialContext}
-	if n.caFile != "" {
-		pem, err := os.ReadFile(n.caFile)
-		if err != nil {
-			return nil, fmt.Errorf("--ca-file: %w", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--ca-file %s: no PEM certificate found", n.caFile)
-		}
-		r.Roots = pool
-	}
-	if !n.noCache {
-		dir := n.cacheDir
-		if dir == "" {
-			if base, err := os.UserCacheDir(); err == nil {
-				dir = filepath.Join(base, "hacx")
-			}
-		}
-		if dir != "" {
-			r.Cache = discover.DirCache(dir)
-		}
-	}
-	state := n.stateDir
-	if state == "" {
-		if base, err := os.UserConfigDir(); err == nil {
-			state = filepath.Join(base, "hacx")
-		}
-	}
-	if state != "" {
-		if err := os.MkdirAll(state, 0o700); err != nil {
-			return nil, fmt.Errorf("--state-dir: %w", err)
-		}
-		r.HSTS = &trust.HSTSStore{Path: filepath.Join(state, "hsts.json")}
-		r.HPKP = &trust.HPKPStore{Path: filepath.Join(state, "hpkp.json")}
-	}
-	socks := n.socks
-	if socks == "" {
-		socks = os.Getenv("ALL_PROXY")
-	}
-	if socks != "" && socks != "none" {
-		u, err := url.Parse(socks)
-		if err != nil || (u.Scheme != "socks5" && u.Scheme != "socks5h") || u.Host == "" {
-			return nil, fmt.Errorf("--socks %q: want socks5h://host:port or socks5://host:port", socks)
-		}
-		var auth *proxy.Auth
-		if u.User != nil {
-			pw, _ := u.User.Password()
-			auth = &proxy.Auth{User: u.User.Username(), Password: pw}
-		}
-		// The forward dialer refuses: nothing may bypass the proxy (T1).
-		d, err := proxy.SOCKS5("tcp", u.Host, auth, proxy.Direct)
-		if err != nil {
-			return nil, fmt.Errorf("--socks: %w", err)
-		}
-		cd, ok := d.(proxy.ContextDialer)
-		if !ok {
-			return nil, errors.New("--socks: dialer without context support")
-		}
-		r.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return cd.DialContext(ctx, network, addr)
-		}
-		// socks5h: the proxy resolves names; make no local DNS query.
-		r.NoDNS = u.Scheme == "socks5h"
-	}
-	return r, nil
-}
-
-// testDialContext, set only by tests, maps host names to loopback servers.
-var testDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 
 func printLookup(sio *stdio, res *discover.Result) {
 	fmt.Fprintf(sio.out, "%s (%s): %d route(s)\n", res.Domain, res.Kind, len(res.Routes))

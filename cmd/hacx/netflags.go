@@ -1,8 +1,22 @@
 package main
 
 import (
+	"context"
+	"crypto/x509"
+	"errors"
 	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
 	"time"
+
+	"golang.org/x/net/proxy"
+
+	"hacx.dev/hacx/dial"
+	"hacx.dev/hacx/discover"
+	"hacx.dev/hacx/trust"
 )
 
 // netFlags are the flags every network command shares (lookup, check,
@@ -25,4 +39,116 @@ func (n *netFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&n.stateDir, "state-dir", "", "HSTS/HPKP state `dir` (default: the user config dir + /hacx)")
 	fs.DurationVar(&n.timeout, "timeout", 30*time.Second, "give up after this `duration`")
 	fs.StringVar(&n.socks, "socks", "", "SOCKS5 proxy `URL` (socks5h://host:port resolves names through it); \"none\" ignores ALL_PROXY")
+}
+
+// testDialContext, set only by tests, maps host names to loopback servers.
+var testDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// client builds the discovery resolver and the dialer the flags describe;
+// the two agree on roots, DNS server, cache, HSTS/HPKP state and proxy.
+func (n *netFlags) client() (*discover.Resolver, *dial.Dialer, error) {
+	r := &discover.Resolver{DNSServer: n.resolver, DialContext: testDialContext}
+	d := &dial.Dialer{}
+	if n.caFile != "" {
+		roots, err := loadRoots(n.caFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		r.Roots, d.Roots = roots, roots
+	}
+	if !n.noCache {
+		if dir := orUserDir(n.cacheDir, os.UserCacheDir); dir != "" {
+			r.Cache = discover.DirCache(dir)
+		}
+	}
+	if state := orUserDir(n.stateDir, os.UserConfigDir); state != "" {
+		if err := os.MkdirAll(state, 0o700); err != nil {
+			return nil, nil, fmt.Errorf("--state-dir: %w", err)
+		}
+		r.HSTS = &trust.HSTSStore{Path: filepath.Join(state, "hsts.json")}
+		r.HPKP = &trust.HPKPStore{Path: filepath.Join(state, "hpkp.json")}
+	}
+	dialCtx, remoteDNS, err := socksDialer(n.socks)
+	if err != nil {
+		return nil, nil, err
+	}
+	if dialCtx != nil {
+		// T1: every connection through the proxy, never around it.
+		r.DialContext, d.DialContext = dialCtx, dialCtx
+		if remoteDNS {
+			r.NoDNS = true       // no local SRV, A/AAAA or TLSA query
+			d.TLSA = dial.NoDANE // and so no DANE for routes either
+		}
+	}
+	d.Routes = dial.Discovery{Resolver: r}
+	return r, d, nil
+}
+
+// orUserDir is dir, or base()/hacx when dir is empty ("" if neither).
+func orUserDir(dir string, base func() (string, error)) string {
+	if dir != "" {
+		return dir
+	}
+	if b, err := base(); err == nil {
+		return filepath.Join(b, "hacx")
+	}
+	return ""
+}
+
+// loadRoots is the system pool plus the certificates of a PEM file.
+func loadRoots(file string) (*x509.CertPool, error) {
+	pemData, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file: %w", err)
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	if !roots.AppendCertsFromPEM(pemData) {
+		return nil, fmt.Errorf("--ca-file %s: no PEM certificate found", file)
+	}
+	return roots, nil
+}
+
+// socksDialer turns --socks (or ALL_PROXY when the flag is empty) into a
+// dial function; remoteDNS is true for socks5h, which resolves names at
+// the proxy (T1). "none" means no proxy whatever ALL_PROXY says.
+func socksDialer(flagValue string) (fn func(ctx context.Context, network, addr string) (net.Conn, error), remoteDNS bool, err error) {
+	raw := flagValue
+	if raw == "" {
+		raw = os.Getenv("ALL_PROXY")
+		if raw == "" {
+			raw = os.Getenv("all_proxy")
+		}
+	}
+	if raw == "" || raw == "none" {
+		return nil, false, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil, false, fmt.Errorf("--socks %q: want socks5h://host:port or socks5://host:port", raw)
+	}
+	switch u.Scheme {
+	case "socks5h":
+		remoteDNS = true
+	case "socks5":
+	default:
+		return nil, false, fmt.Errorf("--socks %q: scheme must be socks5h or socks5", raw)
+	}
+	var auth *proxy.Auth
+	if u.User != nil {
+		pw, _ := u.User.Password()
+		auth = &proxy.Auth{User: u.User.Username(), Password: pw}
+	}
+	// The forward dialer only reaches the proxy itself: nothing bypasses it.
+	p, err := proxy.SOCKS5("tcp", u.Host, auth, &net.Dialer{Timeout: dial.DefaultConnectTimeout})
+	if err != nil {
+		return nil, false, fmt.Errorf("--socks: %w", err)
+	}
+	cd, ok := p.(proxy.ContextDialer)
+	if !ok {
+		return nil, false, errors.New("--socks: proxy dialer cannot take a context")
+	}
+	return cd.DialContext, remoteDNS, nil
 }
