@@ -94,6 +94,14 @@ func startServer(t *testing.T) *testServer {
 			t.Errorf("Serve: %v", err)
 		}
 	})
+	// Serve loads the certificate before it accepts; a completed handshake
+	// proves that load is over, so tests that rewrite the files next cannot
+	// race it. (The handshake reaches no handler: metrics stay at zero.)
+	conn, err := tls.Dial("tcp", ts.addr, &tls.Config{ServerName: "example.org", RootCAs: ts.ca.Pool()})
+	if err != nil {
+		t.Fatalf("server not serving: %v", err)
+	}
+	conn.Close()
 	return ts
 }
 
