@@ -45,7 +45,21 @@ if [ -n "${FUZZTIME:-}" ]; then
   for pkg in $(go list ./...); do
     for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
       echo "-- $pkg $target"
-      go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg"
+      log=$(mktemp)
+      if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg" >"$log" 2>&1; then
+        cat "$log"
+        # Go's fuzz coordinator sometimes ends a run with "context deadline
+        # exceeded" when the time is up, having found nothing; retry that
+        # once. A real finding ("Failing input written") is never retried.
+        if grep -q 'context deadline exceeded' "$log" && ! grep -q 'Failing input written' "$log"; then
+          echo "-- retrying $target after a fuzz engine time-out"
+          go test -run '^$' -fuzz "^${target}\$" -fuzztime "$FUZZTIME" "$pkg"
+        else
+          exit 1
+        fi
+      fi
+      tail -1 "$log"
+      rm -f "$log"
     done
   done
 fi
