@@ -87,20 +87,12 @@ func firstRID() uint64 {
 // a session creation request to the URL, and a response whose from must
 // be domain (C4).
 func (d *Dialer) tryBOSH(ctx context.Context, a *attempt, domain string, kind hacx.Kind) (*Conn, error) {
-	u, err := routeURL(a.route.URL, "https")
+	hr, err := d.connectHTTPRoute(ctx, a, domain, "https")
 	if err != nil {
 		return nil, err
 	}
-	names := acceptableNames(domain, u.Hostname()) // A10 decision
-	tl := d.startTLSA(ctx, a.route, tlsaHost(a.route, domain, u.Hostname()))
-	tc, err := d.connectTLS(ctx, a, names, tl)
-	if err != nil {
-		return nil, err
-	}
-	a.setPhase(PhaseStream)
-	cs := tc.ConnectionState()
-	client, release := d.routeClient(a, names, tl, tc)
-	defer release()
+	defer hr.release()
+	u, cs, client := hr.url, hr.tls, hr.client
 
 	s := &BOSHSession{URL: u.String(), Client: client}
 	rid := firstRID()

@@ -66,3 +66,34 @@ func (d *Dialer) routeClient(a *attempt, names []string, tl *tlsaLookup, first *
 		}
 	}
 }
+
+// httpRoute is a WebSocket or BOSH route whose first TLS connection is
+// verified: its URL, that connection's state, and an HTTP client bound to
+// the route's ip:port (A8). release frees the client's connections.
+type httpRoute struct {
+	url     *url.URL
+	tls     tls.ConnectionState
+	client  *http.Client
+	release func()
+}
+
+// connectHTTPRoute is what WebSocket and BOSH share before their own
+// protocol: the URL with its scheme, the acceptable names (the domain or
+// the URL host, A10), DANE for the URL host, the verified TLS connection,
+// and the HTTP client that reuses it.
+func (d *Dialer) connectHTTPRoute(ctx context.Context, a *attempt, domain, scheme string) (*httpRoute, error) {
+	u, err := routeURL(a.route.URL, scheme)
+	if err != nil {
+		return nil, err
+	}
+	names := acceptableNames(domain, u.Hostname()) // A10 decision
+	tl := d.startTLSA(ctx, a.route, tlsaHost(a.route, domain, u.Hostname()))
+	tc, err := d.connectTLS(ctx, a, names, tl)
+	if err != nil {
+		return nil, err
+	}
+	a.setPhase(PhaseStream)
+	cs := tc.ConnectionState()
+	client, release := d.routeClient(a, names, tl, tc)
+	return &httpRoute{url: u, tls: cs, client: client, release: release}, nil
+}

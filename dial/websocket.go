@@ -15,20 +15,12 @@ import (
 // "xmpp" required, then our <open/> and the server's, whose from must be
 // domain (C4).
 func (d *Dialer) tryWebSocket(ctx context.Context, a *attempt, domain string, kind hacx.Kind) (*Conn, error) {
-	u, err := routeURL(a.route.URL, "wss")
+	hr, err := d.connectHTTPRoute(ctx, a, domain, "wss")
 	if err != nil {
 		return nil, err
 	}
-	names := acceptableNames(domain, u.Hostname()) // A10 decision
-	tl := d.startTLSA(ctx, a.route, tlsaHost(a.route, domain, u.Hostname()))
-	tc, err := d.connectTLS(ctx, a, names, tl)
-	if err != nil {
-		return nil, err
-	}
-	a.setPhase(PhaseStream)
-	cs := tc.ConnectionState()
-	client, release := d.routeClient(a, names, tl, tc)
-	defer release()
+	defer hr.release()
+	u, cs, client := hr.url, hr.tls, hr.client
 
 	sctx, cancel := context.WithTimeout(ctx, d.streamTimeout())
 	defer cancel()
