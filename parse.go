@@ -34,17 +34,11 @@ func Parse(data []byte) (*Document, error) {
 	p := &parser{data: bytes.TrimPrefix(data, []byte("\uFEFF"))}
 	p.dec = xml.NewDecoder(bytes.NewReader(p.data))
 	p.dec.Strict = true
+	// The decoder reads UTF-8 itself and asks only for other charsets.
 	p.dec.CharsetReader = func(charset string, _ io.Reader) (io.Reader, error) {
-		if strings.EqualFold(charset, "utf-8") || strings.EqualFold(charset, "utf8") {
-			return nil, nil // never called for UTF-8, kept for clarity
-		}
 		return nil, fmt.Errorf("encoding %q: only UTF-8 documents are supported", charset)
 	}
-	doc, err := p.document()
-	if err != nil {
-		return nil, err
-	}
-	return doc, nil
+	return p.document()
 }
 
 // ParseReader is Parse on at most MaxSize bytes read from r; a longer input

@@ -3,7 +3,7 @@
 # integration), and a short fuzz smoke of every FuzzXxx target when
 # FUZZTIME is set (e.g. FUZZTIME=15s ./test.sh).
 #
-# Integration tests need real servers from Debian (prosody, unbound); when
+# Integration tests need a real XMPP server from Debian (prosody); when
 # they are missing and we are root with apt-get, they are installed, else
 # those tests skip and say why.
 set -euo pipefail
