@@ -17,7 +17,7 @@ import (
 // leaf pins (A9) and WebPKI (A10), and a stream from the right domain (C4).
 func TestProsody_AllTransports(t *testing.T) {
 	if err := hacxtest.ProsodyAvailable(); err != nil {
-		t.Skip(err)
+		hacxtest.Require(t, err)
 	}
 	const domain = "prosody.test"
 	ca, err := hacxtest.NewCA("prosody")
@@ -93,7 +93,7 @@ func TestProsody_AllTransports(t *testing.T) {
 // (refused, blackholed); the real server behind the last one still wins (C3, C5).
 func TestProsody_FallbackFromDeadRoutes(t *testing.T) {
 	if err := hacxtest.ProsodyAvailable(); err != nil {
-		t.Skip(err)
+		hacxtest.Require(t, err)
 	}
 	const domain = "prosody.test"
 	ca, _ := hacxtest.NewCA("prosody")

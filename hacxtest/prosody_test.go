@@ -14,7 +14,7 @@ import (
 // direct TLS, with and without SNI (A5): the endpoint later tests rely on.
 func TestProsody(t *testing.T) {
 	if err := hacxtest.ProsodyAvailable(); err != nil {
-		t.Skip(err)
+		hacxtest.Require(t, err)
 	}
 	ca, err := hacxtest.NewCA("prosody")
 	if err != nil {

@@ -81,9 +81,7 @@ func TestDemo_ListAndUsage(t *testing.T) {
 // TestDemo_Prosody plays every scenario with a real Prosody as the good
 // endpoints, when Debian's prosody is installed.
 func TestDemo_Prosody(t *testing.T) {
-	if err := hacxtest.ProsodyAvailable(); err != nil {
-		t.Skip(err)
-	}
+	hacxtest.Require(t, hacxtest.ProsodyAvailable())
 	code, out, errs := runDemoCmd(t, "--prosody", "--scenario", "all", "--json")
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %s\n%s", code, errs, out)
