@@ -3,9 +3,10 @@
 # integration), and a short fuzz smoke of every FuzzXxx target when
 # FUZZTIME is set (e.g. FUZZTIME=15s ./test.sh).
 #
-# Integration tests need a real XMPP server from Debian (prosody); when
-# they are missing and we are root with apt-get, they are installed, else
-# those tests skip and say why.
+# Integration tests drive real Debian programs (HACX_APT_PACKAGES, e.g.
+# "prosody unbound nginx pebble go-sendxmpp"); when they are missing and we
+# are root with apt-get, they are installed, else those tests skip and say
+# why (or fail, when CI is set).
 set -euo pipefail
 cd "$(dirname "$0")"
 
