@@ -36,7 +36,7 @@ func (n *netFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&n.caFile, "ca-file", "", "PEM `file` of extra trusted root certificates")
 	fs.StringVar(&n.cacheDir, "cache-dir", "", "document cache `dir` (default: the user cache dir + /hacx)")
 	fs.BoolVar(&n.noCache, "no-cache", false, "do not read or write the document cache")
-	fs.StringVar(&n.stateDir, "state-dir", "", "HSTS/HPKP state `dir` (default: the user config dir + /hacx)")
+	fs.StringVar(&n.stateDir, "state-dir", "", "HSTS/HPKP state `dir` (default: $XDG_STATE_HOME/hacx, else ~/.local/state/hacx)")
 	fs.DurationVar(&n.timeout, "timeout", 30*time.Second, "give up after this `duration`")
 	fs.StringVar(&n.socks, "socks", "", "SOCKS5 proxy `URL` (socks5h://host:port resolves names through it); \"none\" ignores ALL_PROXY")
 }
@@ -61,7 +61,7 @@ func (n *netFlags) client() (*discover.Resolver, *dial.Dialer, error) {
 			r.Cache = discover.DirCache(dir)
 		}
 	}
-	if state := orUserDir(n.stateDir, os.UserConfigDir); state != "" {
+	if state := orUserDir(n.stateDir, userStateDir); state != "" {
 		if err := os.MkdirAll(state, 0o700); err != nil {
 			return nil, nil, fmt.Errorf("--state-dir: %w", err)
 		}
@@ -93,6 +93,22 @@ func orUserDir(dir string, base func() (string, error)) string {
 		return filepath.Join(b, "hacx")
 	}
 	return ""
+}
+
+// userStateDir is where state that should survive restarts but is not
+// configuration lives, per the XDG base directory spec: $XDG_STATE_HOME
+// (when absolute), else ~/.local/state. HSTS and HPKP memories are such
+// state (X5, X6); keeping them out of the config dir means deleting or
+// syncing configuration never forgets a pinned host.
+func userStateDir() (string, error) {
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return d, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no state dir: neither $XDG_STATE_HOME nor $HOME is set: %w", err)
+	}
+	return filepath.Join(home, ".local", "state"), nil
 }
 
 // loadRoots is the system pool plus the certificates of a PEM file.
