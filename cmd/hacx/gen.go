@@ -13,7 +13,7 @@ import (
 func init() {
 	register(&command{
 		name:  "gen",
-		args:  "--config FILE [--domain D] [--kind client|server|host-meta|host-meta.json] [--out DIR]",
+		args:  "--config FILE [--domain D] [--kind client|server|host-meta|host-meta.json] [--out DIR [--nginx DIR]]",
 		short: "render the discovery files of a configuration",
 		long: `Render the files "hacx serve" would publish, for operators who publish
 through an existing web server such as nginx. With --out, every selected file
@@ -22,8 +22,24 @@ configure the web server to send Content-Type, Cache-Control (the ttl),
 Strict-Transport-Security and Access-Control-Allow-Origin as hacx serve does
 (rules P2, P3). Without --out, the one selected file is written to stdout.
 
+With --nginx DIR (needs --out), also write DIR/DOMAIN.conf for every
+selected domain: location blocks that make nginx answer the four well-known
+paths exactly as hacx serve does (the same headers, 304 on a matching
+If-None-Match, 302 for a redirect, 404 with HSTS for a file the domain does
+not publish). Include it in the domain's HTTPS server block:
+
+    server {
+        listen 443 ssl;
+        server_name example.org;
+        ...
+        include /etc/nginx/hacx/example.org.conf;
+    }
+
+Its path is printed on stdout after the files.
+
 Variants by client address (P4) need hacx serve and are not rendered; a
-redirect (P1) is printed on stderr as the web server rule to add.`,
+redirect (P1) is printed on stderr as the web server rule to add (the
+--nginx snippet already contains it).`,
 		run: runGen,
 	})
 }
@@ -41,6 +57,7 @@ func runGen(ctx context.Context, sio *stdio, args []string) error {
 	domain := fs.String("domain", "", "only this `domain`")
 	kind := fs.String("kind", "", "only this file: client, server, host-meta or host-meta.json")
 	out := fs.String("out", "", "write files under this `dir`")
+	nginx := fs.String("nginx", "", "also write an nginx snippet per domain into this `dir` (needs --out)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -50,6 +67,9 @@ func runGen(ctx context.Context, sio *stdio, args []string) error {
 	}
 	if *config == "" {
 		return usagef("need --config FILE")
+	}
+	if *nginx != "" && (*out == "" || *kind != "") {
+		return usagef("--nginx needs --out and every kind: the snippets name all the files written there")
 	}
 	wantPath := ""
 	if *kind != "" {
@@ -111,6 +131,23 @@ func runGen(ctx context.Context, sio *stdio, args []string) error {
 			return err
 		}
 		fmt.Fprintf(sio.out, "%s\t%s\tmax-age=%d\n", p, f.ContentType, f.TTL)
+	}
+	if *nginx == "" {
+		return nil
+	}
+	snippets, err := serve.Nginx(cfg, *out)
+	if err != nil {
+		return err
+	}
+	for _, sn := range snippets {
+		if *domain != "" && !strings.EqualFold(strings.TrimSuffix(*domain, "."), sn.Domain) {
+			continue
+		}
+		p := filepath.Join(*nginx, sn.Domain+".conf")
+		if err := serve.WriteFile(p, sn.Conf, 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(sio.out, "%s\tnginx\n", p)
 	}
 	return nil
 }
