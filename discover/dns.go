@@ -88,9 +88,47 @@ func (r *Resolver) exchange(ctx context.Context, name string, qtype uint16) (*dn
 		return nil, false, &DNSError{Name: name, Type: tname, Server: server, Err: errors.New("answer ID mismatch")}
 	}
 	if resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError {
-		return nil, false, &DNSError{Name: name, Type: tname, Server: server, Rcode: dns.RcodeToString[resp.Rcode]}
+		return nil, false, &DNSError{Name: name, Type: tname, Server: server, Rcode: dns.RcodeToString[resp.Rcode],
+			EDE: extendedError(resp), validating: trusted}
 	}
 	return resp, trusted && resp.AuthenticatedData, nil
+}
+
+// extendedError formats the first RFC 8914 extended DNS error of resp, or
+// "" when there is none.
+func extendedError(resp *dns.Msg) string {
+	opt := resp.IsEdns0()
+	if opt == nil {
+		return ""
+	}
+	for _, o := range opt.Option {
+		if e, ok := o.(*dns.EDNS0_EDE); ok {
+			s := strconv.Itoa(int(e.InfoCode))
+			if name, ok := dns.ExtendedErrorCodeToString[e.InfoCode]; ok {
+				s += " (" + name + ")"
+			}
+			if e.ExtraText != "" {
+				s += ": " + e.ExtraText
+			}
+			return s
+		}
+	}
+	return ""
+}
+
+// tlsaBogus reports whether a TLSA lookup error must stop the connection
+// rather than leave it to WebPKI: a SERVFAIL from a resolver trusted to
+// validate. That is how a validating resolver says "bogus" (a signature
+// that does not verify, a key that does not match the anchor), and RFC
+// 6698 section 4.1 says a bogus TLSA answer MUST abort TLS. A SERVFAIL
+// for another reason (the zone's servers unreachable) cannot be told
+// apart without an extended error, and an attacker on the resolver's path
+// can cause either, so both fail closed, as RFC 7672 section 2.2 does for
+// SMTP. Transport errors to the local resolver itself do not: nobody off
+// the machine can cause them.
+func tlsaBogus(err error) bool {
+	var de *DNSError
+	return errors.As(err, &de) && de.validating && de.Rcode == dns.RcodeToString[dns.RcodeServerFailure]
 }
 
 // LookupTLSA queries the TLSA records at _port._tcp.host (X4) with the

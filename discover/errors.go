@@ -59,10 +59,20 @@ func (e *TLSError) Unwrap() error { return e.Err }
 type DNSError struct {
 	Name, Type, Server string
 	Rcode              string // set when the server answered with an error rcode
-	Err                error
+	// EDE is the server's extended DNS error (RFC 8914), e.g. "6 (DNSSEC
+	// Bogus): ...", when it sent one; unbound does with "ede: yes".
+	EDE string
+	Err error
+
+	// validating is set when the server is trusted to validate DNSSEC
+	// (X4), so that its SERVFAIL may mean a bogus answer.
+	validating bool
 }
 
 func (e *DNSError) Error() string {
+	if e.Rcode != "" && e.EDE != "" {
+		return fmt.Sprintf("discover: DNS %s %s at %s: %s, extended error %s", e.Type, e.Name, e.Server, e.Rcode, e.EDE)
+	}
 	if e.Rcode != "" {
 		return fmt.Sprintf("discover: DNS %s %s at %s: %s", e.Type, e.Name, e.Server, e.Rcode)
 	}

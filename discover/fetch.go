@@ -118,6 +118,11 @@ func (r *Resolver) dialTLS(ctx context.Context, network, addr string) (net.Conn,
 	default:
 		recs, sec, err := r.LookupTLSA(ctx, host, uint16(port))
 		switch {
+		case err != nil && tlsaBogus(err):
+			// X4, RFC 6698 section 4.1: a bogus TLSA answer aborts TLS;
+			// falling back to WebPKI is what a forger would want.
+			note("bogus: " + err.Error())
+			return nil, &TLSError{Host: host, Check: "dane", Err: err}
 		case err != nil:
 			// A DNS failure here must not lower security below WebPKI,
 			// which still applies; say so.

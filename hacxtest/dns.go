@@ -198,6 +198,15 @@ func (s *DNSServer) serve(w dns.ResponseWriter, req *dns.Msg) {
 				m.Answer = append(m.Answer, dns.Copy(rr))
 			}
 		}
+		if do && q.Qtype != dns.TypeRRSIG && q.Qtype != dns.TypeANY {
+			// A DNSSEC-aware client (DO bit) gets the signatures of the
+			// answer too, as a validating resolver needs (SignedZone).
+			for _, rr := range rrs {
+				if sig, ok := rr.(*dns.RRSIG); ok && sig.TypeCovered == q.Qtype {
+					m.Answer = append(m.Answer, dns.Copy(rr))
+				}
+			}
+		}
 		m.AuthenticatedData = ad
 	}
 	if w.LocalAddr().Network() == "udp" {

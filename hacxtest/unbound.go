@@ -1,0 +1,263 @@
+package hacxtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// UnboundConfig describes a real validating resolver (Debian's unbound
+// package) for DANE integration tests (X4).
+type UnboundConfig struct {
+	// Upstream is the host:port on loopback of the server authoritative
+	// for every name under "test." (normally a DNSServer holding
+	// SignedZones). Every other name is forwarded there too, so unbound
+	// never sends a packet off loopback.
+	Upstream string
+
+	// TrustAnchors are DS or DNSKEY records in presentation format
+	// (SignedZone.TrustAnchor). Names under no anchor are insecure: they
+	// resolve, but without the AD bit. There is no root anchor.
+	TrustAnchors []string
+}
+
+// Unbound is a running unbound listening on a loopback port of its own,
+// with its configuration in a temporary directory that Close removes.
+type Unbound struct {
+	// Addr is "127.0.0.1:port", the same port for UDP and TCP.
+	Addr string
+
+	dir    string
+	cmd    *exec.Cmd
+	exited chan error
+	log    lockedBuffer
+}
+
+// UnboundAvailable reports why unbound cannot be started here, or nil.
+func UnboundAvailable() error {
+	if _, err := exec.LookPath("unbound"); err != nil {
+		if _, err := os.Stat("/usr/sbin/unbound"); err != nil {
+			return errors.New("hacxtest: unbound is not installed (apt-get install unbound)")
+		}
+	}
+	return nil
+}
+
+func unboundPath() string {
+	if p, err := exec.LookPath("unbound"); err == nil {
+		return p
+	}
+	return "/usr/sbin/unbound" // not on a non-root user's PATH on Debian
+}
+
+// StartUnbound starts unbound in the foreground and returns once it
+// answers queries, or ctx ends; ending ctx later also stops unbound.
+//
+// unbound does not refuse to run as root; the configuration sets
+// username "" so that it keeps the caller's user (root in CI containers,
+// an ordinary user elsewhere) and can read its temporary directory
+// without a chown. It binds only 127.0.0.1, sends queries only from
+// 127.0.0.1 and only to Upstream, and has no remote control.
+func StartUnbound(ctx context.Context, cfg UnboundConfig) (*Unbound, error) {
+	if err := UnboundAvailable(); err != nil {
+		return nil, err
+	}
+	if cfg.Upstream == "" {
+		return nil, errors.New("hacxtest: unbound: no Upstream server")
+	}
+	up, err := unboundAddr(cfg.Upstream)
+	if err != nil {
+		return nil, err
+	}
+	port, err := freeUDPTCPPort("127.0.0.1")
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "hacx-unbound-")
+	if err != nil {
+		return nil, err
+	}
+	u := &Unbound{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))), dir: dir, exited: make(chan error, 1)}
+	conf := filepath.Join(dir, "unbound.conf")
+	if err := os.WriteFile(conf, []byte(unboundConf(dir, port, up, cfg.TrustAnchors)), 0o600); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	u.cmd = exec.CommandContext(ctx, unboundPath(), "-d", "-c", conf)
+	u.cmd.Stdout, u.cmd.Stderr = &u.log, &u.log
+	u.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := u.cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("hacxtest: start unbound: %w", err)
+	}
+	go func() { u.exited <- u.cmd.Wait() }()
+	if err := u.waitReady(ctx); err != nil {
+		u.Close()
+		return nil, err
+	}
+	return u, nil
+}
+
+// unboundConf is the whole configuration; nothing from /etc/unbound.
+func unboundConf(dir string, port uint16, upstream string, anchors []string) string {
+	q := strconv.Quote
+	lines := []string{
+		"server:",
+		"  interface: 127.0.0.1",
+		"  port: " + strconv.Itoa(int(port)),
+		"  interface-automatic: no",
+		"  do-ip6: no",
+		"  outgoing-interface: 127.0.0.1",
+		"  access-control: 127.0.0.0/8 allow",
+		"  username: \"\"",
+		"  chroot: \"\"",
+		"  directory: " + q(dir),
+		"  pidfile: \"\"",
+		"  use-syslog: no",
+		"  logfile: \"\"",
+		"  verbosity: 1",
+		"  log-servfail: yes",
+		// Say why a SERVFAIL happened (RFC 8914), e.g. "DNSSEC Bogus".
+		"  ede: yes",
+		"  val-log-level: 2",
+		"  num-threads: 1",
+		"  so-reuseport: no",
+		// The upstream lives on loopback, which unbound skips by default.
+		"  do-not-query-localhost: no",
+		"  module-config: \"validator iterator\"",
+		// .test is a locally served (empty) zone by default (RFC 6761).
+		"  local-zone: \"test.\" nodefault",
+		// Ask the upstream for the full name at once: its empty
+		// non-terminals answer NXDOMAIN, which would end a minimised walk.
+		"  qname-minimisation: no",
+		"  target-fetch-policy: \"0 0 0 0 0\"",
+		"  prefetch: no",
+		"  trust-anchor-signaling: no",
+		"  root-key-sentinel: no",
+	}
+	for _, a := range anchors {
+		lines = append(lines, "  trust-anchor: "+q(a))
+	}
+	lines = append(lines,
+		"remote-control:",
+		"  control-enable: no",
+		"stub-zone:",
+		"  name: \"test.\"",
+		"  stub-addr: "+upstream,
+		// Everything else goes to the same loopback server: root hints
+		// are never used and nothing leaves the machine.
+		"forward-zone:",
+		"  name: \".\"",
+		"  forward-addr: "+upstream,
+		"",
+	)
+	return strings.Join(lines, "\n")
+}
+
+// unboundAddr turns host:port into unbound's ip@port, loopback only.
+func unboundAddr(hostport string) (string, error) {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return "", fmt.Errorf("hacxtest: unbound: upstream %q: %w", hostport, err)
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return "", fmt.Errorf("hacxtest: unbound: upstream %q is not a loopback address", hostport)
+	}
+	return host + "@" + port, nil
+}
+
+// freeUDPTCPPort finds a port free for both UDP and TCP on ip. Another
+// process could take it before unbound binds it; on loopback in a test
+// that does not happen.
+func freeUDPTCPPort(ip string) (uint16, error) {
+	var lastErr error
+	for range 20 {
+		pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			return 0, fmt.Errorf("hacxtest: unbound: %w", err)
+		}
+		l, err := net.Listen("tcp", pc.LocalAddr().String())
+		pc.Close()
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		l.Close()
+		return uint16(pc.LocalAddr().(*net.UDPAddr).Port), nil
+	}
+	return 0, fmt.Errorf("hacxtest: unbound: no port free for both UDP and TCP: %w", lastErr)
+}
+
+// waitReady polls with a query until unbound answers (any rcode).
+func (u *Unbound) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	m := new(dns.Msg)
+	m.SetQuestion("version.server.", dns.TypeTXT)
+	m.Question[0].Qclass = dns.ClassCHAOS
+	c := &dns.Client{Net: "tcp", Timeout: time.Second}
+	for {
+		if _, _, err := c.ExchangeContext(ctx, m, u.Addr); err == nil {
+			return nil
+		}
+		select {
+		case err := <-u.exited:
+			u.exited <- err
+			return fmt.Errorf("hacxtest: unbound exited during start-up (%v); log:\n%s", err, u.Log())
+		case <-ctx.Done():
+			return fmt.Errorf("hacxtest: unbound did not answer on %s: %w; log:\n%s", u.Addr, ctx.Err(), u.Log())
+		case <-time.After(20 * time.Millisecond): // poll interval, not a timing assumption
+		}
+	}
+}
+
+// Log returns what unbound logged so far (validation failures at
+// val-log-level 2 included), for failure messages.
+func (u *Unbound) Log() string { return u.log.String() }
+
+// Close stops unbound (SIGTERM to its process group, SIGKILL after 5 s)
+// and removes its directory.
+func (u *Unbound) Close() error {
+	if u.cmd != nil && u.cmd.Process != nil {
+		syscall.Kill(-u.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-u.exited:
+		case <-time.After(5 * time.Second):
+			syscall.Kill(-u.cmd.Process.Pid, syscall.SIGKILL)
+			<-u.exited
+		}
+	}
+	return os.RemoveAll(u.dir)
+}
+
+// lockedBuffer is a bytes.Buffer safe for the process's writes and a
+// test's reads at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
