@@ -97,7 +97,8 @@ func (d *Dialer) tryBOSH(ctx context.Context, a *attempt, domain string, kind ha
 	s := &BOSHSession{URL: u.String(), Client: client}
 	rid := firstRID()
 	s.rid.Store(rid)
-	sctx, cancel := context.WithTimeout(ctx, d.streamTimeout())
+	limit := d.streamTimeout()
+	sctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	data, err := s.Post(sctx, xmppstream.BOSHSessionRequest(domain, rid, kind))
 	if err == nil {
@@ -105,6 +106,9 @@ func (d *Dialer) tryBOSH(ctx context.Context, a *attempt, domain string, kind ha
 	}
 	if err != nil {
 		client.CloseIdleConnections()
+		if te := timedOut(ctx, sctx, err, "bosh session creation", "stream timeout", limit); te != nil {
+			return nil, te
+		}
 		if sctx.Err() != nil {
 			return nil, fmt.Errorf("%w (%v)", context.Cause(sctx), err)
 		}

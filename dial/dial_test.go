@@ -222,11 +222,13 @@ func TestDANE_X4(t *testing.T) {
 		src    *fakeTLSA
 		wantOK bool
 		how    string
+		dane   string // Attempt.DANE
 	}{
-		{"secure DANE-EE match needs no name or CA", &fakeTLSA{recs: []*dns.TLSA{daneEE(self.Leaf.RawSubjectPublicKeyInfo)}, secure: true}, true, dial.VerifiedDANE},
-		{"secure set without match fails", &fakeTLSA{recs: []*dns.TLSA{daneEE(other.Leaf.RawSubjectPublicKeyInfo)}, secure: true}, false, dial.VerifiedDANE},
-		{"insecure answer is ignored", &fakeTLSA{recs: []*dns.TLSA{daneEE(self.Leaf.RawSubjectPublicKeyInfo)}, secure: false}, false, dial.VerifiedWebPKI},
-		{"lookup error falls back to WebPKI", &fakeTLSA{err: errTest}, false, dial.VerifiedWebPKI},
+		{"secure DANE-EE match needs no name or CA", &fakeTLSA{recs: []*dns.TLSA{daneEE(self.Leaf.RawSubjectPublicKeyInfo)}, secure: true}, true, dial.VerifiedDANE, dial.DANEMatch},
+		{"secure set without match fails", &fakeTLSA{recs: []*dns.TLSA{daneEE(other.Leaf.RawSubjectPublicKeyInfo)}, secure: true}, false, dial.VerifiedDANE, dial.DANEMismatch},
+		{"insecure answer is ignored", &fakeTLSA{recs: []*dns.TLSA{daneEE(self.Leaf.RawSubjectPublicKeyInfo)}, secure: false}, false, dial.VerifiedWebPKI, dial.DANEInsecure},
+		{"lookup error falls back to WebPKI", &fakeTLSA{err: errTest}, false, dial.VerifiedWebPKI, dial.DANEError},
+		{"no record falls back to WebPKI", &fakeTLSA{secure: true}, false, dial.VerifiedWebPKI, dial.DANENone},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -247,6 +249,15 @@ func TestDANE_X4(t *testing.T) {
 				if !errors.As(err, &ve) || ve.How != tt.how {
 					t.Fatalf("err = %v, want a %s refusal", err, tt.how)
 				}
+			}
+			var atts []dial.Attempt
+			if c != nil {
+				atts = c.Attempts
+			} else if de := (*dial.Error)(nil); errors.As(err, &de) {
+				atts = de.Attempts
+			}
+			if len(atts) != 1 || atts[0].DANE != tt.dane {
+				t.Errorf("attempts %+v, want DANE %q", atts, tt.dane)
 			}
 			want := net.JoinHostPort(domain, itoa(srv.addr.Port()))
 			if len(tt.src.asked) != 1 || tt.src.asked[0] != want {

@@ -44,6 +44,27 @@
 // every route without stopping at the first success, for "hacx check
 // --all".
 //
+// A phase that runs out of its own limit (ConnectTimeout, HandshakeTimeout,
+// StreamTimeout) fails with a [*TimeoutError] that says which limit and
+// how long ("tls handshake: no answer within 5s (handshake timeout)"); it
+// still matches context.DeadlineExceeded and os.ErrDeadlineExceeded. Each
+// [Attempt] also carries what a report needs: the TLS state (version,
+// cipher, ALPN, the peer's chain, also for a refused certificate), the
+// DANE result, the times to TCP and TLS, and the server's stream header.
+//
+// # Measured
+//
+// BenchmarkRacingVsSequential dials four routes of which the first three
+// are blackholed (TCP accepted, never a byte back) and the fourth works:
+//
+//	go test -run '^$' -bench RacingVsSequential -benchtime=1x ./dial/
+//
+// On a 2-core loopback test machine: sequential (Stagger < 0, 5 s
+// timeouts, each blackhole costs its handshake timeout) 15.26 s to a
+// verified stream; racing (the zero Dialer, 250 ms stagger) 754 ms; 20.2x
+// faster. The racing time is three staggers plus one handshake, so it does
+// not grow with the timeouts.
+//
 // Rule IDs (A5-A10, C3-C5, X4) refer to the project's protocol rules
 // (spec/RULES.md in the shared notes).
 package dial

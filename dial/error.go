@@ -1,12 +1,16 @@
 package dial
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
 	"hacx.dev/hacx"
+	"hacx.dev/hacx/xmppstream"
 )
 
 // Phase is how far an attempt got. Phases are ordered: an attempt that
@@ -74,7 +78,32 @@ type Attempt struct {
 	// Verified says how the certificate was accepted ("pin", "dane",
 	// "webpki"), once PhaseVerify was passed.
 	Verified string
+	// DANE is what the DANE check (X4) found: one of the DANE constants,
+	// "" when it was not consulted (pinned route, DANE off, or the
+	// attempt ended before the certificate).
+	DANE string
+	// TLS is the attempt's TLS state once the server's certificate was
+	// seen (version, cipher, negotiated ALPN, the peer's chain), also
+	// when the certificate was then refused; nil before that.
+	TLS *tls.ConnectionState
+	// Connect and Handshake are the times from the attempt's start until
+	// TCP was connected and until TLS with certificate checks completed;
+	// 0 when the attempt did not get there.
+	Connect, Handshake time.Duration
+	// Header is the server's stream header, <open/> or BOSH session
+	// attributes of a working route (its From is the domain, C4); nil
+	// otherwise.
+	Header *xmppstream.Header
 }
+
+// What the DANE check of an attempt found (Attempt.DANE, X4).
+const (
+	DANEMatch    = "match"    // a secure TLSA record matched: the certificate was accepted by DANE
+	DANEMismatch = "mismatch" // secure, usable TLSA records, none matched: the route was refused
+	DANENone     = "none"     // no secure, usable TLSA record: WebPKI decided
+	DANEInsecure = "insecure" // TLSA records without DNSSEC validation: ignored, WebPKI decided
+	DANEError    = "error"    // the lookup failed: WebPKI decided
+)
 
 // OK reports whether the attempt produced a verified stream.
 func (a Attempt) OK() bool { return a.Err == nil && a.Phase == PhaseDone }
@@ -152,4 +181,53 @@ func (e *Error) Unwrap() []error {
 		}
 	}
 	return errs
+}
+
+// TimeoutError is a phase of one attempt that ran out of its own time
+// limit (ConnectTimeout, HandshakeTimeout or StreamTimeout): a dead or
+// blackholed route. It names what was waited for and which limit expired,
+// so a report says "tls handshake: no answer within 5s (handshake
+// timeout)" rather than "context deadline exceeded".
+//
+// errors.Is reports it as both context.DeadlineExceeded and
+// os.ErrDeadlineExceeded, whichever the operation itself produced, and it
+// has the Timeout method that net.Error callers look for.
+type TimeoutError struct {
+	// Op is what was waited for: "tcp connect", "tls handshake",
+	// "xmpp stream header", "websocket upgrade", "bosh session"...
+	Op string
+	// Limit is the timeout that expired, Name the Dialer setting it comes
+	// from: "connect timeout", "handshake timeout" or "stream timeout".
+	Limit time.Duration
+	Name  string
+	// Err is what the interrupted operation returned.
+	Err error
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("%s: no answer within %s (%s)", e.Op, e.Limit, e.Name)
+}
+
+func (e *TimeoutError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, context.DeadlineExceeded) and
+// errors.Is(err, os.ErrDeadlineExceeded) true whatever the operation's own
+// error was: a context deadline (connect, handshake, HTTP) or a past
+// I/O deadline (stream reads).
+func (e *TimeoutError) Is(target error) bool {
+	return target == context.DeadlineExceeded || target == os.ErrDeadlineExceeded
+}
+
+// Timeout reports true, as net.Error asks.
+func (e *TimeoutError) Timeout() bool { return true }
+
+// timedOut returns err as a *TimeoutError when the phase's own context
+// (pctx, derived from the attempt's ctx with limit) expired while the
+// attempt as a whole was still wanted, else nil. A cancelled attempt (lost
+// race, caller gave up) keeps its own error.
+func timedOut(ctx, pctx context.Context, err error, op, name string, limit time.Duration) *TimeoutError {
+	if err == nil || ctx.Err() != nil || !errors.Is(pctx.Err(), context.DeadlineExceeded) {
+		return nil
+	}
+	return &TimeoutError{Op: op, Limit: limit, Name: name, Err: err}
 }

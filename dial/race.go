@@ -2,6 +2,7 @@ package dial
 
 import (
 	"context"
+	"crypto/tls"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +17,25 @@ type attempt struct {
 	start    time.Time
 	phase    atomic.Int32
 	verified atomic.Value // string: "pin", "dane" or "webpki"
+	dane     atomic.Value // string: one of the DANE constants
+	tls      atomic.Pointer[tls.ConnectionState]
+	// connected and secured are nanoseconds from start to TCP connected
+	// and to TLS verified, 0 until then.
+	connected, secured atomic.Int64
+}
+
+// mark records now in *at, once: BOSH's later connections on the same
+// route must not move the first one's times.
+func (a *attempt) mark(at *atomic.Int64) {
+	at.CompareAndSwap(0, max(int64(time.Since(a.start)), 1))
+}
+
+// fill copies what the attempt learnt into its log entry.
+func (a *attempt) fill(at *Attempt) {
+	at.Phase, at.Verified = a.getPhase(), a.how()
+	at.DANE, _ = a.dane.Load().(string)
+	at.TLS = a.tls.Load()
+	at.Connect, at.Handshake = time.Duration(a.connected.Load()), time.Duration(a.secured.Load())
 }
 
 func (a *attempt) setPhase(p Phase) { a.phase.Store(int32(p)) }
@@ -76,9 +96,11 @@ func (d *Dialer) race(parent context.Context, domain string, kind hacx.Kind, rou
 	}
 	record := func(o outcome) {
 		at := &log[o.a.index]
-		at.Phase, at.Duration, at.Err, at.Verified = o.a.getPhase(), o.end.Sub(o.a.start), o.err, o.a.how()
+		o.a.fill(at)
+		at.Duration, at.Err = o.end.Sub(o.a.start), o.err
 		if o.err == nil {
-			at.Phase = PhaseDone
+			cs := o.conn.TLS // the completed handshake's state
+			at.Phase, at.Header, at.TLS = PhaseDone, o.conn.Header, &cs
 			d.log().Info("dial: route works", "domain", domain, "route", o.a.route.String(), "duration", at.Duration, "verified", at.Verified)
 		} else {
 			d.log().Info("dial: route failed", "domain", domain, "route", o.a.route.String(), "phase", at.Phase, "duration", at.Duration, "err", o.err)
@@ -135,7 +157,8 @@ func (d *Dialer) abandon(started []*attempt, log []Attempt, results <-chan outco
 	now := time.Now()
 	for i, a := range started {
 		if log[i].Err == nil && log[i].Phase == PhaseNone {
-			log[i].Phase, log[i].Duration, log[i].Err = a.getPhase(), now.Sub(a.start), ErrLostRace
+			a.fill(&log[i])
+			log[i].Duration, log[i].Err = now.Sub(a.start), ErrLostRace
 		}
 	}
 	if running == 0 {

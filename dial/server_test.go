@@ -42,6 +42,7 @@ const (
 	modeEcho                  // like modeXMPP, then echo what the client sends
 	modeHTTP                  // TLS, then an HTTP response: a web server on the port
 	modeSMTP                  // TLS, then an SMTP banner
+	modeSilent                // TLS, then never a stream header
 )
 
 type tlsServer struct {
@@ -136,6 +137,9 @@ func serveConn(c net.Conn, cfg *tls.Config, from string, m mode, kind hacx.Kind)
 		tc.Write([]byte("220 mail.example.test ESMTP ready\r\n"))
 		io.Copy(io.Discard, tc)
 		return
+	case modeSilent:
+		io.Copy(io.Discard, tc)
+		return
 	}
 	if _, err := xmppstream.ReadClientOpen(tc, kind); err != nil {
 		return
@@ -160,6 +164,7 @@ type httpServer struct {
 type httpOpts struct {
 	from          string
 	noSubprotocol bool // accept the upgrade without echoing "xmpp" (C3)
+	silent        bool // never answer: no <open/>, no BOSH session response
 }
 
 func startHTTP(t testing.TB, ip string, cert *tls.Certificate, o httpOpts) *httpServer {
@@ -189,6 +194,13 @@ func startHTTP(t testing.TB, ip string, cert *tls.Certificate, o httpOpts) *http
 		}
 		defer ws.CloseNow()
 		ctx := r.Context()
+		if o.silent {
+			for { // read until the client goes, never answer
+				if _, _, err := ws.Read(ctx); err != nil {
+					return
+				}
+			}
+		}
 		_, msg, err := ws.Read(ctx)
 		if err != nil {
 			return
@@ -209,6 +221,10 @@ func startHTTP(t testing.TB, ip string, cert *tls.Certificate, o httpOpts) *http
 	mux.HandleFunc("/http-bind", func(w http.ResponseWriter, r *http.Request) {
 		note(r)
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<16))
+		if o.silent {
+			<-r.Context().Done() // the client gives up
+			return
+		}
 		if _, err := xmppstream.ParseBOSHRequest(body); err != nil {
 			w.Write(xmppstream.BOSHTerminate("")) // a terminate request, or junk
 			return

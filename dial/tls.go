@@ -61,7 +61,8 @@ func (d *Dialer) tryTLS(ctx context.Context, a *attempt, domain string, kind hac
 // and features under StreamTimeout. The deadline is lifted on success, so
 // the connection outlives the dial's context.
 func (d *Dialer) exchangeHeaders(ctx context.Context, tc *tls.Conn, domain string, kind hacx.Kind) (*xmppstream.Header, []byte, error) {
-	sctx, cancel := context.WithTimeout(ctx, d.streamTimeout())
+	limit := d.streamTimeout()
+	sctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	// Reads and writes on a net.Conn ignore contexts: a past deadline
 	// unblocks them when the attempt is cancelled or times out.
@@ -75,6 +76,12 @@ func (d *Dialer) exchangeHeaders(ctx context.Context, tc *tls.Conn, domain strin
 	if !stop() {
 		// The context fired: whatever I/O error we got, the reason is
 		// the timeout or the cancellation.
+		if err == nil {
+			err = context.Cause(sctx)
+		}
+		if te := timedOut(ctx, sctx, err, "xmpp stream header", "stream timeout", limit); te != nil {
+			return nil, nil, te
+		}
 		return nil, nil, fmt.Errorf("%w (%v)", context.Cause(sctx), err)
 	}
 	if err != nil {

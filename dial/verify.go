@@ -75,41 +75,50 @@ func (e *VerifyError) Unwrap() error { return e.Err }
 //
 // A TLSA lookup that failed falls back to WebPKI, which is still a full
 // authentication; only secure answers are believed at all.
-func (d *Dialer) verify(ctx context.Context, r hacx.Route, cs tls.ConnectionState, names []string, tl *tlsaLookup) (string, error) {
+//
+// dane reports what the DANE check found (the DANE constants), "" when it
+// was not consulted.
+func (d *Dialer) verify(ctx context.Context, r hacx.Route, cs tls.ConnectionState, names []string, tl *tlsaLookup) (how, dane string, err error) {
 	certs := cs.PeerCertificates
 	if len(certs) == 0 {
-		return "", &VerifyError{How: VerifiedWebPKI, Err: errors.New("no certificate presented")}
+		return "", "", &VerifyError{How: VerifiedWebPKI, Err: errors.New("no certificate presented")}
 	}
 	opts := trust.VerifyOptions{Roots: d.Roots, Names: names, Now: d.now()}
 	if len(r.Pins) > 0 {
 		if err := trust.VerifyPins(r.Pins, certs, opts); err != nil {
-			return "", &VerifyError{How: VerifiedPin, Err: err}
+			return "", "", &VerifyError{How: VerifiedPin, Err: err}
 		}
-		return VerifiedPin, nil
+		return VerifiedPin, "", nil
 	}
 	if tl != nil {
 		select {
 		case <-tl.done:
 		case <-ctx.Done():
-			return "", fmt.Errorf("waiting for TLSA %s: %w", tlsaName(tl.host, tl.port), context.Cause(ctx))
+			return "", "", fmt.Errorf("waiting for TLSA %s: %w", tlsaName(tl.host, tl.port), context.Cause(ctx))
 		}
 		switch {
 		case tl.err != nil:
+			dane = DANEError
 			d.log().Debug("dial: TLSA lookup failed, using WebPKI", "name", tlsaName(tl.host, tl.port), "err", tl.err)
+		case !tl.secure && len(tl.recs) > 0:
+			dane = DANEInsecure
 		case tl.secure && len(tl.recs) > 0:
 			err := trust.VerifyDANE(tl.recs, certs, opts)
 			if err == nil {
-				return VerifiedDANE, nil
+				return VerifiedDANE, DANEMatch, nil
 			}
 			if !errors.Is(err, trust.ErrNoUsableTLSA) {
-				return "", &VerifyError{How: VerifiedDANE, Err: fmt.Errorf("%s: %w", tlsaName(tl.host, tl.port), err)}
+				return "", DANEMismatch, &VerifyError{How: VerifiedDANE, Err: fmt.Errorf("%s: %w", tlsaName(tl.host, tl.port), err)}
 			}
+			dane = DANENone
+		default:
+			dane = DANENone
 		}
 	}
 	if _, err := trust.VerifyWebPKI(certs, opts); err != nil {
-		return "", &VerifyError{How: VerifiedWebPKI, Err: err}
+		return "", dane, &VerifyError{How: VerifiedWebPKI, Err: err}
 	}
-	return VerifiedWebPKI, nil
+	return VerifiedWebPKI, dane, nil
 }
 
 // tlsaName is the owner name of the TLSA records for host:port (X4). It is
@@ -129,8 +138,12 @@ func (d *Dialer) tlsConfig(ctx context.Context, a *attempt, names []string, tl *
 		InsecureSkipVerify: true,
 		MinVersion:         tls.VersionTLS12,
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			a.setPhase(PhaseVerify) // a loser waiting for TLSA reports "verify"
-			how, err := d.verify(ctx, r, cs, names, tl)
+			a.setPhase(PhaseVerify)        // a loser waiting for TLSA reports "verify"
+			a.tls.CompareAndSwap(nil, &cs) // the first connection's, for reports
+			how, dane, err := d.verify(ctx, r, cs, names, tl)
+			if dane != "" {
+				a.dane.Store(dane)
+			}
 			if err != nil {
 				return &verifyError{err}
 			}
@@ -161,16 +174,22 @@ func isIPLiteral(s string) bool {
 // route's ip:port (A8), each under its own timeout.
 func (d *Dialer) connectTLS(ctx context.Context, a *attempt, names []string, tl *tlsaLookup) (*tls.Conn, error) {
 	a.setPhase(PhaseTCP)
-	cctx, cancel := context.WithTimeout(ctx, d.connectTimeout())
+	limit := d.connectTimeout()
+	cctx, cancel := context.WithTimeout(ctx, limit)
 	raw, err := d.dialTCP(cctx, a.route.Addr.String())
+	if te := timedOut(ctx, cctx, err, "tcp connect", "connect timeout", limit); te != nil {
+		err = te
+	}
 	cancel()
 	if err != nil {
 		return nil, err
 	}
+	a.mark(&a.connected)
 	a.setPhase(PhaseTLS)
 	// The handshake timeout also bounds the wait for the TLSA answer,
 	// which happens inside VerifyConnection.
-	hctx, cancel := context.WithTimeout(ctx, d.handshakeTimeout())
+	limit = d.handshakeTimeout()
+	hctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	cfg, err := d.tlsConfig(hctx, a, names, tl)
 	if err != nil {
@@ -184,11 +203,18 @@ func (d *Dialer) connectTLS(ctx context.Context, a *attempt, names []string, tl 
 		var ve *verifyError
 		if errors.As(err, &ve) {
 			a.setPhase(PhaseVerify)
+			if te := timedOut(ctx, hctx, ve.err, "tls verify (TLSA lookup)", "handshake timeout", limit); te != nil {
+				return nil, te
+			}
 			return nil, ve.err
 		}
 		a.setPhase(PhaseTLS) // the certificate was fine; the handshake failed after
+		if te := timedOut(ctx, hctx, err, "tls handshake", "handshake timeout", limit); te != nil {
+			return nil, te
+		}
 		return nil, err
 	}
+	a.mark(&a.secured)
 	return tc, nil
 }
 

@@ -22,13 +22,17 @@ func (d *Dialer) tryWebSocket(ctx context.Context, a *attempt, domain string, ki
 	defer hr.release()
 	u, cs, client := hr.url, hr.tls, hr.client
 
-	sctx, cancel := context.WithTimeout(ctx, d.streamTimeout())
+	limit := d.streamTimeout()
+	sctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	ws, resp, err := websocket.Dial(sctx, u.String(), &websocket.DialOptions{
 		HTTPClient:   client,
 		Subprotocols: []string{xmppstream.WSSubprotocol},
 	})
 	if err != nil {
+		if te := timedOut(ctx, sctx, err, "websocket upgrade", "stream timeout", limit); te != nil {
+			return nil, te
+		}
 		if resp != nil {
 			return nil, fmt.Errorf("websocket upgrade %s: HTTP %s: %w", u.Redacted(), resp.Status, err)
 		}
@@ -44,6 +48,9 @@ func (d *Dialer) tryWebSocket(ctx context.Context, a *attempt, domain string, ki
 	hdr, err := wsOpen(sctx, ws, domain)
 	if err != nil {
 		ws.CloseNow()
+		if te := timedOut(ctx, sctx, err, "websocket <open/>", "stream timeout", limit); te != nil {
+			return nil, te
+		}
 		if sctx.Err() != nil {
 			return nil, fmt.Errorf("%w (%v)", context.Cause(sctx), err)
 		}
