@@ -21,7 +21,7 @@ import (
 // world is a small loopback internet: one test CA, one DNS server, and
 // HTTPS servers reached by name through the Resolver's DialContext.
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	ca    *hacxtest.CA
 	dns   *hacxtest.DNSServer
 	mu    sync.Mutex
@@ -29,7 +29,7 @@ type world struct {
 	dials atomic.Int64
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	ca, err := hacxtest.NewCA(t.Name())
 	if err != nil {
