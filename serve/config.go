@@ -22,6 +22,8 @@ type Config struct {
 	// ClientIPHeader names the header a trusted proxy sets; empty means
 	// X-Forwarded-For.
 	ClientIPHeader string
+
+	file string // set by LoadConfig, for CheckChain's errors
 }
 
 // Domain is everything published for one XMPP domain.
@@ -102,4 +104,7 @@ type HPKP struct {
 	MaxAge            time.Duration
 	IncludeSubDomains bool
 	ReportURI         string
+
+	key  string // where LoadConfig found the pins, for CheckChain's errors
+	line int
 }

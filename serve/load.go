@@ -139,6 +139,9 @@ func LoadConfig(path string) (*Config, error) {
 	if errors.As(err, &ce) {
 		ce.File = path
 	}
+	if cfg != nil {
+		cfg.file = path
+	}
 	return cfg, err
 }
 
@@ -326,6 +329,8 @@ func (c *checker) hpkp(key string, fh *fileHPKP) *HPKP {
 		MaxAge:            time.Duration(fh.MaxAge) * time.Second,
 		IncludeSubDomains: fh.IncludeSubDomains,
 		ReportURI:         fh.ReportURI,
+		key:               key + ".pins",
+		line:              c.loc.line(key + ".pins"),
 	}
 	if fh.MaxAge <= 0 {
 		c.add(key+".max-age", "P2", "HPKP needs a max-age in seconds greater than 0")

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,6 +67,7 @@ type Server struct {
 	ShutdownTimeout time.Duration
 
 	mu      sync.Mutex // serializes Reload
+	cfg     *Config    // the configuration in service, once Reload accepted one
 	cert    atomic.Pointer[tls.Certificate]
 	stamps  map[string]fileStamp
 	metrics *Metrics
@@ -123,23 +125,55 @@ func (e *ReloadError) Unwrap() error { return e.Err }
 
 // Reload loads the configuration and the certificate files again. Each part
 // is replaced only if its new version is valid; the error lists what was
-// kept and why. It is safe to call at any time, from any goroutine.
+// kept and why. A configuration whose HPKP policy has no backup pin for the
+// certificate chain being served is invalid (Config.CheckChain, P2), and so
+// is a new certificate that the configuration in service would leave
+// without one. It is safe to call at any time, from any goroutine.
 func (s *Server) Reload() error {
 	s.init()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stamps = s.stampAll() // what we load now is what later polls compare to
 	var errs []error
+	var newCert *tls.Certificate
+	if s.CertFile != "" {
+		c, err := s.readCert()
+		if err != nil {
+			errs = append(errs, &ReloadError{Part: "certificate", Err: err})
+		} else {
+			newCert = c
+		}
+	}
+	serving := newCert
+	if serving == nil {
+		serving = s.cert.Load()
+	}
+	chain, _ := certChain(serving) // readCert parsed every certificate already
 	if s.Load == nil {
 		errs = append(errs, &ReloadError{Part: "config", Err: errors.New("no Load function")})
 	} else if cfg, err := s.Load(); err != nil {
 		errs = append(errs, &ReloadError{Part: "config", Err: err})
+	} else if err := cfg.CheckChain(chain); err != nil {
+		errs = append(errs, &ReloadError{Part: "config", Err: err})
 	} else if err := s.Handler.Load(cfg); err != nil {
 		errs = append(errs, &ReloadError{Part: "config", Err: err})
+	} else {
+		s.cfg = cfg
 	}
-	if s.CertFile != "" {
-		if err := s.loadCert(); err != nil {
-			errs = append(errs, &ReloadError{Part: "certificate", Err: err})
+	if newCert != nil {
+		if s.cfg != nil {
+			if err := s.cfg.CheckChain(chain); err != nil {
+				// The configuration kept in service pins this chain
+				// without a backup: serving it would strand clients.
+				errs = append(errs, &ReloadError{Part: "certificate", Err: err})
+				newCert = nil
+			}
+		}
+		if newCert != nil {
+			s.cert.Store(newCert)
+			if s.metrics != nil {
+				s.metrics.certs.replace(newCert.Leaf)
+			}
 		}
 	}
 	err := errors.Join(errs...)
@@ -152,25 +186,25 @@ func (s *Server) Reload() error {
 	return err
 }
 
-func (s *Server) loadCert() error {
+// readCert loads and checks the certificate files without putting them in
+// service.
+func (s *Server) readCert() (*tls.Certificate, error) {
 	c, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if c.Leaf == nil {
 		if c.Leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
-			return err
+			return nil, err
 		}
 	}
+	if _, err := certChain(&c); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.CertFile, err)
+	}
 	if time.Now().After(c.Leaf.NotAfter) {
-		return fmt.Errorf("%s expired on %s", s.CertFile, c.Leaf.NotAfter.Format(time.RFC3339))
+		return nil, fmt.Errorf("%s expired on %s", s.CertFile, c.Leaf.NotAfter.Format(time.RFC3339))
 	}
-	s.cert.Store(&c)
-	if s.metrics != nil {
-		s.metrics.certExpiry.Reset()
-		s.metrics.certExpiry.WithLabelValues(c.Leaf.Subject.CommonName).Set(time.Until(c.Leaf.NotAfter).Seconds())
-	}
-	return nil
+	return &c, nil
 }
 
 func (s *Server) watched() []string {
@@ -218,7 +252,15 @@ func (s *Server) TLSConfig() *tls.Config {
 	s.init()
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
 	if s.CertFile == "" && s.ACME != nil {
-		cfg.GetCertificate = s.ACME.GetCertificate
+		cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			c, err := s.ACME.GetCertificate(hello)
+			if err == nil && s.metrics != nil && !slices.Contains(hello.SupportedProtos, acme.ALPNProto) {
+				// A served certificate, not a tls-alpn-01 challenge
+				// answer: its expiry is what operators must watch.
+				s.metrics.certs.set(c)
+			}
+			return c, err
+		}
 		cfg.NextProtos = append(cfg.NextProtos, acme.ALPNProto)
 		return cfg
 	}
