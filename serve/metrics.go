@@ -14,9 +14,9 @@ import (
 // them on a private registry (NewMetrics does) so that embedding programs
 // keep control of their own /metrics.
 type Metrics struct {
-	requests   *prometheus.CounterVec
-	reloads    *prometheus.CounterVec
-	certs      *certExpiry
+	requests *prometheus.CounterVec
+	reloads  *prometheus.CounterVec
+	certs    *certExpiry
 }
 
 // NewMetrics creates the collectors and registers them on reg.
