@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -51,8 +53,17 @@ failed, 3 DOMAIN publishes nothing (no document, no fallback record),
      "routes": [{"n": 1, "source": "hacx", "record": 1, "method": "tls",
                  "addr": "192.0.2.1:443", "sni": "xmpp.example.org", "alpn": "xmpp-client",
                  "url": "", "pins": 0, "priority": 10, "weight": 0}],
-     "attempts": [{"route": 1, "phase": "done", "ok": true, "verified": "webpki",
-                   "start_ms": 0.0, "duration_ms": 12.5, "error": ""}],
+     "attempts": [{"route": 1, "phase": "done", "ok": true, "reachable": true,
+                   "verified": "webpki", "pin": "none", "dane": "none",
+                   "sni_sent": "xmpp.example.org", "alpn_sent": "xmpp-client",
+                   "tls": {"version": "TLS 1.3", "cipher": "TLS_AES_128_GCM_SHA256",
+                           "alpn": "xmpp-client",
+                           "cert": {"subject": "CN=example.org", "names": ["example.org"],
+                                    "issuer": "CN=R10,O=Let's Encrypt,C=US",
+                                    "not_after": "2026-03-01T12:00:00Z", "expires_in_days": 61}},
+                   "stream_from": "example.org",
+                   "start_ms": 0.0, "connect_ms": 1.2, "tls_ms": 9.8, "duration_ms": 12.5,
+                   "error": ""}],
      "winner": 1}
 
 "result" is one of "ok", "partial", "failed", "nothing-published",
@@ -61,7 +72,21 @@ failed, 3 DOMAIN publishes nothing (no document, no fallback record),
 "winner" are 1-based positions in "routes"; "winner" is null when no route
 works, and with --all it is the first working route. "attempts" lists the
 routes started, in order; "error" is empty for a working route and
-"verified" is "pin", "dane" or "webpki" once the certificate was accepted.`,
+"verified" is "pin", "dane" or "webpki" once the certificate was accepted.
+Per attempt: "reachable" says TCP connected; "sni_sent" and "alpn_sent" are
+what the ClientHello carried (null: no extension, A5, A6); "tls" is null
+until the server's certificate was seen, and then describes it even when it
+was refused ("alpn" is the negotiated protocol, "" for none; "cert" is the
+leaf); "pin" is "match", "mismatch", "none" (the route has no pins) or ""
+(not reached); "dane" is "match", "mismatch", "none", "insecure", "error"
+or "" (not consulted: pinned route, DANE off, not reached); "stream_from"
+is the server's stream from (C4), "" unless the route works. "connect_ms"
+and "tls_ms" are the times from the attempt's start to TCP connected and to
+TLS verified (null when not reached); "duration_ms" is the latency to a
+verified stream, or to the failure.
+
+On a terminal, a progress line on stderr shows the attempts as they run;
+it is never written when stderr is a file or pipe.`,
 		run: runCheck,
 	})
 }
@@ -89,6 +114,9 @@ func runCheck(ctx context.Context, sio *stdio, args []string) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
+	if isTerminal(sio.err) {
+		env.progress = sio.err
+	}
 	if nf.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, nf.timeout)
@@ -102,6 +130,8 @@ func runCheck(ctx context.Context, sio *stdio, args []string) error {
 type checkEnv struct {
 	lookup func(ctx context.Context, domain string, kind hacx.Kind) (*discover.Result, error)
 	dialer *dial.Dialer
+	// progress, when not nil, gets a live progress line (a terminal).
+	progress io.Writer
 }
 
 // newCheckEnv wires the shared network flags to a discover.Resolver and a
@@ -151,13 +181,39 @@ type checkRoute struct {
 }
 
 type checkAttempt struct {
-	Route      int     `json:"route"`
-	Phase      string  `json:"phase"`
-	OK         bool    `json:"ok"`
-	Verified   string  `json:"verified"`
-	StartMS    float64 `json:"start_ms"`
-	DurationMS float64 `json:"duration_ms"`
-	Error      string  `json:"error"`
+	Route      int       `json:"route"`
+	Phase      string    `json:"phase"`
+	OK         bool      `json:"ok"`
+	Reachable  bool      `json:"reachable"`
+	Verified   string    `json:"verified"`
+	Pin        string    `json:"pin"`
+	DANE       string    `json:"dane"`
+	SNISent    *string   `json:"sni_sent"`
+	ALPNSent   *string   `json:"alpn_sent"`
+	TLS        *checkTLS `json:"tls"`
+	StreamFrom string    `json:"stream_from"`
+	StartMS    float64   `json:"start_ms"`
+	ConnectMS  *float64  `json:"connect_ms"`
+	TLSMS      *float64  `json:"tls_ms"`
+	DurationMS float64   `json:"duration_ms"`
+	Error      string    `json:"error"`
+}
+
+// checkTLS is what the TLS handshake showed of the server.
+type checkTLS struct {
+	Version string     `json:"version"`
+	Cipher  string     `json:"cipher"`
+	ALPN    string     `json:"alpn"`
+	Cert    *checkCert `json:"cert"`
+}
+
+// checkCert describes the server's leaf certificate.
+type checkCert struct {
+	Subject       string    `json:"subject"`
+	Names         []string  `json:"names"`
+	Issuer        string    `json:"issuer"`
+	NotAfter      time.Time `json:"not_after"`
+	ExpiresInDays int       `json:"expires_in_days"`
 }
 
 // Results of a check, as "result" in --json says them.
@@ -173,7 +229,13 @@ const (
 // code.
 func check(ctx context.Context, sio *stdio, env *checkEnv, domain string, kind hacx.Kind, all, asJSON bool) error {
 	rep := checkReport{Domain: domain, Kind: kind.String(), Sources: []checkSource{}, Routes: []checkRoute{}, Attempts: []checkAttempt{}}
+	if env.progress != nil {
+		fmt.Fprintf(env.progress, "%sdiscovering %s…", clearLine, domain)
+	}
 	res, lerr := env.lookup(ctx, domain, kind)
+	if env.progress != nil {
+		fmt.Fprint(env.progress, clearLine)
+	}
 	if res != nil {
 		rep.Domain = res.Domain
 		for _, s := range res.Sources {
@@ -196,13 +258,20 @@ func check(ctx context.Context, sio *stdio, env *checkEnv, domain string, kind h
 		return finishCheck(sio, &rep, asJSON, &exitError{code: exitNothing, msg: rep.Domain + " publishes no route (" + kind.String() + ")"})
 	}
 
+	d := env.dialer
+	if env.progress != nil {
+		dd := *env.dialer // a copy: the progress line is this check's
+		dd.Logger = slog.New(newProgress(env.progress, len(rep.Routes)))
+		d = &dd
+		defer fmt.Fprint(env.progress, clearLine)
+	}
 	var attempts []dial.Attempt
 	var derr error
 	if all {
-		attempts, derr = env.dialer.DialAll(ctx, rep.Domain, kind, res.Routes)
+		attempts, derr = d.DialAll(ctx, rep.Domain, kind, res.Routes)
 	} else {
 		var c *dial.Conn
-		c, derr = env.dialer.DialRoutes(ctx, rep.Domain, kind, res.Routes)
+		c, derr = d.DialRoutes(ctx, rep.Domain, kind, res.Routes)
 		if c != nil {
 			attempts = c.Attempts
 			c.Close()
@@ -211,12 +280,9 @@ func check(ctx context.Context, sio *stdio, env *checkEnv, domain string, kind h
 		}
 	}
 	working := 0
+	now := time.Now()
 	for i, a := range attempts {
-		ca := checkAttempt{Route: i + 1, Phase: a.Phase.String(), OK: a.OK(), Verified: a.Verified,
-			StartMS: ms(a.Start), DurationMS: ms(a.Duration)}
-		if a.Err != nil {
-			ca.Error = a.Err.Error()
-		}
+		ca := reportAttempt(i+1, rep.Routes[i], a, now)
 		if a.OK() {
 			working++
 			if rep.Winner == nil {
@@ -261,6 +327,53 @@ func finishCheck(sio *stdio, rep *checkReport, asJSON bool, exit error) error {
 		printCheck(sio.out, rep)
 	}
 	return exit
+}
+
+// reportAttempt is one attempt as --json shows it; r is its route.
+func reportAttempt(n int, r checkRoute, a dial.Attempt, now time.Time) checkAttempt {
+	ca := checkAttempt{Route: n, Phase: a.Phase.String(), OK: a.OK(), Reachable: a.Connect > 0,
+		Verified: a.Verified, DANE: a.DANE, SNISent: r.SNI, ALPNSent: r.ALPN,
+		StartMS: ms(a.Start), DurationMS: ms(a.Duration)}
+	if a.Err != nil {
+		ca.Error = a.Err.Error()
+	}
+	if a.Connect > 0 {
+		v := ms(a.Connect)
+		ca.ConnectMS = &v
+	}
+	if a.Handshake > 0 {
+		v := ms(a.Handshake)
+		ca.TLSMS = &v
+	}
+	var ve *dial.VerifyError
+	switch {
+	case r.Pins == 0:
+		ca.Pin = "none"
+	case a.Verified == dial.VerifiedPin:
+		ca.Pin = "match"
+	case errors.As(a.Err, &ve) && ve.How == dial.VerifiedPin:
+		ca.Pin = "mismatch"
+	}
+	if a.Header != nil {
+		ca.StreamFrom = a.Header.From
+	}
+	if cs := a.TLS; cs != nil {
+		t := &checkTLS{Version: tls.VersionName(cs.Version), ALPN: cs.NegotiatedProtocol}
+		if cs.CipherSuite != 0 {
+			t.Cipher = tls.CipherSuiteName(cs.CipherSuite)
+		}
+		if len(cs.PeerCertificates) > 0 {
+			leaf := cs.PeerCertificates[0]
+			names := append([]string{}, leaf.DNSNames...)
+			for _, ip := range leaf.IPAddresses {
+				names = append(names, ip.String())
+			}
+			t.Cert = &checkCert{Subject: leaf.Subject.String(), Names: names, Issuer: leaf.Issuer.String(),
+				NotAfter: leaf.NotAfter.UTC(), ExpiresInDays: int(leaf.NotAfter.Sub(now).Hours() / 24)}
+		}
+		ca.TLS = t
+	}
+	return ca
 }
 
 func reportRoute(n int, r hacx.Route) checkRoute {
@@ -347,6 +460,7 @@ func printCheck(w io.Writer, rep *checkReport) {
 			status = "FAILED in " + a.Phase + ": " + a.Error
 		}
 		fmt.Fprintf(w, "  %2d. +%-9s %9s  %s\n", a.Route, fmtMS(a.StartMS), fmtMS(a.DurationMS), status)
+		printAttemptDetails(w, a)
 	}
 	for n := len(rep.Attempts) + 1; n <= len(rep.Routes) && rep.Result != resultDiscovery; n++ {
 		fmt.Fprintf(w, "  %2d. not tried (a route before it works)\n", n)
@@ -360,3 +474,58 @@ func printCheck(w io.Writer, rep *checkReport) {
 }
 
 func fmtMS(v float64) string { return fmt.Sprintf("%.1fms", v) }
+
+// printAttemptDetails is the indented detail of one attempt in the text
+// report: what was sent, what TLS and the certificate showed, how it was
+// checked, and who answered.
+func printAttemptDetails(w io.Writer, a checkAttempt) {
+	const ind = "        "
+	sent := "sent sni=" + orNone(a.SNISent) + " alpn=" + orNone(a.ALPNSent)
+	if !a.Reachable {
+		fmt.Fprintf(w, "%stcp not connected; %s\n", ind, sent)
+		return
+	}
+	line := "tcp " + fmtMS(*a.ConnectMS)
+	if a.TLSMS != nil {
+		line += ", tls " + fmtMS(*a.TLSMS)
+	}
+	fmt.Fprintf(w, "%s%s; %s\n", ind, line, sent)
+	if t := a.TLS; t != nil {
+		alpn := t.ALPN
+		if alpn == "" {
+			alpn = "(none)"
+		}
+		fmt.Fprintf(w, "%s%s %s, alpn negotiated %s\n", ind, t.Version, t.Cipher, alpn)
+		if c := t.Cert; c != nil {
+			fmt.Fprintf(w, "%scertificate %s, issuer %s, expires %s (%s)\n", ind,
+				strings.Join(c.Names, " "), c.Issuer, c.NotAfter.Format(time.DateOnly), expiresIn(c.ExpiresInDays))
+		}
+	}
+	var checks []string
+	if a.Pin != "" {
+		checks = append(checks, "pin "+a.Pin)
+	}
+	if a.DANE != "" {
+		checks = append(checks, "dane "+a.DANE)
+	}
+	if a.StreamFrom != "" {
+		checks = append(checks, "stream from "+a.StreamFrom)
+	}
+	if len(checks) > 0 {
+		fmt.Fprintf(w, "%s%s\n", ind, strings.Join(checks, ", "))
+	}
+}
+
+func orNone(s *string) string {
+	if s == nil {
+		return "(none)"
+	}
+	return *s
+}
+
+func expiresIn(days int) string {
+	if days < 0 {
+		return fmt.Sprintf("EXPIRED %d days ago", -days)
+	}
+	return fmt.Sprintf("in %d days", days)
+}

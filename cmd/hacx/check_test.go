@@ -179,3 +179,58 @@ func TestCheck_Usage(t *testing.T) {
 		t.Errorf("bad --socks: exit %d, want %d", code, exitUsage)
 	}
 }
+
+// TestCheck_TextReportDetails: the text report shows, per attempt, what was
+// sent (A5, A6), the TLS version and cipher, the certificate's names and
+// expiry, the pin and DANE results and the stream's from (C4).
+func TestCheck_TextReportDetails(t *testing.T) {
+	ca, _ := hacxtest.NewCA("check")
+	cert, _ := ca.Issue(checkDomain)
+	good := startCheckXMPP(t, cert, checkDomain)
+	code, text, _ := runCheckEnv(t, checkWorld(ca, nil, refused(t), good), false, false)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, text)
+	}
+	for _, want := range []string{
+		"tcp not connected; sent sni=xmpp.example.test alpn=xmpp-client",
+		"ms; sent sni=xmpp.example.test alpn=xmpp-client",
+		"TLS 1.3 TLS_",
+		"alpn negotiated (none)",
+		"certificate example.test, issuer CN=hacx test root check, expires " + cert.Leaf.NotAfter.UTC().Format(time.DateOnly) + " (in 0 days)",
+		"pin none, stream from example.test",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text report lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+// TestCheck_ProgressLine: with a progress writer (a terminal), check shows
+// each attempt as it starts and ends on one rewritten line, and clears it
+// at the end; the report itself is unchanged.
+func TestCheck_ProgressLine(t *testing.T) {
+	ca, _ := hacxtest.NewCA("check")
+	cert, _ := ca.Issue(checkDomain)
+	env := checkWorld(ca, nil, refused(t), startCheckXMPP(t, cert, checkDomain))
+	var prog bytes.Buffer
+	env.progress = &prog
+	code, out, _ := runCheckEnv(t, env, false, true)
+	if code != exitOK || strings.Contains(out, "\r") {
+		t.Fatalf("exit %d, report %q", code, out)
+	}
+	p := prog.String()
+	for _, want := range []string{
+		clearLine + "discovering example.test…",
+		clearLine + "1 of 2 routes started, 0 work, 0 failed; trying 1. ",
+		clearLine + "1 of 2 routes started, 0 work, 1 failed",
+		clearLine + "2 of 2 routes started, 0 work, 1 failed; trying 2. ",
+		clearLine + "2 of 2 routes started, 1 work, 1 failed",
+	} {
+		if !strings.Contains(p, want) {
+			t.Errorf("progress lacks %q: %q", want, p)
+		}
+	}
+	if !strings.HasSuffix(p, clearLine) || strings.Contains(p, "\n") {
+		t.Errorf("progress is not one line cleared at the end: %q", p)
+	}
+}
