@@ -12,6 +12,8 @@ import (
 	"github.com/miekg/dns"
 
 	"hacx.dev/hacx"
+	"hacx.dev/hacx/discover"
+	"hacx.dev/hacx/socks"
 )
 
 // Default timings (DESIGN.md, RFC 8305 section 5 for the stagger).
@@ -20,7 +22,17 @@ const (
 	DefaultHandshakeTimeout = 5 * time.Second
 	DefaultStreamTimeout    = 5 * time.Second
 	DefaultStagger          = 250 * time.Millisecond
+	// DefaultProxyStagger replaces DefaultStagger when dialing through a
+	// Proxy: every attempt pays the proxy's extra round trips (a Tor
+	// circuit's, often hundreds of milliseconds), so a 250 ms stagger
+	// would start nearly every route at once.
+	DefaultProxyStagger = time.Second
 )
+
+// ErrProxyBypass is the error of a Dialer whose Proxy is set but whose
+// Routes would discover without it: the HACX fetch would go around the
+// proxy (T1).
+var ErrProxyBypass = errors.New("dial: Proxy is set but the Routes resolver has none: discovery would bypass the proxy (T1)")
 
 // RouteSource finds the ordered connection candidates of a domain. The
 // discover package's Resolver is adapted to it by default; tests and
@@ -64,12 +76,15 @@ func (noDANE) LookupTLSA(context.Context, string, uint16) ([]*dns.TLSA, bool, er
 // A Dialer is safe for concurrent use once its fields are set.
 type Dialer struct {
 	// Routes finds routes for Dial and DialServer. nil means a zero
-	// discover.Resolver.
+	// discover.Resolver (with this Dialer's Proxy, when set).
 	Routes RouteSource
 
 	// TLSA looks up DANE records, consulted only for routes without pins
 	// (A10, X4). nil means Routes when it also implements TLSASource, else
-	// no DANE. Set NoDANE to turn DANE off explicitly.
+	// no DANE. Set NoDANE to turn DANE off explicitly. With a socks5h
+	// Proxy and TLSA nil, DANE is used only when Routes is a Discovery
+	// whose Resolver names its DNSServer explicitly: any other TLSA query
+	// would tell the local network where the connection goes (T1).
 	TLSA TLSASource
 
 	// Roots are the WebPKI trust anchors; nil means the system roots.
@@ -86,14 +101,22 @@ type Dialer struct {
 	StreamTimeout time.Duration
 	// Stagger is how long an attempt runs alone before the next route is
 	// tried in parallel (C5, RFC 8305); an attempt that fails earlier starts
-	// the next one at once. 0 means DefaultStagger; a negative value means
-	// no overlap: strictly one route after the other.
+	// the next one at once. 0 means DefaultStagger (DefaultProxyStagger
+	// with a Proxy); a negative value means no overlap: strictly one route
+	// after the other.
 	Stagger time.Duration
 
-	// DialContext opens TCP connections; a SOCKS proxy plugs in here (T1).
-	// nil means a net.Dialer. It is always called with network "tcp" and
-	// the route's ip:port, never a host name (A8).
+	// DialContext opens TCP connections; nil means a net.Dialer. It is
+	// always called with network "tcp" and the route's ip:port, never a
+	// host name (A8). It is not used when Proxy is set.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	// Proxy, if set, carries every route's connection, as a CONNECT to the
+	// route's ip:port (T1); a failing proxy fails the attempt, nothing is
+	// dialed directly. Discovery must go through it too: a nil Routes then
+	// means a discover.Resolver with this Proxy, and a Discovery whose
+	// Resolver has no Proxy is refused with ErrProxyBypass.
+	Proxy *socks.Proxy
 
 	// Logger receives one debug record per phase and one info record per
 	// attempt outcome; nil means silent.
@@ -118,6 +141,9 @@ func (d *Dialer) streamTimeout() time.Duration {
 func (d *Dialer) stagger() time.Duration {
 	if d.Stagger < 0 {
 		return 0 // no overlap; the racer reads 0 as "wait for failure"
+	}
+	if d.Proxy != nil {
+		return orDefault(d.Stagger, DefaultProxyStagger)
 	}
 	return orDefault(d.Stagger, DefaultStagger)
 }
@@ -147,22 +173,50 @@ var discardLogger = slog.New(slog.DiscardHandler)
 
 func (d *Dialer) routeSource() RouteSource {
 	if d.Routes != nil {
-		return d.Routes
+		if disc, ok := d.Routes.(Discovery); !ok || disc.Resolver != nil || d.Proxy == nil {
+			return d.Routes
+		}
+	}
+	if d.Proxy != nil {
+		// T1: the default discovery goes through the proxy too.
+		return Discovery{Resolver: &discover.Resolver{Proxy: d.Proxy}}
 	}
 	return defaultRoutes()
+}
+
+// checkProxy refuses a Discovery that would fetch around the Proxy (T1).
+func (d *Dialer) checkProxy() error {
+	if d.Proxy == nil {
+		return nil
+	}
+	if disc, ok := d.routeSource().(Discovery); ok && disc.Resolver != nil && disc.Resolver.Proxy == nil {
+		return ErrProxyBypass
+	}
+	return nil
 }
 
 func (d *Dialer) tlsaSource() TLSASource {
 	if d.TLSA != nil {
 		return d.TLSA
 	}
-	if t, ok := d.routeSource().(TLSASource); ok {
-		return t
+	src := d.routeSource()
+	t, ok := src.(TLSASource)
+	if !ok {
+		return NoDANE
 	}
-	return NoDANE
+	if d.Proxy != nil && d.Proxy.RemoteDNS() {
+		// T1: only a DNS server chosen explicitly may learn the names.
+		if disc, ok := src.(Discovery); !ok || disc.Resolver == nil || disc.Resolver.DNSServer == "" {
+			return NoDANE
+		}
+	}
+	return t
 }
 
 func (d *Dialer) dialTCP(ctx context.Context, addr string) (net.Conn, error) {
+	if d.Proxy != nil {
+		return d.Proxy.DialContext(ctx, "tcp", addr) // T1: never around it
+	}
 	if d.DialContext != nil {
 		return d.DialContext(ctx, "tcp", addr)
 	}
@@ -182,6 +236,9 @@ func (d *Dialer) DialServer(ctx context.Context, domain string) (*Conn, error) {
 }
 
 func (d *Dialer) dialKind(ctx context.Context, domain string, kind hacx.Kind) (*Conn, error) {
+	if err := d.checkProxy(); err != nil {
+		return nil, &Error{Domain: domain, Kind: kind, Err: err}
+	}
 	routes, err := d.routeSource().Routes(ctx, domain, kind)
 	if err != nil {
 		return nil, &Error{Domain: domain, Kind: kind, Err: fmt.Errorf("dial: discovery: %w", err)}

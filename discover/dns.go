@@ -27,6 +27,9 @@ func (r *Resolver) dnsServer() (string, bool, error) {
 	if r.DNSServer != "" {
 		return r.dnsServerFrom(nil)
 	}
+	if r.systemDNS != "" {
+		return r.systemDNS, true, nil
+	}
 	f, err := os.Open("/etc/resolv.conf")
 	if err != nil {
 		return "", false, fmt.Errorf("discover: no DNS server: %w", err)
@@ -59,7 +62,7 @@ func (r *Resolver) dnsServerFrom(conf io.Reader) (string, bool, error) {
 // transport failures as a *DNSError.
 func (r *Resolver) exchange(ctx context.Context, name string, qtype uint16) (*dns.Msg, bool, error) {
 	tname := dns.TypeToString[qtype]
-	if r.NoDNS {
+	if r.noDNS() {
 		return nil, false, &DNSError{Name: name, Type: tname, Err: errNoDNS}
 	}
 	server, trusted, err := r.dnsServer()

@@ -43,8 +43,8 @@ func (r *Resolver) lookupFallbacks(ctx context.Context, domain string, kind hacx
 		srs = append(srs, SourceResult{Source: hacx.SourceSRV, Status: StatusSkipped, Note: "Host Meta 2 xmpp object present (X3)"})
 		return routes, srs
 	}
-	if r.NoDNS {
-		srs = append(srs, SourceResult{Source: hacx.SourceSRV, Status: StatusSkipped, Note: "no local DNS (T1)"})
+	if r.noDNS() {
+		srs = append(srs, SourceResult{Source: hacx.SourceSRV, Status: StatusSkipped, Note: r.noDNSReason()})
 		return routes, srs
 	}
 	svc := []struct {
@@ -268,8 +268,8 @@ func (r *Resolver) hostMetaRoutes(ctx context.Context, domain string, kind hacx.
 				}
 				ips = append(ips, ip.Unmap())
 			}
-		} else if r.NoDNS {
-			notes = append(notes, fmt.Sprintf("link %d: no ips and no local DNS (T1)", i+1))
+		} else if r.noDNS() {
+			notes = append(notes, fmt.Sprintf("link %d: no ips and %s", i+1, r.noDNSReason()))
 			continue
 		} else {
 			var err error

@@ -68,7 +68,7 @@ func (r *Resolver) now() time.Time {
 // minutes ago.
 func (r *Resolver) transport() http.RoundTripper {
 	r.once.Do(func() {
-		if r.HTTPClient != nil && r.HTTPClient.Transport != nil {
+		if r.HTTPClient != nil && r.HTTPClient.Transport != nil && r.Proxy == nil {
 			r.rt = r.HTTPClient.Transport
 			return
 		}
@@ -85,6 +85,9 @@ func (r *Resolver) transport() http.RoundTripper {
 }
 
 func (r *Resolver) dialTCP(ctx context.Context, network, addr string) (net.Conn, error) {
+	if r.Proxy != nil {
+		return r.dialProxy(ctx, network, addr) // T1: never around it
+	}
 	if r.DialContext != nil {
 		return r.DialContext(ctx, network, addr)
 	}
@@ -111,7 +114,9 @@ func (r *Resolver) dialTLS(ctx context.Context, network, addr string) (net.Conn,
 	var tlsa []*dns.TLSA
 	secure := false
 	switch {
-	case r.NoDNS:
+	case r.noDNS() && r.Proxy != nil:
+		note("unavailable over SOCKS")
+	case r.noDNS():
 		note("skipped (no local DNS)")
 	case net.ParseIP(host) != nil:
 		note("skipped (IP literal)")
@@ -231,6 +236,7 @@ func (r *Resolver) fetch(ctx context.Context, rawURL string) (*fetched, error) {
 	defer cancel()
 	tr := &fetchTrace{dane: map[string]string{}}
 	ctx = context.WithValue(ctx, traceKey{}, tr)
+	ctx = r.traceProxy(ctx)
 	out := &fetched{hsts: "none", hpkp: "none"}
 
 	client := &http.Client{
@@ -274,7 +280,7 @@ func (r *Resolver) fetch(ctx context.Context, rawURL string) (*fetched, error) {
 		if errors.As(err, &ue) {
 			err = ue.Unwrap() // drop url.Error's "Get URL:" prefix, FetchError says it
 		}
-		return nil, &FetchError{URL: rawURL, Op: "request", Err: err}
+		return nil, &FetchError{URL: rawURL, Op: "request", Err: r.proxyStalled(ctx, err)}
 	}
 	defer resp.Body.Close()
 	out.finalURL = resp.Request.URL.String()

@@ -3,6 +3,8 @@ package discover
 import (
 	"context"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	"hacx.dev/hacx"
+	"hacx.dev/hacx/socks"
 )
 
 // HSTSStore is the part of trust.HSTSStore a Resolver uses (X5).
@@ -104,9 +107,17 @@ type Resolver struct {
 	Fallback Fallback
 
 	// DialContext, if set, opens every TCP connection of the HTTPS fetches
-	// (a SOCKS proxy plugs in here, tests map names to loopback); nil
-	// means a net.Dialer with a 5 s timeout.
+	// (tests map names to loopback); nil means a net.Dialer with a 5 s
+	// timeout. It is not used when Proxy is set.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	// Proxy, if set, carries every HTTPS fetch, by host name with socks5h
+	// (T1); HTTPClient's Transport is then not used, so nothing goes
+	// around the proxy, and a failing proxy is an error, never a reason to
+	// connect directly. With socks5h (RemoteDNS) no local DNS query is
+	// made, as if NoDNS were set, unless DNSServer is set explicitly; with
+	// socks5 names are resolved through DNSServer and the proxy gets IPs.
+	Proxy *socks.Proxy
 
 	// NoDNS skips every local DNS query (SRV, A/AAAA, TLSA), as needed
 	// behind a socks5h proxy (T1); the result says that they were skipped.
@@ -120,6 +131,9 @@ type Resolver struct {
 	// dnsUntrusted makes tests treat the configured server like a
 	// non-loopback resolv.conf one (X4).
 	dnsUntrusted bool
+	// systemDNS stands in for the resolv.conf server in tests, so that
+	// they can see every query a Resolver without DNSServer makes (T1).
+	systemDNS string
 	randMu       sync.Mutex
 }
 
@@ -182,3 +196,99 @@ type Result struct {
 
 // Published reports whether any source gave a definite answer with routes.
 func (r *Result) Published() bool { return len(r.Routes) > 0 }
+
+// noDNS reports whether local DNS queries are off: NoDNS, or a socks5h
+// Proxy without an explicitly chosen DNS server (T1).
+func (r *Resolver) noDNS() bool {
+	return r.NoDNS || (r.Proxy != nil && r.Proxy.RemoteDNS() && r.DNSServer == "")
+}
+
+// noDNSReason is the note for a source skipped by noDNS.
+func (r *Resolver) noDNSReason() string {
+	if r.Proxy != nil && !r.NoDNS {
+		return "unavailable over SOCKS (T1)"
+	}
+	return "no local DNS (T1)"
+}
+
+// dialProxy connects through Proxy: a host name as it is with socks5h,
+// else resolved through the Resolver's own DNS server first, so that
+// socks5 and direct lookups ask the same server.
+func (r *Resolver) dialProxy(ctx context.Context, network, addr string) (_ net.Conn, err error) {
+	if pt, ok := ctx.Value(proxyTraceKey{}).(*proxyTrace); ok {
+		pt.mu.Lock()
+		pt.pending[addr]++
+		pt.mu.Unlock()
+		defer func() {
+			pt.mu.Lock()
+			pt.pending[addr]--
+			if err != nil {
+				pt.err = err
+			}
+			pt.mu.Unlock()
+		}()
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || r.Proxy.RemoteDNS() || net.ParseIP(host) != nil {
+		return r.Proxy.DialContext(ctx, network, addr)
+	}
+	ips, err := r.lookupIPs(ctx, host)
+	if err != nil {
+		return nil, &socks.Error{Proxy: r.Proxy.String(), Addr: addr, Err: err}
+	}
+	var errs []error
+	for _, ip := range ips {
+		c, err := r.Proxy.DialContext(ctx, network, net.JoinHostPort(ip.String(), port))
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if len(errs) == 0 {
+		return nil, &socks.Error{Proxy: r.Proxy.String(), Addr: addr, Err: errors.New("no address")}
+	}
+	return nil, errors.Join(errs...)
+}
+
+// proxyTrace tracks the proxy connects of one fetch still waiting for the
+// proxy, so that a fetch timing out on a stalled proxy says so: the HTTP
+// client itself only reports its own deadline.
+type proxyTrace struct {
+	mu      sync.Mutex
+	pending map[string]int // target host:port -> connects in flight
+	err     error          // the last connect that failed
+}
+
+type proxyTraceKey struct{}
+
+func (r *Resolver) traceProxy(ctx context.Context) context.Context {
+	if r.Proxy == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, proxyTraceKey{}, &proxyTrace{pending: map[string]int{}})
+}
+
+// proxyStalled turns the error of a fetch that ran out of time while a
+// connect through the proxy failed or was still unanswered into a
+// *socks.Error naming the proxy (T1); other errors are returned as they
+// are.
+func (r *Resolver) proxyStalled(ctx context.Context, err error) error {
+	pt, ok := ctx.Value(proxyTraceKey{}).(*proxyTrace)
+	if !ok || ctx.Err() == nil {
+		return err
+	}
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	if pt.err != nil {
+		return pt.err
+	}
+	for addr, n := range pt.pending {
+		if n > 0 {
+			return &socks.Error{Proxy: r.Proxy.String(), Addr: addr, Err: fmt.Errorf("no answer from the proxy: %w", err)}
+		}
+	}
+	return err
+}

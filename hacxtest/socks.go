@@ -69,7 +69,9 @@ func (c SOCKSConnect) String() string {
 
 // NewSOCKSServer starts a proxy on 127.0.0.1. names maps the host names
 // (or "name:port") the proxy may resolve to loopback addresses: "ip" keeps
-// the requested port, "ip:port" replaces it. Close it when done.
+// the requested port, "ip:port" replaces it. A key "ip:port" redirects
+// requests for that IP target too (tests cannot all listen on port 443);
+// other IP targets are dialed as they are. Close it when done.
 func NewSOCKSServer(names map[string]string) (*SOCKSServer, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -223,19 +225,19 @@ func (s *SOCKSServer) connectTarget(req SOCKSConnect, refuse byte) (byte, net.Co
 	}
 	port := strconv.Itoa(int(req.Port))
 	host := req.Host
-	if req.IsName {
-		to, ok := s.names[req.Target()]
-		if !ok {
-			to, ok = s.names[req.Host]
-		}
-		if !ok {
-			return SOCKSHostUnreachable, nil
-		}
+	to, ok := s.names[req.Target()]
+	if !ok && req.IsName {
+		to, ok = s.names[req.Host]
+	}
+	switch {
+	case ok:
 		if h, p, err := net.SplitHostPort(to); err == nil {
 			host, port = h, p
 		} else {
 			host = to
 		}
+	case req.IsName:
+		return SOCKSHostUnreachable, nil
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil || !ip.IsLoopback() {
