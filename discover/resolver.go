@@ -134,7 +134,7 @@ type Resolver struct {
 	// systemDNS stands in for the resolv.conf server in tests, so that
 	// they can see every query a Resolver without DNSServer makes (T1).
 	systemDNS string
-	randMu       sync.Mutex
+	randMu    sync.Mutex
 }
 
 // Status is what one discovery source yielded.
