@@ -74,7 +74,8 @@ works, and with --all it is the first working route. "attempts" lists the
 routes started, in order; "error" is empty for a working route and
 "verified" is "pin", "dane" or "webpki" once the certificate was accepted.
 Per attempt: "reachable" says TCP connected; "sni_sent" and "alpn_sent" are
-what the ClientHello carried (null: no extension, A5, A6); "tls" is null
+what the ClientHello carried, or would have when TCP did not connect
+(null: no extension, A5, A6); "tls" is null
 until the server's certificate was seen, and then describes it even when it
 was refused ("alpn" is the negotiated protocol, "" for none; "cert" is the
 leaf); "pin" is "match", "mismatch", "none" (the route has no pins) or ""
@@ -482,7 +483,7 @@ func printAttemptDetails(w io.Writer, a checkAttempt) {
 	const ind = "        "
 	sent := "sent sni=" + orNone(a.SNISent) + " alpn=" + orNone(a.ALPNSent)
 	if !a.Reachable {
-		fmt.Fprintf(w, "%stcp not connected; %s\n", ind, sent)
+		fmt.Fprintf(w, "%stcp not connected (would have %s)\n", ind, sent)
 		return
 	}
 	line := "tcp " + fmtMS(*a.ConnectMS)

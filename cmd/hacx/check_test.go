@@ -192,7 +192,7 @@ func TestCheck_TextReportDetails(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, text)
 	}
 	for _, want := range []string{
-		"tcp not connected; sent sni=xmpp.example.test alpn=xmpp-client",
+		"tcp not connected (would have sent sni=xmpp.example.test alpn=xmpp-client)",
 		"ms; sent sni=xmpp.example.test alpn=xmpp-client",
 		"TLS 1.3 TLS_",
 		"alpn negotiated (none)",
