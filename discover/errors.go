@@ -21,6 +21,9 @@ func (e *FetchError) Error() string {
 	switch {
 	case e.Op == "status":
 		return fmt.Sprintf("discover: GET %s: status %d %s", e.URL, e.StatusCode, http.StatusText(e.StatusCode))
+	case e.Op == "redirect" && e.Err != nil:
+		// The RedirectError already says "redirect from ... to ...".
+		return fmt.Sprintf("discover: GET %s: %v", e.URL, e.Err)
 	case e.Err != nil:
 		return fmt.Sprintf("discover: GET %s: %s: %v", e.URL, e.Op, e.Err)
 	}

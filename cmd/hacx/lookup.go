@@ -26,8 +26,9 @@ HSTS, HPKP and DANE status of the bootstrap connection.
 document gives no route (404, or a failed fetch with nothing cached); always
 merges them in; never uses the HACX document alone.
 
-Exit status: 0 routes found, 3 nothing published, 1 error (no route and a
-source failed), 2 bad usage.
+Exit status: 0 routes found (a stale cached document counts, with a warning
+on stderr), 3 nothing published, 1 error (no route and a source failed), 2
+bad usage.
 
 --json writes one object to stdout:
 
@@ -101,19 +102,56 @@ func runLookup(ctx context.Context, sio *stdio, args []string) error {
 			return err
 		}
 	} else {
-		printLookup(sio, res)
+		printLookup(sio, res, time.Now())
+	}
+	if res.Stale {
+		// H5: stale use is reported, never silent; on stderr too, so a
+		// script reading --json on stdout still gets the warning.
+		fmt.Fprintf(sio.err, "hacx lookup: warning: %s\n", staleText(res, time.Now()))
 	}
 	switch {
 	case len(res.Routes) > 0:
 		return nil
 	case lerr != nil:
-		return &exitError{code: exitFail, msg: lerr.Error()}
+		return &exitError{code: exitFail, msg: failureText(res)}
 	default:
-		return &exitError{code: exitNothing, msg: res.Domain + ": nothing published"}
+		return &exitError{code: exitNothing, msg: res.Domain + ": nothing published (no HACX document, host-meta or SRV records)"}
 	}
 }
 
-func printLookup(sio *stdio, res *discover.Result) {
+// staleText says which document is stale, since when, and why it was not
+// refreshed.
+func staleText(res *discover.Result, now time.Time) string {
+	s := fmt.Sprintf("%s: using a stale HACX document, expired %s (%s ago)",
+		res.Domain, res.StaleSince.Format(time.RFC3339), now.Sub(res.StaleSince).Round(time.Second))
+	for _, src := range res.Sources {
+		if src.Stale && src.Err != nil {
+			s += "; refetch failed: " + src.Err.Error()
+		}
+	}
+	return s
+}
+
+// failureText is the one-line summary of a lookup that found no route
+// because sources failed; stdout already lists each source.
+func failureText(res *discover.Result) string {
+	var failed []discover.SourceResult
+	for _, s := range res.Sources {
+		if s.Status == discover.StatusError {
+			failed = append(failed, s)
+		}
+	}
+	if len(failed) == 0 {
+		return res.Domain + ": no route found"
+	}
+	msg := fmt.Sprintf("%s: no route found, %d source(s) failed; %s: %v", res.Domain, len(failed), failed[0].Source, failed[0].Err)
+	if len(failed) > 1 {
+		msg += " (and more, see the sources listed)"
+	}
+	return msg
+}
+
+func printLookup(sio *stdio, res *discover.Result, now time.Time) {
 	fmt.Fprintf(sio.out, "%s (%s): %d route(s)\n", res.Domain, res.Kind, len(res.Routes))
 	for i, rt := range res.Routes {
 		fmt.Fprintf(sio.out, "  %2d. %-9s %-22s prio=%d weight=%d sni=%s", i+1, rt.Method, rt.Addr, rt.Priority, rt.Weight, sniText(rt))
@@ -136,7 +174,8 @@ func printLookup(sio *stdio, res *discover.Result) {
 		fmt.Fprintln(sio.out, "]")
 	}
 	if res.Stale {
-		fmt.Fprintf(sio.out, "WARNING: using a stale HACX document, expired %s\n", res.StaleSince.Format(time.RFC3339))
+		fmt.Fprintf(sio.out, "WARNING: using a stale HACX document, expired %s (%s ago); the refetch failed\n",
+			res.StaleSince.Format(time.RFC3339), now.Sub(res.StaleSince).Round(time.Second))
 	}
 	fmt.Fprintln(sio.out, "sources:")
 	for _, s := range res.Sources {
