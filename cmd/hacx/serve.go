@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"os"
@@ -47,7 +49,10 @@ new configuration is logged and the old one keeps serving. SIGTERM shuts down
 gracefully.
 
 With --check-config, only validate: exit 0 when valid, 2 with every problem
-and its line number otherwise.`,
+and its line number otherwise. Given --cert too, also check every HPKP
+policy against that chain: it needs a backup pin, one matching no key the
+server presents (RFC 7469 section 4.3, P2); hacx serve refuses to load a
+configuration or certificate that breaks this.`,
 		run: runServe,
 	})
 }
@@ -112,6 +117,9 @@ func runServe(ctx context.Context, sio *stdio, args []string) error {
 		if err == nil {
 			_, err = serve.NewHandler(cfg) // renders everything, as serving would
 		}
+		if err == nil && *certFile != "" {
+			err = checkChain(cfg, *certFile)
+		}
 		if err != nil {
 			// Every problem, each with its line, for the operator to fix.
 			fmt.Fprintln(sio.err, err)
@@ -162,4 +170,31 @@ func runServe(ctx context.Context, sio *stdio, args []string) error {
 		}
 	}()
 	return s.Run(ctx)
+}
+
+// checkChain checks cfg's HPKP policies against the PEM chain in certFile.
+func checkChain(cfg *serve.Config, certFile string) error {
+	data, err := os.ReadFile(certFile)
+	if err != nil {
+		return err
+	}
+	var chain []*x509.Certificate
+	for {
+		var b *pem.Block
+		if b, data = pem.Decode(data); b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return fmt.Errorf("%s: %w", certFile, err)
+		}
+		chain = append(chain, c)
+	}
+	if len(chain) == 0 {
+		return fmt.Errorf("%s: no certificate found", certFile)
+	}
+	return cfg.CheckChain(chain)
 }

@@ -157,3 +157,35 @@ func TestPin_MatchesNewPin_A9(t *testing.T) {
 		}
 	}
 }
+
+func TestServe_CheckConfigWithCert_BackupPin_P2(t *testing.T) {
+	ca, err := hacxtest.NewCAWithIntermediate("check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue("example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chainPEM, keyPEM, _ := hacxtest.CertPEM(cert)
+	dir := t.TempDir()
+	chain := filepath.Join(dir, "chain.pem")
+	os.WriteFile(chain, chainPEM, 0o644)
+	os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600)
+	leaf, _ := hacx.NewPin(cert.Leaf)
+	inter, _ := hacx.NewPin(ca.Intermediate)
+	conf := func(pins ...string) string {
+		p := filepath.Join(dir, "hacx.toml")
+		os.WriteFile(p, []byte("[[domain]]\nname = \"example.org\"\n[domain.hpkp]\nmax-age = 60\npins = [\""+
+			strings.Join(pins, `", "`)+"\"]\n[[domain.client]]\nmethod = \"tls\"\nip = \"127.0.0.1\"\nport = 5223\npriority = 1\n"), 0o644)
+		return p
+	}
+	code, out, errs := runCmd(t, "", "serve", "--check-config", "--config", conf(leaf.String(), inter.String()), "--cert", chain, "--key", "k")
+	if code != exitUsage || !strings.Contains(errs, "line 5: domain[0].hpkp.pins: every HPKP pin") {
+		t.Errorf("no backup pin: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, errs = runCmd(t, "", "serve", "--check-config", "--config", conf(leaf.String(), "sha-256=E9CZ9INDbd+2eRQozYqqbQ2yXLVKB9+xcprMF+44U1g="), "--cert", chain)
+	if code != exitOK {
+		t.Errorf("with a backup pin: exit %d\n%s%s", code, out, errs)
+	}
+}
