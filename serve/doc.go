@@ -23,6 +23,12 @@
 // configuration when the new one is broken, and graceful shutdown.
 //
 // Render and WriteFile produce the same files for operators who publish
-// through another web server; PinsFromPEM and PinsFromTLS compute the
-// <public-key-pin> values (A9) that "hacx pin" prints.
+// through another web server, and Nginx the nginx location blocks that
+// answer them with Handler's headers; PinsFromPEM and PinsFromTLS compute
+// the <public-key-pin> values (A9) that "hacx pin" prints.
+//
+// Config.CheckChain refuses an HPKP policy without a backup pin for the
+// chain actually served (P2, RFC 7469 section 4.3); Server applies it to
+// every configuration and certificate file it loads. ACME certificates are
+// not known before they are issued and are not checked.
 package serve
