@@ -15,7 +15,12 @@
 //
 // [Resolver.LookupTLSA] answers DANE TLSA queries (X4) and says whether the
 // answer is DNSSEC-secure: only when the AD bit comes from a resolver this
-// process trusts, one on loopback or one explicitly configured.
+// process trusts, one on loopback or one explicitly configured. A SERVFAIL
+// from such a resolver is how it reports a bogus answer (a signature that
+// does not verify, a key that does not match its trust anchor), so it
+// aborts the bootstrap TLS connection instead of leaving it to WebPKI (RFC
+// 6698 section 4.1). The integration tests check all three outcomes,
+// secure, insecure and bogus, through Debian's unbound (hacxtest.StartUnbound).
 //
 // The document cache is the [Cache] interface, shaped like
 // golang.org/x/crypto/acme/autocert's: [DirCache] persists across restarts
