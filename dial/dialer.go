@@ -213,6 +213,16 @@ func (d *Dialer) tlsaSource() TLSASource {
 	return t
 }
 
+// connectOp names the TCP connect phase in errors: through a Proxy, the
+// proxy (without credentials), since a stalled proxy and a dead route
+// look the same from here (T1).
+func (d *Dialer) connectOp() string {
+	if d.Proxy != nil {
+		return "tcp connect through proxy " + d.Proxy.String()
+	}
+	return "tcp connect"
+}
+
 func (d *Dialer) dialTCP(ctx context.Context, addr string) (net.Conn, error) {
 	if d.Proxy != nil {
 		return d.Proxy.DialContext(ctx, "tcp", addr) // T1: never around it

@@ -177,7 +177,7 @@ func (d *Dialer) connectTLS(ctx context.Context, a *attempt, names []string, tl 
 	limit := d.connectTimeout()
 	cctx, cancel := context.WithTimeout(ctx, limit)
 	raw, err := d.dialTCP(cctx, a.route.Addr.String())
-	if te := timedOut(ctx, cctx, err, "tcp connect", "connect timeout", limit); te != nil {
+	if te := timedOut(ctx, cctx, err, d.connectOp(), "connect timeout", limit); te != nil {
 		err = te
 	}
 	cancel()
