@@ -64,7 +64,8 @@ failed, 3 DOMAIN publishes nothing (no document, no fallback record),
                    "stream_from": "example.org",
                    "start_ms": 0.0, "connect_ms": 1.2, "tls_ms": 9.8, "duration_ms": 12.5,
                    "error": ""}],
-     "winner": 1}
+     "winner": 1,
+     "proxy": ""}
 
 "result" is one of "ok", "partial", "failed", "nothing-published",
 "discovery-failed". "sni" and "alpn" are null when the route sends none
@@ -73,6 +74,8 @@ failed, 3 DOMAIN publishes nothing (no document, no fallback record),
 works, and with --all it is the first working route. "attempts" lists the
 routes started, in order; "error" is empty for a working route and
 "verified" is "pin", "dane" or "webpki" once the certificate was accepted.
+"proxy" is the SOCKS proxy every connection went through, as
+"socks5h://127.0.0.1:9050" (never with credentials), or "" for none.
 Per attempt: "reachable" says TCP connected; "sni_sent" and "alpn_sent" are
 what the ClientHello carried, or would have when TCP did not connect
 (null: no extension, A5, A6); "tls" is null
@@ -131,6 +134,7 @@ func runCheck(ctx context.Context, sio *stdio, args []string) error {
 type checkEnv struct {
 	lookup func(ctx context.Context, domain string, kind hacx.Kind) (*discover.Result, error)
 	dialer *dial.Dialer
+	proxy  string // the proxy used, for the report ("" for none)
 	// progress, when not nil, gets a live progress line (a terminal).
 	progress io.Writer
 }
@@ -142,7 +146,7 @@ func newCheckEnv(nf *netFlags) (*checkEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &checkEnv{lookup: r.Lookup, dialer: d}, nil
+	return &checkEnv{lookup: r.Lookup, dialer: d, proxy: proxyName(r.Proxy)}, nil
 }
 
 // The --json report; the schema is documented in the command's help.
@@ -154,6 +158,7 @@ type checkReport struct {
 	Routes   []checkRoute   `json:"routes"`
 	Attempts []checkAttempt `json:"attempts"`
 	Winner   *int           `json:"winner"`
+	Proxy    string         `json:"proxy"`
 }
 
 type checkSource struct {
@@ -229,7 +234,7 @@ const (
 // check discovers, dials and reports; the returned error carries the exit
 // code.
 func check(ctx context.Context, sio *stdio, env *checkEnv, domain string, kind hacx.Kind, all, asJSON bool) error {
-	rep := checkReport{Domain: domain, Kind: kind.String(), Sources: []checkSource{}, Routes: []checkRoute{}, Attempts: []checkAttempt{}}
+	rep := checkReport{Domain: domain, Kind: kind.String(), Sources: []checkSource{}, Routes: []checkRoute{}, Attempts: []checkAttempt{}, Proxy: env.proxy}
 	if env.progress != nil {
 		fmt.Fprintf(env.progress, "%sdiscovering %s…", clearLine, domain)
 	}
@@ -406,6 +411,9 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func printCheck(w io.Writer, rep *checkReport) {
 	fmt.Fprintf(w, "%s (%s)\n", rep.Domain, rep.Kind)
+	if rep.Proxy != "" {
+		fmt.Fprintf(w, "proxy: %s\n", rep.Proxy)
+	}
 	if len(rep.Sources) > 0 {
 		fmt.Fprintln(w, "\nsources:")
 	}

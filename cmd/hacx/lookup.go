@@ -8,6 +8,7 @@ import (
 
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/discover"
+	"hacx.dev/hacx/socks"
 )
 
 func init() {
@@ -45,6 +46,7 @@ bad usage.
                   "cached": false, "stale": false, "fetched_at": "RFC 3339",
                   "final_url": "...", "redirects": ["..."],
                   "hsts": "...", "hpkp": "...", "dane": "..."}],
+     "proxy": "socks5h://127.0.0.1:9050 (no credentials), absent without --socks/ALL_PROXY",
      "error": "absent unless the lookup failed"}
 
 Absent means the member is left out; routes and sources are always arrays.`,
@@ -96,6 +98,7 @@ func runLookup(ctx context.Context, sio *stdio, args []string) error {
 	}
 	if *asJSON {
 		out := lookupJSON(res, lerr)
+		out.Proxy = proxyName(r.Proxy)
 		enc := json.NewEncoder(sio.out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(out); err != nil {
@@ -103,6 +106,9 @@ func runLookup(ctx context.Context, sio *stdio, args []string) error {
 		}
 	} else {
 		printLookup(sio, res, time.Now())
+		if r.Proxy != nil {
+			fmt.Fprintf(sio.out, "proxy: %s\n", proxyName(r.Proxy))
+		}
 	}
 	if res.Stale {
 		// H5: stale use is reported, never silent; on stderr too, so a
@@ -251,6 +257,7 @@ type lookupJSONOut struct {
 	StaleSince *time.Time         `json:"stale_since,omitempty"`
 	Routes     []lookupRouteJSON  `json:"routes"`
 	Sources    []lookupSourceJSON `json:"sources"`
+	Proxy      string             `json:"proxy,omitempty"`
 	Error      string             `json:"error,omitempty"`
 }
 
@@ -290,4 +297,13 @@ func lookupJSON(res *discover.Result, lerr error) lookupJSONOut {
 		out.Sources = append(out.Sources, j)
 	}
 	return out
+}
+
+// proxyName names a proxy for reports, never with its credentials; its
+// scheme says who resolves names (socks5h: the proxy, T1). "" for none.
+func proxyName(p *socks.Proxy) string {
+	if p == nil {
+		return ""
+	}
+	return p.String()
 }

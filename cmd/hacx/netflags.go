@@ -3,19 +3,16 @@ package main
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"time"
 
-	"golang.org/x/net/proxy"
-
 	"hacx.dev/hacx/dial"
 	"hacx.dev/hacx/discover"
+	"hacx.dev/hacx/socks"
 	"hacx.dev/hacx/trust"
 )
 
@@ -68,18 +65,14 @@ func (n *netFlags) client() (*discover.Resolver, *dial.Dialer, error) {
 		r.HSTS = &trust.HSTSStore{Path: filepath.Join(state, "hsts.json")}
 		r.HPKP = &trust.HPKPStore{Path: filepath.Join(state, "hpkp.json")}
 	}
-	dialCtx, remoteDNS, err := socksDialer(n.socks)
+	p, err := n.proxy()
 	if err != nil {
 		return nil, nil, err
 	}
-	if dialCtx != nil {
-		// T1: every connection through the proxy, never around it.
-		r.DialContext, d.DialContext = dialCtx, dialCtx
-		if remoteDNS {
-			r.NoDNS = true       // no local SRV, A/AAAA or TLSA query
-			d.TLSA = dial.NoDANE // and so no DANE for routes either
-		}
-	}
+	// T1: every connection through the proxy, never around it; with
+	// socks5h no local DNS query (so no SRV, TLSA or DANE) unless
+	// --resolver names a server explicitly.
+	r.Proxy, d.Proxy = p, p
 	d.Routes = dial.Discovery{Resolver: r}
 	return r, d, nil
 }
@@ -127,44 +120,18 @@ func loadRoots(file string) (*x509.CertPool, error) {
 	return roots, nil
 }
 
-// socksDialer turns --socks (or ALL_PROXY when the flag is empty) into a
-// dial function; remoteDNS is true for socks5h, which resolves names at
-// the proxy (T1). "none" means no proxy whatever ALL_PROXY says.
-func socksDialer(flagValue string) (fn func(ctx context.Context, network, addr string) (net.Conn, error), remoteDNS bool, err error) {
-	raw := flagValue
-	if raw == "" {
-		raw = os.Getenv("ALL_PROXY")
-		if raw == "" {
-			raw = os.Getenv("all_proxy")
-		}
+// proxy is the proxy --socks names, or ALL_PROXY (all_proxy) when the
+// flag is empty; nil for none. "--socks none" ignores ALL_PROXY.
+func (n *netFlags) proxy() (*socks.Proxy, error) {
+	switch n.socks {
+	case "none":
+		return nil, nil
+	case "":
+		return socks.FromEnvironment()
 	}
-	if raw == "" || raw == "none" {
-		return nil, false, nil
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return nil, false, fmt.Errorf("--socks %q: want socks5h://host:port or socks5://host:port", raw)
-	}
-	switch u.Scheme {
-	case "socks5h":
-		remoteDNS = true
-	case "socks5":
-	default:
-		return nil, false, fmt.Errorf("--socks %q: scheme must be socks5h or socks5", raw)
-	}
-	var auth *proxy.Auth
-	if u.User != nil {
-		pw, _ := u.User.Password()
-		auth = &proxy.Auth{User: u.User.Username(), Password: pw}
-	}
-	// The forward dialer only reaches the proxy itself: nothing bypasses it.
-	p, err := proxy.SOCKS5("tcp", u.Host, auth, &net.Dialer{Timeout: dial.DefaultConnectTimeout})
+	p, err := socks.Parse(n.socks)
 	if err != nil {
-		return nil, false, fmt.Errorf("--socks: %w", err)
+		return nil, fmt.Errorf("--socks: %w", err)
 	}
-	cd, ok := p.(proxy.ContextDialer)
-	if !ok {
-		return nil, false, errors.New("--socks: proxy dialer cannot take a context")
-	}
-	return cd.DialContext, remoteDNS, nil
+	return p, nil
 }

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"hacx.dev/hacx"
+	"hacx.dev/hacx/hacxtest"
+)
+
+// socksCLI is example.test on loopback (publisher and direct-TLS XMPP
+// server), a SOCKS proxy that knows the publisher by name, and the common
+// flags of a run.
+type socksCLI struct {
+	proxy  *hacxtest.SOCKSServer
+	xmpp   string // the route's ip:port
+	base   []string
+	direct *atomic.Int64 // connections made without the proxy
+}
+
+func newSOCKSCLI(t *testing.T) *socksCLI {
+	t.Helper()
+	ca, err := hacxtest.NewCA("cli-socks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue(checkDomain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xmpp := startCheckXMPP(t, cert, checkDomain)
+	doc, err := hacx.Marshal(&hacx.Document{TTL: 60, Records: []hacx.Record{
+		{Method: hacx.MethodTLS, IP: xmpp.Addr(), Port: xmpp.Port(), Priority: 1, SNI: checkDomain, HasSNI: true},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != hacx.Client.WellKnownPath() {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(doc)
+	}))
+	pub.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}}
+	pub.Config.ErrorLog = log.New(io.Discard, "", 0)
+	pub.StartTLS()
+	t.Cleanup(pub.Close)
+	proxy, err := hacxtest.NewSOCKSServer(map[string]string{checkDomain + ":443": pub.Listener.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+
+	// Without a proxy, names reach the publisher directly, and are counted.
+	direct := new(atomic.Int64)
+	testDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		direct.Add(1)
+		var d net.Dialer
+		return d.DialContext(ctx, network, pub.Listener.Addr().String())
+	}
+	t.Cleanup(func() { testDialContext = nil })
+
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, ca.PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ALL_PROXY", "")
+	t.Setenv("all_proxy", "")
+	return &socksCLI{proxy: proxy, xmpp: xmpp.String(), direct: direct,
+		base: []string{"--ca-file", caFile, "--no-cache", "--state-dir", dir, "--fallback=never"}}
+}
+
+func (s *socksCLI) run(t *testing.T, args ...string) (code int, out, errOut string) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code = run(context.Background(), args, &stdio{in: strings.NewReader(""), out: &o, err: &e})
+	return code, o.String(), e.String()
+}
+
+func TestSOCKS_LookupNamesTheProxyWithoutPassword_T1(t *testing.T) {
+	s := newSOCKSCLI(t)
+	url := "socks5h://tor:hunter2pw@" + s.proxy.Addr
+	code, out, errOut := s.run(t, append([]string{"lookup", "--json", "--socks", url}, append(s.base, checkDomain)...)...)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var res struct {
+		Proxy   string `json:"proxy"`
+		Sources []struct {
+			Source, Status, DANE string
+		} `json:"sources"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Proxy != "socks5h://"+s.proxy.Addr || strings.Contains(out+errOut, "hunter2pw") {
+		t.Errorf("proxy %q; output:\n%s", res.Proxy, out)
+	}
+	if len(res.Sources) == 0 || res.Sources[0].DANE != "unavailable over SOCKS" {
+		t.Errorf("sources %+v: want DANE unavailable over SOCKS", res.Sources)
+	}
+	got := s.proxy.Connects()
+	if len(got) != 1 || !got[0].IsName || got[0].Target() != checkDomain+":443" || got[0].User != "tor" {
+		t.Errorf("CONNECTs %v: want %s:443 by name, user tor", got, checkDomain)
+	}
+
+	code, out, _ = s.run(t, append([]string{"lookup", "--socks", url}, append(s.base, checkDomain)...)...)
+	if code != exitOK || !strings.Contains(out, "proxy: socks5h://"+s.proxy.Addr+"\n") || strings.Contains(out, "hunter2pw") {
+		t.Errorf("text output (exit %d):\n%s", code, out)
+	}
+	if s.direct.Load() != 0 {
+		t.Errorf("%d connections around the proxy", s.direct.Load())
+	}
+}
+
+func TestSOCKS_CheckThroughTheProxy_T1(t *testing.T) {
+	s := newSOCKSCLI(t)
+	url := "socks5h://tor:hunter2pw@" + s.proxy.Addr
+	code, out, errOut := s.run(t, append([]string{"check", "--json", "--socks", url}, append(s.base[:len(s.base)-1], checkDomain)...)...)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s\n%s", code, errOut, out)
+	}
+	var rep checkReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Proxy != "socks5h://"+s.proxy.Addr || rep.Result != resultOK || strings.Contains(out+errOut, "hunter2pw") {
+		t.Errorf("report proxy %q result %q\n%s", rep.Proxy, rep.Result, out)
+	}
+	got := s.proxy.Connects()
+	if len(got) != 2 || got[1].IsName || got[1].Target() != s.xmpp {
+		t.Errorf("CONNECTs %v: want the fetch by name, then the route %s by IP", got, s.xmpp)
+	}
+
+	code, out, _ = s.run(t, append([]string{"check", "--socks", url}, append(s.base[:len(s.base)-1], checkDomain)...)...)
+	if code != exitOK || !strings.Contains(out, "proxy: socks5h://"+s.proxy.Addr+"\n") || strings.Contains(out, "hunter2pw") {
+		t.Errorf("text output (exit %d):\n%s", code, out)
+	}
+	if s.direct.Load() != 0 {
+		t.Errorf("%d connections around the proxy", s.direct.Load())
+	}
+}
+
+func TestSOCKS_AllProxyAndNone(t *testing.T) {
+	s := newSOCKSCLI(t)
+	t.Setenv("ALL_PROXY", "socks5h://"+s.proxy.Addr)
+	code, out, errOut := s.run(t, append([]string{"lookup"}, append(s.base, checkDomain)...)...)
+	if code != exitOK || !strings.Contains(out, "proxy: socks5h://"+s.proxy.Addr) || len(s.proxy.Connects()) != 1 {
+		t.Errorf("ALL_PROXY not honoured (exit %d, %v): %s%s", code, s.proxy.Connects(), out, errOut)
+	}
+	if s.direct.Load() != 0 {
+		t.Errorf("%d connections around the proxy", s.direct.Load())
+	}
+
+	code, out, errOut = s.run(t, append([]string{"lookup", "--socks", "none"}, append(s.base, checkDomain)...)...)
+	if code != exitOK || strings.Contains(out, "proxy:") || len(s.proxy.Connects()) != 1 || s.direct.Load() == 0 {
+		t.Errorf("--socks none (exit %d, %v, %d direct): %s%s", code, s.proxy.Connects(), s.direct.Load(), out, errOut)
+	}
+
+	t.Setenv("ALL_PROXY", "http://u:leakme@127.0.0.1:1")
+	code, _, errOut = s.run(t, append([]string{"lookup"}, append(s.base, checkDomain)...)...)
+	if code != exitUsage || strings.Contains(errOut, "leakme") {
+		t.Errorf("bad ALL_PROXY: exit %d: %s", code, errOut)
+	}
+	code, _, errOut = s.run(t, append([]string{"check", "--socks", "socks4://127.0.0.1:1"}, append(s.base[:len(s.base)-1], checkDomain)...)...)
+	if code != exitUsage {
+		t.Errorf("bad --socks: exit %d: %s", code, errOut)
+	}
+}
