@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -43,7 +45,9 @@ host-meta.json for every configured domain, chosen by the Host header
 existing documents given with --doc and --server-doc, served as they are.
 
 Certificates come from --cert/--key (PEM, reloaded when they change) or from
-ACME (--acme-cache DIR) for exactly the configured domains. The configuration
+ACME (--acme-cache DIR) for exactly the configured domains; --acme-directory
+picks another ACME server than Let's Encrypt, and --acme-ca-file the CA its
+HTTPS is checked against (a test server such as pebble). The configuration
 and certificates are reloaded on SIGHUP and when their files change; a broken
 new configuration is logged and the old one keeps serving. SIGTERM shuts down
 gracefully.
@@ -72,6 +76,7 @@ func runServe(ctx context.Context, sio *stdio, args []string) error {
 		acmeCache  = fs.String("acme-cache", "", "use ACME, keeping account and certificates in this `dir`")
 		acmeDir    = fs.String("acme-directory", "", "ACME directory `URL` (default Let's Encrypt)")
 		acmeEmail  = fs.String("acme-email", "", "contact `address` for the ACME account")
+		acmeCA     = fs.String("acme-ca-file", "", "trust only this PEM CA `file` for the ACME directory's HTTPS (test CAs such as pebble)")
 		poll       = fs.Duration("poll", 5*time.Second, "check watched files for changes this often; 0 disables")
 		check      = fs.Bool("check-config", false, "validate the configuration and exit")
 	)
@@ -150,8 +155,21 @@ func runServe(ctx context.Context, sio *stdio, args []string) error {
 			Cache:  autocert.DirCache(*acmeCache),
 			Email:  *acmeEmail,
 		}
-		if *acmeDir != "" {
+		if *acmeDir != "" || *acmeCA != "" {
 			s.ACME.Client = &acme.Client{DirectoryURL: *acmeDir}
+		}
+		if *acmeCA != "" {
+			pem, err := os.ReadFile(*acmeCA)
+			if err != nil {
+				return usagef("--acme-ca-file: %v", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return usagef("--acme-ca-file: no PEM certificate in %s", *acmeCA)
+			}
+			t := http.DefaultTransport.(*http.Transport).Clone()
+			t.TLSClientConfig = &tls.Config{RootCAs: pool}
+			s.ACME.Client.HTTPClient = &http.Client{Transport: t}
 		}
 	}
 

@@ -1,13 +1,21 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/hacxtest"
@@ -187,5 +195,72 @@ func TestServe_CheckConfigWithCert_BackupPin_P2(t *testing.T) {
 	code, out, errs = runCmd(t, "", "serve", "--check-config", "--config", conf(leaf.String(), "sha-256=E9CZ9INDbd+2eRQozYqqbQ2yXLVKB9+xcprMF+44U1g="), "--cert", chain)
 	if code != exitOK {
 		t.Errorf("with a backup pin: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+func TestServe_ACMEDirectory_Pebble_P1(t *testing.T) {
+	hacxtest.Require(t, hacxtest.PebbleAvailable())
+	pb, err := hacxtest.StartPebble(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pb.Close()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var errs bytes.Buffer
+	go func() {
+		done <- run(ctx, []string{"serve", "--config", "../../examples/hacx.toml", "--listen", addr, "--http-listen", "",
+			"--acme-cache", t.TempDir(), "--acme-directory", pb.DirectoryURL, "--acme-ca-file", pb.CAFile, "--poll", "0"},
+			&stdio{in: strings.NewReader(""), out: io.Discard, err: &errs})
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != exitOK {
+			t.Errorf("hacx serve exit %d: %s", code, errs.String())
+		}
+	}()
+	roots, err := pb.Roots(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{
+		Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: roots},
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, network, addr)
+			},
+		},
+		Timeout: 60 * time.Second, // the first handshake waits for issuance
+	}
+	var res *http.Response
+	for {
+		// hacx serve listens once its configuration is loaded.
+		if res, err = c.Get("https://example.org/.well-known/xmpp-server.xml"); err == nil || ctx.Err() != nil {
+			break
+		}
+		var op *net.OpError
+		if !errors.As(err, &op) || op.Op != "dial" {
+			t.Fatalf("fetch: %v\n%s", err, errs.String())
+		}
+		select {
+		case code := <-done:
+			done <- code
+			t.Fatalf("hacx serve exited %d: %s", code, errs.String())
+		case <-time.After(20 * time.Millisecond): // poll interval, not a timing assumption
+		}
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), `port="5270"`) {
+		t.Fatalf("status %d: %s", res.StatusCode, body)
+	}
+	if cn := res.TLS.PeerCertificates[0]; cn.VerifyHostname("example.org") != nil {
+		t.Errorf("served certificate is not for example.org: %v", cn.DNSNames)
 	}
 }

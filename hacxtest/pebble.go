@@ -1,0 +1,188 @@
+package hacxtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Pebble is Let's Encrypt's test ACME server (Debian package pebble)
+// running on loopback. Every challenge is accepted without validation
+// (PEBBLE_VA_ALWAYS_VALID) and its DNS client points at a closed loopback
+// port, so it never connects anywhere.
+type Pebble struct {
+	// DirectoryURL is the ACME directory, https://127.0.0.1:PORT/dir.
+	DirectoryURL string
+	// ManagementURL serves /roots/0, the root that signs issued certificates.
+	ManagementURL string
+	// CAFile is the PEM of the CA of Pebble's own HTTPS certificate, for
+	// ACME clients that take a file; Client already trusts it.
+	CAFile string
+	// Client trusts Pebble's HTTPS certificate and nothing else.
+	Client *http.Client
+
+	dir    string
+	cmd    *exec.Cmd
+	exited chan error
+	mu     sync.Mutex
+	out    bytes.Buffer
+}
+
+// PebbleAvailable reports why Pebble cannot be started here, or nil.
+func PebbleAvailable() error {
+	if _, err := exec.LookPath("pebble"); err != nil {
+		return errors.New("hacxtest: pebble is not installed (apt-get install pebble)")
+	}
+	return nil
+}
+
+// StartPebble starts Pebble and returns once its directory answers, or ctx
+// ends. Close stops it.
+func StartPebble(ctx context.Context) (*Pebble, error) {
+	bin, err := exec.LookPath("pebble")
+	if err != nil {
+		return nil, PebbleAvailable()
+	}
+	dir, err := os.MkdirTemp("", "hacx-pebble-")
+	if err != nil {
+		return nil, err
+	}
+	p := &Pebble{dir: dir, exited: make(chan error, 1), CAFile: filepath.Join(dir, "ca.pem")}
+	if err := p.start(ctx, bin); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Pebble) start(ctx context.Context, bin string) error {
+	ca, err := NewCA("pebble-https")
+	if err != nil {
+		return err
+	}
+	cert, err := ca.Issue("127.0.0.1", "localhost")
+	if err != nil {
+		return err
+	}
+	certPEM, keyPEM, err := CertPEM(cert)
+	if err != nil {
+		return err
+	}
+	for name, data := range map[string][]byte{"cert.pem": certPEM, "key.pem": keyPEM, "ca.pem": ca.PEM()} {
+		if err := os.WriteFile(filepath.Join(p.dir, name), data, 0o600); err != nil {
+			return err
+		}
+	}
+	ports, err := freePorts("127.0.0.1", 5)
+	if err != nil {
+		return err
+	}
+	conf, err := json.Marshal(map[string]any{"pebble": map[string]any{
+		"listenAddress":                  fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		"managementListenAddress":        fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		"certificate":                    filepath.Join(p.dir, "cert.pem"),
+		"privateKey":                     filepath.Join(p.dir, "key.pem"),
+		"httpPort":                       ports[2],
+		"tlsPort":                        ports[3],
+		"ocspResponderURL":               "",
+		"externalAccountBindingRequired": false,
+	}})
+	if err != nil {
+		return err
+	}
+	confPath := filepath.Join(p.dir, "pebble.json")
+	if err := os.WriteFile(confPath, conf, 0o600); err != nil {
+		return err
+	}
+	p.DirectoryURL = fmt.Sprintf("https://127.0.0.1:%d/dir", ports[0])
+	p.ManagementURL = fmt.Sprintf("https://127.0.0.1:%d", ports[1])
+	p.Client = &http.Client{
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, Proxy: nil},
+		Timeout:   30 * time.Second,
+	}
+	p.cmd = exec.Command(bin, "-config", confPath, "-dnsserver", fmt.Sprintf("127.0.0.1:%d", ports[4]))
+	p.cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_VA_ALWAYS_VALID=1", "PEBBLE_WFE_NONCEREJECT=0")
+	p.cmd.Stdout, p.cmd.Stderr = p, p
+	if err := p.cmd.Start(); err != nil {
+		return err
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.DirectoryURL, nil)
+		res, err := p.Client.Do(req)
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case err := <-p.exited:
+			p.exited <- err
+			return fmt.Errorf("hacxtest: pebble exited during start-up (%v); log:\n%s", err, p.Log())
+		case <-ctx.Done():
+			return fmt.Errorf("hacxtest: pebble does not answer at %s: %w; log:\n%s", p.DirectoryURL, ctx.Err(), p.Log())
+		case <-time.After(20 * time.Millisecond): // poll interval, not a timing assumption
+		}
+	}
+}
+
+// Write collects Pebble's output for Log.
+func (p *Pebble) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.Write(b)
+}
+
+// Log is what Pebble printed so far.
+func (p *Pebble) Log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// Roots returns the root that signs the certificates Pebble issues, as a
+// pool for clients of the servers that got them.
+func (p *Pebble) Roots(ctx context.Context) (*x509.CertPool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.ManagementURL+"/roots/0", nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := p.Client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if res.StatusCode != http.StatusOK || !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("hacxtest: pebble /roots/0: %s, no certificate", res.Status)
+	}
+	return pool, nil
+}
+
+// Close stops Pebble and removes its files.
+func (p *Pebble) Close() error {
+	if p.cmd != nil && p.cmd.Process != nil {
+		p.cmd.Process.Kill()
+		<-p.exited
+	}
+	return os.RemoveAll(p.dir)
+}
