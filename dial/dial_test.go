@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"runtime"
@@ -559,5 +560,39 @@ func TestRace_TCPBlackholeThroughDialHook_A8_C5(t *testing.T) {
 	defer mu.Unlock()
 	if want := []string{"tcp " + dead.String(), "tcp " + good.addr.String()}; !slices.Equal(dialed, want) {
 		t.Errorf("dialed %v, want %v (ip:port only, A8)", dialed, want)
+	}
+}
+
+// A bogus TLSA answer refuses a route whose certificate WebPKI would accept
+// (X4, RFC 6698 §4.1), where an ordinary lookup failure falls back to it.
+func TestDANE_BogusFailsClosed_X4(t *testing.T) {
+	ca := newCA(t)
+	cert, err := ca.Issue(domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := startTLS(t, "127.0.0.1", cert, domain, modeXMPP)
+	r := route(hacx.MethodTLS, srv.addr, 1)
+
+	d := newDialer(ca)
+	d.TLSA = &fakeTLSA{err: errTest}
+	c, err := d.DialRoutes(context.Background(), domain, hacx.Client, []hacx.Route{r})
+	if err != nil {
+		t.Fatalf("lookup error: %v, want a WebPKI fall-back", err)
+	}
+	if c.Verified != dial.VerifiedWebPKI || c.Attempts[0].DANE != dial.DANEError {
+		t.Errorf("lookup error: verified %q, DANE %q", c.Verified, c.Attempts[0].DANE)
+	}
+	c.Close()
+
+	d.TLSA = &fakeTLSA{err: fmt.Errorf("SERVFAIL: %w", trust.ErrBogus)}
+	_, err = d.DialRoutes(context.Background(), domain, hacx.Client, []hacx.Route{r})
+	var ve *dial.VerifyError
+	if !errors.As(err, &ve) || ve.How != dial.VerifiedDANE || !errors.Is(err, trust.ErrBogus) {
+		t.Fatalf("bogus answer: err = %v, want a DANE refusal wrapping trust.ErrBogus", err)
+	}
+	var de *dial.Error
+	if !errors.As(err, &de) || de.Attempts[0].DANE != dial.DANEBogus {
+		t.Errorf("bogus answer: attempts %+v, want DANE %q", de, dial.DANEBogus)
 	}
 }

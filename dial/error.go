@@ -103,6 +103,7 @@ const (
 	DANENone     = "none"     // no secure, usable TLSA record: WebPKI decided
 	DANEInsecure = "insecure" // TLSA records without DNSSEC validation: ignored, WebPKI decided
 	DANEError    = "error"    // the lookup failed: WebPKI decided
+	DANEBogus    = "bogus"    // the validating resolver found the TLSA answer bogus: the route was refused
 )
 
 // OK reports whether the attempt produced a verified stream.

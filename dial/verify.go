@@ -74,7 +74,8 @@ func (e *VerifyError) Unwrap() error { return e.Err }
 //   - else WebPKI for any of names.
 //
 // A TLSA lookup that failed falls back to WebPKI, which is still a full
-// authentication; only secure answers are believed at all.
+// authentication; only secure answers are believed at all. The exception
+// is a bogus answer (trust.ErrBogus), which refuses the route.
 //
 // dane reports what the DANE check found (the DANE constants), "" when it
 // was not consulted.
@@ -97,6 +98,10 @@ func (d *Dialer) verify(ctx context.Context, r hacx.Route, cs tls.ConnectionStat
 			return "", "", fmt.Errorf("waiting for TLSA %s: %w", tlsaName(tl.host, tl.port), context.Cause(ctx))
 		}
 		switch {
+		case errors.Is(tl.err, trust.ErrBogus):
+			// RFC 6698 §4.1: bogus TLSA data aborts the connection; a
+			// WebPKI fall-back is what a forger would hope for (X4).
+			return "", DANEBogus, &VerifyError{How: VerifiedDANE, Err: fmt.Errorf("%s: %w", tlsaName(tl.host, tl.port), tl.err)}
 		case tl.err != nil:
 			dane = DANEError
 			d.log().Debug("dial: TLSA lookup failed, using WebPKI", "name", tlsaName(tl.host, tl.port), "err", tl.err)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"hacx.dev/hacx/trust"
 )
 
 const dnsTimeout = 5 * time.Second
@@ -91,8 +93,14 @@ func (r *Resolver) exchange(ctx context.Context, name string, qtype uint16) (*dn
 		return nil, false, &DNSError{Name: name, Type: tname, Server: server, Err: errors.New("answer ID mismatch")}
 	}
 	if resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError {
-		return nil, false, &DNSError{Name: name, Type: tname, Server: server, Rcode: dns.RcodeToString[resp.Rcode],
+		de := &DNSError{Name: name, Type: tname, Server: server, Rcode: dns.RcodeToString[resp.Rcode],
 			EDE: extendedError(resp), validating: trusted}
+		if trusted && resp.Rcode == dns.RcodeServerFailure {
+			// A validating resolver answers bogus data with SERVFAIL; an
+			// unreachable zone looks the same, and both fail closed (X4).
+			de.Err = trust.ErrBogus
+		}
+		return nil, false, de
 	}
 	return resp, trusted && resp.AuthenticatedData, nil
 }
@@ -130,8 +138,7 @@ func extendedError(resp *dns.Msg) string {
 // SMTP. Transport errors to the local resolver itself do not: nobody off
 // the machine can cause them.
 func tlsaBogus(err error) bool {
-	var de *DNSError
-	return errors.As(err, &de) && de.validating && de.Rcode == dns.RcodeToString[dns.RcodeServerFailure]
+	return errors.Is(err, trust.ErrBogus)
 }
 
 // LookupTLSA queries the TLSA records at _port._tcp.host (X4) with the

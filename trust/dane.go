@@ -18,6 +18,12 @@ import (
 // (X4, RFC 7671 §4.1): the caller falls back to WebPKI.
 var ErrNoUsableTLSA = errors.New("trust: no usable TLSA record")
 
+// ErrBogus means a validating resolver could not validate the TLSA answer
+// (SERVFAIL from a resolver trusted to validate, X4). RFC 6698 §4.1 says
+// to abort TLS then: a forger who breaks the signatures must not win a
+// fall-back to WebPKI.
+var ErrBogus = errors.New("trust: DNSSEC validation failed (bogus answer)")
+
 // TLSA parameters (RFC 6698 §2.1, RFC 7218 acronyms).
 const (
 	usagePKIXTA = 0
