@@ -597,6 +597,9 @@ func (s *Splitter) scan() (Token, bool, error) {
 // before a stream header) and refuses every other processing instruction
 // (section 11.1) and encodings other than UTF-8 (section 11.6).
 func (s *Splitter) checkDecl(pi []byte) error {
+	if len(pi) < 5 { // "<?" and "?>" around at least one byte
+		return s.fail("not-well-formed", "got an empty processing instruction", s.tagStart)
+	}
 	body := pi[2 : len(pi)-2]
 	if !bytes.HasPrefix(body, []byte("xml")) || len(body) == 3 || !isXMLSpace(body[3]) {
 		if len(body) >= 3 && bytes.EqualFold(body[:3], []byte("xml")) && (len(body) == 3 || isXMLSpace(body[3])) {
@@ -1172,8 +1175,8 @@ func ParseWSMessage(msg []byte) (Token, error) {
 	}
 	body := bytes.TrimLeft(msg, " \t\r\n")
 	if bytes.HasPrefix(body, []byte("<?")) {
-		end := bytes.Index(body, []byte("?>"))
-		if end < 0 {
+		end := bytes.Index(body[2:], []byte("?>")) + 2
+		if end < 2 {
 			return Token{}, &Error{Phase: PhaseStream, Reason: "got an unterminated XML declaration", Got: excerpt(body), Err: &StreamError{Condition: "not-well-formed"}}
 		}
 		d := &Splitter{buf: body, end: len(body)}

@@ -742,3 +742,55 @@ func TestBOSHWrapAndRestart_XEP0206(t *testing.T) {
 		t.Errorf("empty BOSHWrap: %s", empty)
 	}
 }
+
+// TestSplitter_RestartResetsNamespaces_RFC6120Section4_3_3: after a
+// restart only the new header's declarations are in scope, and Complete
+// uses them.
+func TestSplitter_RestartResetsNamespaces_RFC6120Section4_3_3(t *testing.T) {
+	restart := "<s:stream xmlns:s='http://etherx.jabber.org/streams' xmlns='jabber:client' version='1.0'>"
+	in := clientHeader + "<stream:features/>" + restart + "<s:features/><message/>"
+	s := NewSplitter(iotest.OneByteReader(strings.NewReader(in)), 0)
+	var opens int
+	var completed []string
+	for {
+		tok, err := s.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch tok.Kind {
+		case TokenOpen:
+			opens++
+		case TokenElement:
+			completed = append(completed, string(s.Complete(tok)))
+		}
+	}
+	want := []string{
+		"<stream:features xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'/>",
+		"<s:features xmlns:s='http://etherx.jabber.org/streams' xmlns='jabber:client'/>",
+		"<message xmlns:s='http://etherx.jabber.org/streams' xmlns='jabber:client'/>",
+	}
+	if opens != 2 || !slices.Equal(completed, want) {
+		t.Errorf("%d opens, completed:\n%q\nwant\n%q", opens, completed, want)
+	}
+
+	_, _, err := splitAll(t, strings.NewReader(clientHeader+restart+"<stream:features/>"), 0)
+	var se *StreamError
+	if !errors.As(err, &se) || se.Condition != "bad-namespace-prefix" {
+		t.Errorf("old prefix after a restart: err = %v, want bad-namespace-prefix", err)
+	}
+}
+
+// TestSplitter_OneByteReadsOfLargeElement: the scanner keeps its state
+// between reads, so a large element delivered one byte per read costs
+// linear time (a rescanning splitter would take minutes here).
+func TestSplitter_OneByteReadsOfLargeElement(t *testing.T) {
+	body := strings.Repeat("<b>x&amp;y</b>", (DefaultMaxElement-100)/14)
+	in := serverHeader + "<message>" + body + "</message>"
+	toks, _, err := splitAll(t, iotest.OneByteReader(strings.NewReader(in)), 0)
+	if err != nil || len(toks) != 2 || len(toks[1].Raw) != len(in)-len(serverHeader) {
+		t.Fatalf("%v, %d tokens", err, len(toks))
+	}
+}
