@@ -60,7 +60,7 @@ type Token struct {
 	Raw []byte
 	// SeeOtherURI is the see-other-uri attribute of an RFC 7395 <close/>
 	// (a TokenClose from ParseWSMessage): where the server wants the
-	// client to reconnect (RFC 7395 section 3.6.1). Empty otherwise.
+	// client to reconnect (RFC 7395). Empty otherwise.
 	SeeOtherURI string
 
 	scope *nsScope // namespace declarations of the stream header in effect
@@ -842,8 +842,8 @@ func (s *Splitter) decodeAttrs(b []byte) []xml.Attr {
 }
 
 // newScope collects the declarations of the header just scanned. Inside
-// a BOSH body the default namespace of stanzas is jabber:client (XEP-0206
-// section 6), never httpbind, and declarations of the BOSH namespaces
+// a BOSH body the default namespace of stanzas is jabber:client (XEP-0206),
+// never httpbind, and declarations of the BOSH namespaces
 // (httpbind, xbosh) are dropped: they mean nothing to the stanzas.
 func (s *Splitter) newScope(b []byte) *nsScope {
 	sc := &nsScope{}
@@ -1221,7 +1221,7 @@ func ParseWSMessage(msg []byte) (Token, error) {
 // namespace-complete: the body's own declarations other than the BOSH
 // ones, httpbind and xbosh, (xmlns:stream, say) are added where a child lacks them, and jabber:client
 // is the default namespace of a child that declares none (XEP-0206
-// section 6), never httpbind. terminate is empty unless the body ends the
+// stanzas are jabber:client), never httpbind. terminate is empty unless the body ends the
 // session (type='terminate', or the legacy type='error'): then it is the
 // condition attribute, or the type when there is none. body is bounded by
 // MaxBOSHBody and each child by DefaultMaxElement.
@@ -1293,7 +1293,7 @@ func boshWrap(sid string, rid uint64, extra string, elems [][]byte) []byte {
 }
 
 // BOSHRestart returns the request body that restarts the stream of
-// session sid after SASL (XEP-0206 section 5): xmpp:restart='true' in the
+// session sid after SASL (XEP-0206): xmpp:restart='true' in the
 // urn:xmpp:xbosh namespace, to the domain to. It is what a client's new
 // <stream:stream> header becomes on BOSH.
 func BOSHRestart(sid string, rid uint64, to string) []byte {

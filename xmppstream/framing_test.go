@@ -522,7 +522,7 @@ func TestRoundTrip_TCPWebSocketTCP_RFC7395(t *testing.T) {
 		case TokenClose:
 			msg = WSClose()
 		case TokenSpace:
-			continue // RFC 7395 section 3.4: whitespace is not sent; pings are the keepalive
+			continue // RFC 7395 messages carry elements only; WebSocket pings are the keepalive
 		}
 		back, err := ParseWSMessage(msg)
 		if err != nil {
