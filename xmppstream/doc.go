@@ -16,6 +16,23 @@
 // a stream error, a stream for another domain) gets an *Error that names
 // what it got, so the attempt log can say why a route was skipped (C3).
 //
+// # Relaying a whole stream
+//
+// Beyond the opening, a relay (hacx proxy) has to carry a stream from one
+// framing to another. [Splitter] reads an RFC 6120 byte stream
+// incrementally and returns one [Token] at a time: a stream header (also
+// each restart after STARTTLS or SASL), one complete top-level element, a
+// whitespace keepalive, or the closing tag. It never holds more than one
+// element's bytes (bounded by the max given to [NewSplitter]); a larger
+// element, a comment, a DTD or malformed XML ends the stream with an *Error
+// whose *StreamError names the condition to send back. [Splitter.Complete]
+// makes an element standalone by copying in the namespace declarations it
+// inherited from the stream header, as RFC 7395 messages and BOSH bodies
+// require. [OpenFromHeader] and [HeaderFromOpen] translate between
+// <stream:stream> and <open/>; [ParseWSMessage] classifies one WebSocket
+// message; [BOSHChildren], [BOSHWrap] and [BOSHRestart] unwrap and wrap
+// BOSH bodies.
+//
 // The package also writes the server side of each exchange
 // (WriteServerOpen, WSServerOpen, BOSHSession.Marshal...), so the test bed
 // in hacxtest never hand-writes XML.
