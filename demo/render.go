@@ -76,6 +76,9 @@ func Render(w io.Writer, r Result, s Style) error {
 			fmt.Fprintf(&b, "    %s +%6.1fms %7.1fms  %-6s %s\n      %s\n", mark, a.StartMS, a.TookMS, a.Phase, a.Route, outcome)
 		}
 	}
+	if p := r.Proxy; p != nil {
+		renderProxy(&b, r, s)
+	}
 	if r.Winner != nil {
 		fmt.Fprintf(&b, "  %s %s in %.1f ms\n", s.paint(ansiGreen, "connected:"), r.Winner, r.ConnectMS)
 	} else {
@@ -88,6 +91,41 @@ func Render(w io.Writer, r Result, s Style) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// renderProxy writes what the SOCKS proxy saw (T1): its CONNECT log,
+// names resolved by the proxy and IPs as given, and what the client did
+// not do around it.
+func renderProxy(b *strings.Builder, r Result, s Style) {
+	p := r.Proxy
+	via := ""
+	if p.Via != "" {
+		via = " via " + p.Via
+	}
+	fmt.Fprintf(b, "  proxy %s (in-process, standing in for Tor)%s saw:\n", p.URL, via)
+	if len(p.Connects) == 0 {
+		fmt.Fprintf(b, "    %s\n", s.paint(ansiDim, "no CONNECT"))
+	}
+	for _, c := range p.Connects {
+		note := ""
+		if c.ByName {
+			note = "by name: the proxy resolves it"
+		}
+		if c.Reply != 0 {
+			note = strings.TrimPrefix(note+fmt.Sprintf(", refused (reply %d)", c.Reply), ", ")
+			note = s.paint(ansiRed, note)
+		} else {
+			note = s.paint(ansiDim, note)
+		}
+		line := fmt.Sprintf("    CONNECT %-24s %s", c.Target, note)
+		b.WriteString(strings.TrimRight(line, " ") + "\n")
+	}
+	fmt.Fprintf(b, "  DNS queries made by hacx: %d; direct connections tried: %d\n", r.DNSQueries, p.DirectDials)
+	dane := p.DANE
+	if dane == "" {
+		dane = "not reported"
+	}
+	fmt.Fprintf(b, "  DANE: %s\n", dane)
 }
 
 // List writes the scenario table: name, rules and story, one per line,

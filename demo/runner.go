@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"hacx.dev/hacx"
@@ -13,6 +14,7 @@ import (
 	"hacx.dev/hacx/discover"
 	"hacx.dev/hacx/hacxtest"
 	"hacx.dev/hacx/serve"
+	"hacx.dev/hacx/socks"
 )
 
 // DefaultStagger is the attempt stagger of the demo's dialer: small, so
@@ -31,7 +33,20 @@ type World struct {
 	ctx    context.Context
 	mu     sync.Mutex
 	offset time.Duration
+
+	// via and defaultStagger come from the Runner (see ThroughSOCKS).
+	via            *socks.Proxy
+	defaultStagger bool
+	// socks is the in-process proxy of a proxy scenario, proxy the one
+	// the client was given, direct the dials the censor refused.
+	socks    *hacxtest.SOCKSServer
+	proxy    *socks.Proxy
+	direct   atomic.Int64
+	cleanups []func()
 }
+
+// cleanup registers f to run when the scenario ends.
+func (w *World) cleanup(f func()) { w.cleanups = append(w.cleanups, f) }
 
 // Advance moves the client's clock forward, so a cached document ages
 // (H5) without sleeping.
@@ -71,6 +86,12 @@ type Runner struct {
 	Stagger time.Duration
 	// Timeout bounds each scenario; 0 means 20 s.
 	Timeout time.Duration
+	// Via, if set, carries every connection the client makes to the
+	// in-process SOCKS proxy of a proxy scenario ("hacx demo --socks"): a
+	// check that one's own proxy reaches loopback. The in-process proxy
+	// still resolves the bed's names, which no real proxy knows, and keeps
+	// the CONNECT log. nil means the client talks to it directly.
+	Via *socks.Proxy
 }
 
 // Source is one discovery source consulted, as reported.
@@ -98,10 +119,35 @@ type Attempt struct {
 
 // Expected is Expect as reported, phases by name.
 type Expected struct {
-	Winner *Winner  `json:"winner,omitempty"`
-	Fail   string   `json:"fail,omitempty"`
-	Phases []string `json:"phases"`
-	Stale  bool     `json:"stale,omitempty"`
+	Winner  *Winner  `json:"winner,omitempty"`
+	Fail    string   `json:"fail,omitempty"`
+	Phases  []string `json:"phases"`
+	Stale   bool     `json:"stale,omitempty"`
+	Proxied bool     `json:"proxied,omitempty"`
+}
+
+// ProxyReport is what the SOCKS proxy of a proxy scenario saw (T1).
+type ProxyReport struct {
+	// URL is the proxy the client was given, without credentials.
+	URL string `json:"url"`
+	// Via is the external proxy that carried every connection to it
+	// (Runner.Via), without credentials; "" when none.
+	Via string `json:"via,omitempty"`
+	// Connects are the CONNECT requests the proxy received, in order.
+	Connects []Connect `json:"connects"`
+	// DirectDials counts connections the client tried around the proxy;
+	// the censor refused each one.
+	DirectDials int `json:"direct_dials"`
+	// DANE is what the HACX fetch's DANE check said of the bootstrap
+	// connection: with no local DNS there is no TLSA to check.
+	DANE string `json:"dane"`
+}
+
+// Connect is one CONNECT request the proxy received.
+type Connect struct {
+	Target string `json:"target"`  // host:port as requested
+	ByName bool   `json:"by_name"` // a host name for the proxy to resolve (socks5h), not an IP
+	Reply  int    `json:"reply"`   // the SOCKS5 reply code, 0 succeeded
 }
 
 // Result is the outcome of one scenario: the story as it happened, and
@@ -123,6 +169,12 @@ type Result struct {
 	// ConnectMS is the time from the start of discovery to the verified
 	// stream (or to the final failure).
 	ConnectMS float64 `json:"connect_ms"`
+	// DNSQueries counts the queries the world's DNS server received from
+	// the client while it connected (setup not included).
+	DNSQueries int `json:"dns_queries"`
+	// Proxy is what the SOCKS proxy saw, in a proxy scenario; nil
+	// otherwise.
+	Proxy *ProxyReport `json:"proxy,omitempty"`
 
 	Expected Expected `json:"expected"`
 	// AsExpected is true when the outcome is exactly Expected; Mismatch
@@ -134,7 +186,7 @@ type Result struct {
 // Run plays one scenario.
 func (r *Runner) Run(ctx context.Context, sc Scenario) Result {
 	res := Result{Name: sc.Name, Story: sc.Story, Rules: sc.Rules,
-		Expected: Expected{Winner: sc.Expect.Winner, Fail: sc.Expect.Fail, Stale: sc.Expect.Stale, Phases: phaseNames(sc.Expect.Phases)}}
+		Expected: Expected{Winner: sc.Expect.Winner, Fail: sc.Expect.Fail, Stale: sc.Expect.Stale, Phases: phaseNames(sc.Expect.Phases), Proxied: sc.Expect.Proxied}}
 	timeout := r.Timeout
 	if timeout <= 0 {
 		timeout = 20 * time.Second
@@ -145,7 +197,12 @@ func (r *Runner) Run(ctx context.Context, sc Scenario) Result {
 	b := r.Bed
 	b.Reset()
 	defer b.Reset()
-	w := &World{Bed: b, Net: b.Network(), ctx: ctx}
+	w := &World{Bed: b, Net: b.Network(), ctx: ctx, via: r.Via, defaultStagger: r.Stagger == 0}
+	defer func() {
+		for i := len(w.cleanups) - 1; i >= 0; i-- {
+			w.cleanups[i]()
+		}
+	}()
 	w.Resolver = &discover.Resolver{
 		Roots:       b.CA.Pool(),
 		DNSServer:   b.DNS.Addr,
@@ -177,6 +234,9 @@ func (r *Runner) Run(ctx context.Context, sc Scenario) Result {
 		}
 	}
 
+	// Count only what the client asks while connecting, not the setup's
+	// own lookups (stale-cache primes its cache).
+	b.DNS.ResetQueries()
 	start := time.Now()
 	lr, lerr := w.Resolver.Lookup(ctx, b.Domain, hacx.Client)
 	var conn *dial.Conn
@@ -198,6 +258,7 @@ func (r *Runner) Run(ctx context.Context, sc Scenario) Result {
 		conn, derr = w.Dialer.DialRoutes(ctx, b.Domain, hacx.Client, lr.Routes)
 	}
 	res.ConnectMS = ms(time.Since(start))
+	res.DNSQueries = len(b.DNS.Queries())
 
 	var attempts []dial.Attempt
 	switch {
@@ -223,7 +284,16 @@ func (r *Runner) Run(ctx context.Context, sc Scenario) Result {
 		}
 		res.Attempts = append(res.Attempts, ra)
 	}
-	res.Mismatch = compare(sc.Expect, &res)
+	if w.proxy != nil {
+		res.Proxy = w.proxyReport(lr)
+	}
+	if sc.Expect.Proxied {
+		// A broken T1 promise says more than the outcome it led to.
+		res.Mismatch = compareProxy(b.Domain, &res, attempts)
+	}
+	if res.Mismatch == "" {
+		res.Mismatch = compare(sc.Expect, &res)
+	}
 	res.AsExpected = res.Mismatch == ""
 	return res
 }

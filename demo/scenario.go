@@ -52,6 +52,11 @@ type Expect struct {
 	Phases []dial.Phase `json:"phases"`
 	// Stale says the HACX document must be a stale cached copy (H5).
 	Stale bool `json:"stale,omitempty"`
+	// Proxied says the client must have gone only through its SOCKS proxy
+	// (T1): the HACX fetch as the proxy's first CONNECT, by name, then one
+	// CONNECT by ip:port per attempt; no DNS query, no direct connection,
+	// DANE unavailable.
+	Proxied bool `json:"proxied,omitempty"`
 }
 
 // Scenario is one story: what the network or an attacker does, and how
@@ -67,7 +72,7 @@ type Scenario struct {
 
 // Tour is the default selection of "hacx demo": the short version of
 // what hacx is for.
-var Tour = []string{"normal", "ports-blocked", "first-three-blackholed", "stale-cache", "rogue-ca-pinned"}
+var Tour = []string{"normal", "ports-blocked", "first-three-blackholed", "stale-cache", "rogue-ca-pinned", "tor-only"}
 
 // Scenarios is the whole table, in the order "--scenario all" plays it.
 var Scenarios = []Scenario{
@@ -276,6 +281,22 @@ var Scenarios = []Scenario{
 		},
 		setup: func(w *World) error {
 			return w.Publish(60, w.TLSRecord(w.Bed.HTTPOnly, 1), w.TLSRecord(w.Bed.SMTP, 2), w.BOSHRecord(3))
+		},
+	},
+	{
+		Name:  "tor-only",
+		Story: "a censor blocks DNS and every direct connection; the client only has Tor (a socks5h proxy): the fetch goes by name, routes by ip:port, no DNS query",
+		Rules: "T1",
+		Expect: Expect{
+			Winner:  &Winner{hacx.SourceHACX, 1, hacx.MethodTLS, dial.VerifiedWebPKI},
+			Phases:  []dial.Phase{dial.PhaseDone},
+			Proxied: true,
+		},
+		setup: func(w *World) error {
+			if err := w.ThroughSOCKS(); err != nil {
+				return err
+			}
+			return w.Publish(60, w.TLSRecord(w.Bed.TLS, 1), w.WSRecord(2), w.BOSHRecord(3))
 		},
 	},
 	{

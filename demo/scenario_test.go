@@ -2,6 +2,8 @@ package demo
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 
 	"hacx.dev/hacx/hacxtest"
@@ -82,5 +84,92 @@ func TestSelect(t *testing.T) {
 		if _, ok := Find(n); !ok {
 			t.Errorf("tour names unknown scenario %q", n)
 		}
+	}
+}
+
+// TestTorOnly_ProxyLog_T1: the tor-only scenario's report is what T1
+// asks for, read from the proxy's own log and the DNS server's: the HACX
+// fetch went to the proxy by name, the winning route by ip:port, and the
+// client made no DNS query and no direct connection.
+func TestTorOnly_ProxyLog_T1(t *testing.T) {
+	b := newTestBed(t, hacxtest.BedConfig{})
+	sc, ok := Find("tor-only")
+	if !ok {
+		t.Fatal("no tor-only scenario")
+	}
+	res := (&Runner{Bed: b}).Run(context.Background(), sc)
+	if !res.AsExpected {
+		t.Fatalf("%s\nsources: %+v\nattempts: %+v\nproxy: %+v", res.Mismatch, res.Sources, res.Attempts, res.Proxy)
+	}
+	p := res.Proxy
+	want := []Connect{
+		{Target: b.Domain + ":443", ByName: true},
+		{Target: b.TLS.String()},
+	}
+	if p == nil || !slices.Equal(p.Connects, want) {
+		t.Fatalf("proxy log %+v, want %+v", p, want)
+	}
+	if res.DNSQueries != 0 || p.DirectDials != 0 || p.DANE != "unavailable over SOCKS" || p.Via != "" {
+		t.Errorf("dns=%d direct=%d dane=%q via=%q", res.DNSQueries, p.DirectDials, p.DANE, p.Via)
+	}
+	var out strings.Builder
+	if err := Render(&out, res, Style{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{
+		"CONNECT " + b.Domain + ":443", "by name",
+		"CONNECT " + b.TLS.String(),
+		"DNS queries made by hacx: 0", "DANE: unavailable over SOCKS", "as expected",
+	} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("render lacks %q:\n%s", s, out.String())
+		}
+	}
+}
+
+// TestTorOnly_LeaksDetected_T1: the proxy checks are not vacuous. A
+// client that asks the world's DNS server, dials around the proxy, or
+// makes a CONNECT that is neither the fetch nor an attempt is reported as
+// unexpected.
+func TestTorOnly_LeaksDetected_T1(t *testing.T) {
+	r := &Runner{Bed: newTestBed(t, hacxtest.BedConfig{})}
+	tor, _ := Find("tor-only")
+	normal, _ := Find("normal")
+	tests := []struct {
+		name  string
+		sc    Scenario
+		leak  func(w *World) error
+		words string // the mismatch must say this
+	}{
+		{"local DNS queries", tor, func(w *World) error { w.Resolver.NoDNS = false; return nil }, "DNS"},
+		{"routes dialed directly", tor, func(w *World) error { w.Dialer.Proxy = nil; return nil }, "around the proxy"},
+		{"a CONNECT unaccounted for", tor, func(w *World) error {
+			c, err := w.Resolver.Proxy.DialContext(w.ctx, "tcp", w.Bed.Publisher.String())
+			if err != nil {
+				return err
+			}
+			return c.Close()
+		}, "proxy to see"},
+		{"no proxy at all", normal, nil, "SOCKS proxy"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sc := tt.sc
+			setup := sc.setup
+			sc.Expect.Proxied = true
+			sc.setup = func(w *World) error {
+				if err := setup(w); err != nil {
+					return err
+				}
+				if tt.leak != nil {
+					return tt.leak(w)
+				}
+				return nil
+			}
+			res := r.Run(context.Background(), sc)
+			if res.AsExpected || !strings.Contains(res.Mismatch, tt.words) {
+				t.Errorf("leak not reported as %q: mismatch %q, proxy %+v", tt.words, res.Mismatch, res.Proxy)
+			}
+		})
 	}
 }
