@@ -1,0 +1,240 @@
+package proxy
+
+import (
+	"context"
+	"time"
+
+	"hacx.dev/hacx/xmppstream"
+)
+
+// boshSlack is added to the session's wait for the deadline of one
+// request: the connection manager answers a held request within wait.
+const boshSlack = 30 * time.Second
+
+// boshItem is what the client's side hands to the BOSH scheduler, in
+// stream order.
+type boshItem struct {
+	elem    []byte // a namespace-complete element
+	restart bool   // the client restarted the stream (after SASL)
+	close   bool   // the client ended the stream (or went away)
+}
+
+// boshResult is the answer to one request, by its position.
+type boshResult struct {
+	seq       int
+	body      []byte
+	err       error
+	terminate bool // the request was our terminate
+}
+
+// relayBOSH translates between the client's byte stream and XEP-0124
+// requests. One request is kept waiting at the connection manager for
+// the server's data; the client's elements go out at once in a further
+// request, within the session's requests limit; empty requests of a
+// polling session (hold 0) are spaced by its polling interval.
+// Responses reach the client in request order.
+func (c *conn) relayBOSH(sp *xmppstream.Splitter, pending *xmppstream.Token) {
+	sess := c.up.BOSH.Session
+	in := make(chan boshItem)
+	schedDone := make(chan struct{})
+	put := func(it boshItem) bool {
+		select {
+		case in <- it:
+			return true
+		case <-schedDone:
+			return false
+		}
+	}
+	toServer := func() {
+		for {
+			var tok xmppstream.Token
+			var err error
+			if pending != nil {
+				tok, pending = *pending, nil
+			} else {
+				tok, err = sp.Next()
+			}
+			if err != nil {
+				c.clientReadFailed(err)
+				put(boshItem{close: true})
+				return
+			}
+			c.touch()
+			switch tok.Kind {
+			case xmppstream.TokenOpen:
+				// BOSH restarts have no header of their own (XEP-0206):
+				// the client gets the session's.
+				h := &xmppstream.Header{From: sess.Header.From, ID: sess.Header.ID, Lang: sess.Header.Lang}
+				c.writeClient(xmppstream.HeaderFromOpen(h, c.kind))
+				if !put(boshItem{restart: true}) {
+					return
+				}
+			case xmppstream.TokenElement:
+				if !put(boshItem{elem: sp.Complete(tok)}) {
+					return
+				}
+			case xmppstream.TokenClose:
+				put(boshItem{close: true})
+				return
+			}
+		}
+	}
+	toClient := func() {
+		defer close(schedDone)
+		c.boshSchedule(in)
+	}
+	c.runBoth(toServer, toClient)
+}
+
+// boshSchedule sends requests and delivers responses until the session
+// ends.
+func (c *conn) boshSchedule(in <-chan boshItem) {
+	s := c.up.BOSH
+	sess := s.Session
+	maxReq := sess.Requests
+	if maxReq <= 0 {
+		maxReq = sess.Hold + 1 // XEP-0124 section 7.1
+	}
+	maxReq = min(maxReq, 2) // one waiting, one carrying data: all a relay needs
+	poll := time.Duration(sess.Polling) * time.Second
+	wait := time.Duration(sess.Wait) * time.Second
+	results := make(chan boshResult, maxReq)
+
+	var (
+		items               []boshItem
+		inflight, seq, next int
+		got                 = map[int]boshResult{}
+		lastEmpty           time.Time
+		pollC               <-chan time.Time
+		terminateSent       bool
+	)
+	post := func(body []byte, term bool) {
+		n := seq
+		seq++
+		inflight++
+		c.toServer.Add(int64(len(body)))
+		c.srv.Metrics.addBytes(int64(len(body)), 0)
+		c.bg.Add(1)
+		go func() {
+			defer c.bg.Done()
+			ctx, cancel := context.WithTimeout(c.ctx, wait+boshSlack)
+			defer cancel()
+			resp, err := s.Post(ctx, body)
+			results <- boshResult{seq: n, body: resp, err: err, terminate: term}
+		}()
+	}
+	for {
+	send:
+		for inflight < maxReq && !terminateSent {
+			switch {
+			case len(items) > 0 && items[0].close:
+				post(xmppstream.BOSHWrapTerminate(sess.SID, s.NextRID()), true)
+				terminateSent = true
+			case len(items) > 0 && items[0].restart:
+				items = items[1:]
+				post(xmppstream.BOSHRestart(sess.SID, s.NextRID(), c.domain), false)
+			case len(items) > 0:
+				var elems [][]byte
+				for len(items) > 0 && items[0].elem != nil {
+					elems = append(elems, items[0].elem)
+					items = items[1:]
+				}
+				post(xmppstream.BOSHWrap(sess.SID, s.NextRID(), elems...), false)
+			case inflight == 0:
+				if sess.Hold == 0 && poll > 0 {
+					// A polling session: no empty request sooner than
+					// the polling interval (XEP-0124 section 12).
+					if left := poll - time.Since(lastEmpty); left > 0 {
+						if pollC == nil {
+							pollC = time.After(left)
+						}
+						break send
+					}
+				}
+				lastEmpty = time.Now()
+				post(xmppstream.BOSHWrap(sess.SID, s.NextRID()), false)
+			default:
+				break send
+			}
+		}
+		select {
+		case it := <-in:
+			items = append(items, it)
+			if it.close {
+				in = nil // the client's side is done
+			}
+		case r := <-results:
+			inflight--
+			got[r.seq] = r
+			for {
+				r, ok := got[next]
+				if !ok {
+					break
+				}
+				delete(got, next)
+				next++
+				if c.boshDeliver(r) {
+					return
+				}
+			}
+		case <-pollC:
+			pollC = nil
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}
+
+// boshDeliver writes a response's children to the client; it reports
+// whether the session ended.
+func (c *conn) boshDeliver(r boshResult) (end bool) {
+	if r.err != nil {
+		if r.terminate {
+			c.writeClient([]byte("</stream:stream>"))
+		} else {
+			c.upstreamFailed(r.err)
+		}
+		return true
+	}
+	c.touch()
+	children, term, err := xmppstream.BOSHChildren(r.body)
+	if err != nil {
+		c.failClient("undefined-condition", "the upstream BOSH connection manager sent a body that is not XMPP: "+err.Error())
+		return true
+	}
+	sawError := false
+	for _, ch := range children {
+		if bytesHasPrefixName(ch, "error") {
+			sawError = true
+		}
+		if c.writeClient(ch) != nil {
+			return true
+		}
+	}
+	if term == "" && !r.terminate {
+		return false
+	}
+	switch {
+	case r.terminate || term == "terminate" || sawError || term == "remote-stream-error":
+		c.writeClient([]byte("</stream:stream>"))
+	default:
+		c.failClient(streamCondition(term), "the upstream BOSH connection manager ended the session: "+term)
+	}
+	closeWrite(c.client())
+	return true
+}
+
+// streamCondition maps a BOSH terminate condition (XEP-0124 section 17.2)
+// to the RFC 6120 stream error a plain client understands.
+func streamCondition(bosh string) string {
+	switch bosh {
+	case "host-gone", "host-unknown", "improper-addressing", "internal-server-error",
+		"policy-violation", "remote-connection-failed", "system-shutdown", "undefined-condition":
+		return bosh
+	case "bad-request":
+		return "bad-format"
+	case "other-request":
+		return "conflict"
+	}
+	return "undefined-condition"
+}

@@ -1,0 +1,510 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"hacx.dev/hacx"
+	"hacx.dev/hacx/dial"
+	"hacx.dev/hacx/xmppstream"
+)
+
+// conn is one client connection and, once dialed, its upstream.
+type conn struct {
+	srv    *Server
+	kind   hacx.Kind
+	ctx    context.Context
+	cancel context.CancelFunc
+	start  time.Time
+
+	raw net.Conn // the accepted connection
+	mu  sync.Mutex
+	cc  net.Conn  // raw, or the local TLS connection after STARTTLS
+	up  *dial.Conn
+	wmu sync.Mutex // one writer at a time on cc, element by element
+
+	domain   string
+	toServer atomic.Int64 // bytes from the client, relayed
+	toClient atomic.Int64 // bytes written to the client
+	last     atomic.Int64 // unix nanoseconds of the last byte moved
+	stopping atomic.Bool  // Shutdown asked for a polite end
+	relaying atomic.Bool  // past the opening exchange
+	pinging  atomic.Bool  // a WebSocket ping is in flight
+	outcome  string       // for the log line: "closed", "remote-connection-failed", ...
+	omu      sync.Mutex
+	bg       sync.WaitGroup // pings and other helpers, waited before serve returns
+	idle     *time.Timer
+}
+
+func newConn(ctx context.Context, s *Server, nc net.Conn) *conn {
+	c := &conn{srv: s, kind: s.Kind, raw: nc, cc: nc, start: time.Now()}
+	c.ctx, c.cancel = context.WithCancel(ctx)
+	c.touch()
+	return c
+}
+
+// setOutcome records the first reason the connection ended.
+func (c *conn) setOutcome(o string) {
+	c.omu.Lock()
+	if c.outcome == "" {
+		c.outcome = o
+	}
+	c.omu.Unlock()
+}
+
+func (c *conn) touch() { c.last.Store(time.Now().UnixNano()) }
+
+func (c *conn) client() net.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cc
+}
+
+// writeClient writes b to the client as one unit.
+func (c *conn) writeClient(b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	n, err := c.client().Write(b)
+	c.toClient.Add(int64(n))
+	c.srv.Metrics.addBytes(0, int64(n))
+	if n > 0 {
+		c.touch()
+	}
+	return err
+}
+
+// failClient sends a stream error and the end of the stream, bounded so
+// that a client that does not read cannot hold the proxy.
+func (c *conn) failClient(condition, text string) {
+	c.setOutcome(condition)
+	cc := c.client()
+	cc.SetWriteDeadline(time.Now().Add(closeGrace))
+	c.writeClient(streamError(condition, text))
+}
+
+// serve runs the connection from the client's header to the end.
+func (c *conn) serve() {
+	c.srv.Metrics.open(c.kind)
+	defer c.srv.Metrics.done(c.kind)
+	if d := c.srv.idleTimeout(); d > 0 {
+		c.idle = time.AfterFunc(d, c.checkIdle)
+	}
+	defer func() {
+		if c.idle != nil {
+			c.idle.Stop()
+		}
+		c.cancel()
+		c.closeUpstream(true)
+		c.client().Close()
+		c.raw.Close()
+		c.bg.Wait()
+		c.logEnd()
+	}()
+	sp, pending, err := c.open()
+	if err != nil {
+		c.handshakeFailed(err)
+		return
+	}
+	c.relaying.Store(true)
+	if c.stopping.Load() { // Shutdown came during the opening exchange
+		c.interruptClient()
+	}
+	switch {
+	case c.up.NetConn != nil:
+		c.relayTLS(sp, pending)
+	case c.up.WebSocket != nil:
+		c.relayWebSocket(sp, pending)
+	case c.up.BOSH != nil:
+		c.relayBOSH(sp, pending)
+	}
+	c.setOutcome("closed")
+}
+
+// checkIdle ends a connection on which nothing moved for IdleTimeout.
+func (c *conn) checkIdle() {
+	d := c.srv.idleTimeout()
+	since := time.Since(time.Unix(0, c.last.Load()))
+	if since < d {
+		c.idle.Reset(d - since)
+		return
+	}
+	c.srv.Metrics.refuse("idle")
+	c.failClient("connection-timeout", fmt.Sprintf("nothing moved on this connection for %s", d))
+	c.abort()
+}
+
+// goodbye is Shutdown's polite end: during the opening exchange the
+// connection is dropped; while relaying, the client's side is interrupted
+// and the relay closes the upstream stream as the client's
+// </stream:stream> would, so the server's goodbye reaches the client.
+func (c *conn) goodbye() {
+	c.stopping.Store(true)
+	c.srv.Metrics.refuse("shutdown")
+	c.setOutcome("shutdown")
+	if !c.relaying.Load() {
+		c.abort()
+		return
+	}
+	c.interruptClient()
+}
+
+// interruptClient makes the blocked read of the client's side return.
+func (c *conn) interruptClient() {
+	c.client().SetReadDeadline(time.Now())
+}
+
+// abort closes everything at once.
+func (c *conn) abort() {
+	c.cancel()
+	c.closeUpstream(false)
+	c.client().Close()
+	c.raw.Close()
+}
+
+// closeUpstream releases the upstream; politely means the transport's own
+// goodbye (bounded by dial's grace period).
+func (c *conn) closeUpstream(politely bool) {
+	c.mu.Lock()
+	up := c.up
+	c.mu.Unlock()
+	if up == nil {
+		return
+	}
+	if politely {
+		up.Close()
+		return
+	}
+	switch {
+	case up.NetConn != nil:
+		up.NetConn.Close()
+	case up.WebSocket != nil:
+		up.WebSocket.CloseNow()
+	case up.BOSH != nil:
+		up.BOSH.Client.CloseIdleConnections()
+	}
+}
+
+// openError is a failure of the opening exchange: the stream error to
+// send and why.
+type openError struct {
+	condition string
+	text      string
+	err       error
+}
+
+func (e *openError) Error() string {
+	return fmt.Sprintf("proxy: %s: %s", e.condition, e.text)
+}
+
+func (e *openError) Unwrap() error { return e.err }
+
+// handshakeFailed tells the client why, when there is still a stream to
+// tell it on.
+func (c *conn) handshakeFailed(err error) {
+	var oe *openError
+	if !errors.As(err, &oe) {
+		c.setOutcome("error")
+		c.srv.log().Debug("proxy: connection ended during the opening", "remote", c.remote(), "err", err)
+		return
+	}
+	c.failClient(oe.condition, oe.text)
+}
+
+// open reads the client's stream header, dials the domain it names and
+// answers with the upstream's header and features (offering local
+// STARTTLS when configured). It returns the splitter reading the client,
+// and an element the client sent that the relay must forward first.
+func (c *conn) open() (*xmppstream.Splitter, *xmppstream.Token, error) {
+	headerTimeout := orDefault(c.srv.HeaderTimeout, DefaultHeaderTimeout)
+	c.raw.SetReadDeadline(time.Now().Add(headerTimeout))
+	sp := xmppstream.NewSplitter(c.raw, c.srv.maxElement())
+	hdr, err := c.readHeader(sp)
+	if err != nil {
+		// The client has not got a header yet: give it one to carry the error.
+		c.writeHeader(&xmppstream.Header{ID: newID()})
+		return nil, nil, err
+	}
+	c.domain = hdr.To
+	c.raw.SetReadDeadline(time.Time{})
+
+	up, err := c.dial()
+	local := &xmppstream.Header{From: c.domain, ID: newID()}
+	if err != nil {
+		c.writeHeader(local)
+		return nil, nil, err
+	}
+	features, err := c.firstFeatures(up)
+	if err != nil {
+		c.writeHeader(local)
+		return nil, nil, err
+	}
+	upHdr := &xmppstream.Header{From: up.Header.From, ID: up.Header.ID, Lang: up.Header.Lang}
+	if upHdr.ID == "" {
+		upHdr.ID = local.ID
+	}
+	cfg := c.srv.TLSConfig
+	if err := c.writeClientOpen(upHdr, rewriteFeatures(features, cfg != nil, c.srv.TLSRequired)); err != nil {
+		return nil, nil, err
+	}
+	if cfg == nil {
+		return sp, nil, nil
+	}
+
+	// Local STARTTLS (RFC 6120 section 5.4), answered here, never upstream.
+	c.raw.SetReadDeadline(time.Now().Add(headerTimeout))
+	tok, err := nextToken(sp)
+	if err != nil {
+		return nil, nil, clientError(err)
+	}
+	if tok.Kind != xmppstream.TokenElement || tok.Name != (xml.Name{Space: nsTLS, Local: "starttls"}) {
+		if c.srv.TLSRequired {
+			c.srv.Metrics.refuse("bad-stream")
+			return nil, nil, &openError{condition: "policy-violation", text: "this proxy requires STARTTLS first"}
+		}
+		c.raw.SetReadDeadline(time.Time{})
+		return sp, &tok, nil
+	}
+	if len(sp.Buffered()) > 0 {
+		// RFC 6120 section 5.4.3.3: nothing may follow <starttls/> before
+		// the TLS handshake.
+		return nil, nil, &openError{condition: "not-well-formed", text: "data after <starttls/> before the TLS handshake"}
+	}
+	if err := c.writeClient([]byte("<proceed xmlns='" + nsTLS + "'/>")); err != nil {
+		return nil, nil, err
+	}
+	tc := tls.Server(c.raw, cfg)
+	c.raw.SetDeadline(time.Now().Add(headerTimeout))
+	if err := tc.HandshakeContext(c.ctx); err != nil {
+		return nil, nil, fmt.Errorf("proxy: local TLS handshake: %w", err)
+	}
+	c.mu.Lock()
+	c.cc = tc
+	c.mu.Unlock()
+	sp = xmppstream.NewSplitter(tc, c.srv.maxElement())
+	if _, err := c.readHeader(sp); err != nil {
+		return nil, nil, err
+	}
+	c.raw.SetDeadline(time.Time{})
+	if err := c.writeClientOpen(upHdr, rewriteFeatures(features, false, false)); err != nil {
+		return nil, nil, err
+	}
+	return sp, nil, nil
+}
+
+// readHeader reads the client's stream header and checks what the proxy
+// needs: the content namespace of its kind, version 1.x and a to.
+func (c *conn) readHeader(sp *xmppstream.Splitter) (*xmppstream.Header, error) {
+	tok, err := nextToken(sp)
+	if err != nil {
+		return nil, clientError(err)
+	}
+	if tok.Kind != xmppstream.TokenOpen {
+		c.srv.Metrics.refuse("bad-stream")
+		return nil, &openError{condition: "not-well-formed", text: "expected a stream header"}
+	}
+	h := tok.Header
+	switch {
+	case h.NS != c.kind.Namespace():
+		c.srv.Metrics.refuse("bad-stream")
+		return nil, &openError{condition: "invalid-namespace", text: fmt.Sprintf("this listener relays %s streams (%s), not %q", c.kind, c.kind.Namespace(), h.NS)}
+	case !strings.HasPrefix(h.Version, "1."):
+		c.srv.Metrics.refuse("bad-stream")
+		return nil, &openError{condition: "unsupported-version", text: "version 1.0 is required"}
+	case h.To == "":
+		c.srv.Metrics.refuse("bad-stream")
+		return nil, &openError{condition: "host-unknown", text: "the stream header has no to: the proxy needs the domain to connect to"}
+	}
+	return h, nil
+}
+
+// nextToken skips whitespace keepalives.
+func nextToken(sp *xmppstream.Splitter) (xmppstream.Token, error) {
+	for {
+		tok, err := sp.Next()
+		if err != nil || tok.Kind != xmppstream.TokenSpace {
+			return tok, err
+		}
+	}
+}
+
+// clientError turns what the splitter said about the client's input into
+// the stream error to answer with, or a plain error when the connection
+// just ended.
+func clientError(err error) error {
+	var se *xmppstream.StreamError
+	if errors.As(err, &se) {
+		text := err.Error()
+		if se.Condition == "policy-violation" {
+			text = "element too large: " + text
+		}
+		return &openError{condition: se.Condition, text: text, err: err}
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return &openError{condition: "connection-timeout", text: "no stream header in time", err: err}
+	}
+	return err
+}
+
+// dial connects to the client's domain and records the result.
+func (c *conn) dial() (*dial.Conn, error) {
+	ctx, cancel := context.WithTimeout(c.ctx, orDefault(c.srv.DialTimeout, DefaultDialTimeout))
+	defer cancel()
+	d := c.srv.dialer()
+	var up *dial.Conn
+	var err error
+	if c.kind == hacx.Server {
+		up, err = d.DialServer(ctx, c.domain)
+	} else {
+		up, err = d.Dial(ctx, c.domain)
+	}
+	if err != nil {
+		c.srv.Metrics.upstreamFailed(c.kind)
+		return nil, &openError{condition: "remote-connection-failed", text: fmt.Sprintf("hacx proxy could not reach %s: %v", c.domain, err), err: err}
+	}
+	c.mu.Lock()
+	c.up = up
+	c.mu.Unlock()
+	if c.ctx.Err() != nil { // aborted while dialing: abort missed up
+		return nil, c.ctx.Err()
+	}
+	c.srv.Metrics.winner(up.Route)
+	c.srv.log().Debug("proxy: upstream connected", "domain", c.domain, "route", up.Route.String(), "verified", up.Verified)
+	return up, nil
+}
+
+// firstFeatures returns the upstream's first <stream:features/>: read by
+// the dialer for direct TLS, the next message for WebSocket, in the
+// session creation response or the next response for BOSH.
+func (c *conn) firstFeatures(up *dial.Conn) ([]byte, error) {
+	fail := func(err error) error {
+		c.srv.Metrics.upstreamFailed(c.kind)
+		return &openError{condition: "remote-connection-failed", text: fmt.Sprintf("hacx proxy reached %s over %s but got no stream features: %v", c.domain, up.Route, err), err: err}
+	}
+	timeout := orDefault(c.srv.dialer().StreamTimeout, dial.DefaultStreamTimeout)
+	switch {
+	case up.NetConn != nil:
+		return up.Features, nil
+	case up.WebSocket != nil:
+		up.WebSocket.SetReadLimit(xmppstream.DefaultMaxElement + 4096)
+		ctx, cancel := context.WithTimeout(c.ctx, timeout)
+		defer cancel()
+		_, msg, err := up.WebSocket.Read(ctx)
+		if err != nil {
+			return nil, fail(err)
+		}
+		f, err := xmppstream.CheckWSFeatures(msg)
+		if err != nil {
+			return nil, fail(err)
+		}
+		return f, nil
+	case up.BOSH != nil:
+		if f := up.BOSH.Session.Features; len(f) > 0 {
+			return f, nil
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, timeout+time.Duration(up.BOSH.Session.Wait)*time.Second)
+		defer cancel()
+		resp, err := up.BOSH.Post(ctx, xmppstream.BOSHWrap(up.BOSH.Session.SID, up.BOSH.NextRID()))
+		if err != nil {
+			return nil, fail(err)
+		}
+		children, term, err := xmppstream.BOSHChildren(resp)
+		if err == nil && term != "" {
+			err = &xmppstream.StreamError{Condition: term}
+		}
+		if err != nil {
+			return nil, fail(err)
+		}
+		for _, ch := range children {
+			if bytesHasPrefixName(ch, "features") {
+				return ch, nil
+			}
+		}
+		return nil, fail(errors.New("the first response carried no <stream:features/>"))
+	}
+	return nil, fail(errors.New("no transport"))
+}
+
+// bytesHasPrefixName reports whether the element in b is named local
+// (with any prefix).
+func bytesHasPrefixName(b []byte, local string) bool {
+	_, _, name := startTagEnd(b)
+	n := string(name)
+	if i := strings.IndexByte(n, ':'); i >= 0 {
+		n = n[i+1:]
+	}
+	return n == local
+}
+
+func (c *conn) writeHeader(h *xmppstream.Header) {
+	c.client().SetWriteDeadline(time.Now().Add(closeGrace))
+	c.writeClient(xmppstream.HeaderFromOpen(h, c.kind))
+	c.client().SetWriteDeadline(time.Time{})
+}
+
+func (c *conn) writeClientOpen(h *xmppstream.Header, features []byte) error {
+	b := xmppstream.HeaderFromOpen(h, c.kind)
+	return c.writeClient(append(b, features...))
+}
+
+func newID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return "hacx-" + hex.EncodeToString(b[:])
+}
+
+func (c *conn) remote() string {
+	if a := c.raw.RemoteAddr(); a != nil {
+		return a.String()
+	}
+	return ""
+}
+
+// logEnd writes the one line per connection.
+func (c *conn) logEnd() {
+	c.omu.Lock()
+	outcome := c.outcome
+	c.omu.Unlock()
+	attrs := []any{
+		"remote", c.remote(), "kind", c.kind.String(), "domain", c.domain,
+		"bytes_to_server", c.toServer.Load(), "bytes_to_client", c.toClient.Load(),
+		"duration", time.Since(c.start).Round(time.Millisecond).String(), "outcome", outcome,
+	}
+	c.mu.Lock()
+	up := c.up
+	c.mu.Unlock()
+	if up != nil {
+		attrs = append(attrs, "route", up.Route.String(), "method", string(up.Route.Method), "verified", up.Verified)
+	}
+	c.srv.log().Info("proxy: connection", attrs...)
+}
+
+// runBoth runs the two directions of a relay. When one ends, the other
+// has closeGrace to finish (the peer's answer to a closing stream) before
+// the connection is aborted.
+func (c *conn) runBoth(a, b func()) {
+	done := make(chan struct{}, 2)
+	go func() { a(); done <- struct{}{} }()
+	go func() { b(); done <- struct{}{} }()
+	<-done
+	t := time.AfterFunc(closeGrace, c.abort)
+	<-done
+	t.Stop()
+}
+
+// readClosed reports whether err only says the client's side ended (EOF,
+// a closed connection, the interruption of Shutdown).
+func readClosed(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF)
+}
