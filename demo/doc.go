@@ -11,6 +11,11 @@
 // (a short Tour by default) with the document fetched, the ordered routes,
 // every attempt with its latency, and the winner.
 //
+// A proxy scenario (tor-only, T1) gives its client nothing but a socks5h
+// proxy, an in-process hacxtest.SOCKSServer (reached through Runner.Via
+// when one is set), and checks the proxy's CONNECT log and the DNS
+// server's query log as well as the outcome.
+//
 // Scenarios share the bed's publisher and DNS zone, so a Runner plays them
 // one after the other; each gets its own client (firewall, cache, clock).
 package demo
