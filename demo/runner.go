@@ -115,6 +115,8 @@ type Attempt struct {
 	OK       bool    `json:"ok"`
 	Verified string  `json:"verified,omitempty"`
 	Error    string  `json:"error,omitempty"`
+	// LostRace marks an attempt cancelled because another route won.
+	LostRace bool `json:"lost_race,omitempty"`
 }
 
 // Expected is Expect as reported, phases by name.
@@ -281,6 +283,7 @@ func (r *Runner) Run(ctx context.Context, sc Scenario) Result {
 		ra := Attempt{Route: a.Route.String(), Phase: a.Phase.String(), StartMS: ms(a.Start), TookMS: ms(a.Duration), OK: a.OK(), Verified: a.Verified}
 		if a.Err != nil {
 			ra.Error = a.Err.Error()
+			ra.LostRace = errors.Is(a.Err, dial.ErrLostRace)
 		}
 		res.Attempts = append(res.Attempts, ra)
 	}
@@ -326,9 +329,17 @@ func compare(e Expect, r *Result) string {
 	case e.Stale != r.Stale:
 		return fmt.Sprintf("expected stale=%t, got %t", e.Stale, r.Stale)
 	}
-	got := make([]string, len(r.Attempts))
-	for i, a := range r.Attempts {
-		got[i] = a.Phase
+	// A route after the winner that a slow (loaded) machine started before
+	// the win and that the win then cancelled says nothing about the
+	// scenario: only timing decided whether it ran, so it is not compared.
+	var got []string
+	won := false
+	for _, a := range r.Attempts {
+		if won && a.LostRace {
+			continue
+		}
+		won = won || a.OK
+		got = append(got, a.Phase)
 	}
 	if want := phaseNames(e.Phases); !slices.Equal(got, want) {
 		return fmt.Sprintf("expected attempt phases %v, got %v", want, got)

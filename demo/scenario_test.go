@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"hacx.dev/hacx/dial"
 	"hacx.dev/hacx/hacxtest"
 )
 
@@ -171,5 +172,22 @@ func TestTorOnly_LeaksDetected_T1(t *testing.T) {
 				t.Errorf("leak not reported as %q: mismatch %q, proxy %+v", tt.words, res.Mismatch, res.Proxy)
 			}
 		})
+	}
+}
+
+// A route started after the winner only because the machine was slow, and
+// cancelled by the win, does not make a scenario unexpected; an attempt
+// before the winner still counts (C5).
+func TestCompare_IgnoresLateLosers_C5(t *testing.T) {
+	e := Expect{Winner: &Winner{Source: "hacx", Index: 1, Method: "tls"}, Phases: []dial.Phase{dial.PhaseDone}}
+	win := Attempt{Phase: "done", OK: true}
+	late := Attempt{Phase: "stream", Error: "cancelled", LostRace: true}
+	r := &Result{Winner: e.Winner, Attempts: []Attempt{win, late}}
+	if m := compare(e, r); m != "" {
+		t.Errorf("late loser after the winner: %s", m)
+	}
+	r.Attempts = []Attempt{late, win}
+	if m := compare(e, r); m == "" {
+		t.Error("a loser before the winner was not compared")
 	}
 }

@@ -59,7 +59,8 @@ Exit status: 0 when every scenario ended exactly as expected, 1 otherwise,
      "stale": bool,       the HACX document was a stale cached copy (H5)
      "routes": [string],  in the order tried
      "attempts": [{"route", "phase" (tcp|tls|verify|stream|done),
-                   "start_ms", "took_ms", "ok", "verified", "error"}],
+                   "start_ms", "took_ms", "ok", "verified", "error",
+                   "lost_race" (true: cancelled because another route won)}],
      "winner": {"source", "index", "method", "verified"} (absent on failure),
      "fail": string (redirect-not-https|redirect-loop|all-routes-failed|
                      discovery-failed|nothing-published), "error": string,
