@@ -173,6 +173,11 @@ func (c *conn) boshSchedule(in <-chan boshItem) {
 				}
 				delete(got, next)
 				next++
+				if r.err != nil && !r.terminate && terminateSent {
+					// A request that crossed our terminate: the manager
+					// may refuse it once the session is gone.
+					continue
+				}
 				if c.boshDeliver(r) {
 					return
 				}

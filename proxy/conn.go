@@ -31,7 +31,7 @@ type conn struct {
 
 	raw net.Conn // the accepted connection
 	mu  sync.Mutex
-	cc  net.Conn  // raw, or the local TLS connection after STARTTLS
+	cc  net.Conn // raw, or the local TLS connection after STARTTLS
 	up  *dial.Conn
 	wmu sync.Mutex // one writer at a time on cc, element by element
 

@@ -1,0 +1,476 @@
+package hacxtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"hacx.dev/hacx"
+	"hacx.dev/hacx/xmppstream"
+)
+
+// This file holds echo endpoints: XMPP servers over direct TLS, WebSocket
+// and BOSH that carry a whole stream after the opening, so a relay (the
+// proxy) can be tested end to end without a real server. They echo every
+// element the client sends, answer each stream header (a restart) with a
+// new header and features naming the stream's number, answer the
+// client's close with their own, and close the stream themselves when
+// asked to with <close-me xmlns='urn:hacx:test:echo'/>.
+
+// NSEcho is the namespace of the echo endpoints' own elements: the
+// <echo stream='N'/> feature and the <close-me/> request.
+const NSEcho = "urn:hacx:test:echo"
+
+// EchoFeatures is the inner XML of the echo endpoints' features for the
+// n-th stream of a connection (1 for the first, 2 after one restart...):
+// SASL mechanisms, one with channel binding (-PLUS), which a proxy must
+// hide, and <echo stream='n'/>.
+func EchoFeatures(n int) []byte {
+	return []byte("<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-1-PLUS</mechanism><mechanism>SCRAM-SHA-1</mechanism><mechanism>PLAIN</mechanism></mechanisms><echo xmlns='" + NSEcho + "' stream='" + strconv.Itoa(n) + "'/>")
+}
+
+// EchoConfig configures an echo endpoint. Its zero value is a
+// client-to-server echo for whatever domain the client asks.
+type EchoConfig struct {
+	// Domain is the from the endpoint answers with; empty means the
+	// domain the client asked for.
+	Domain string
+	// Kind selects jabber:client (zero) or jabber:server streams.
+	Kind hacx.Kind
+	// BOSHWait is the BOSH session's wait in seconds (0 means 60);
+	// BOSHHold its hold (0 means 1; negative means 0, a polling session,
+	// with BOSHPolling seconds between empty requests).
+	BOSHWait, BOSHHold, BOSHPolling int
+	// BOSHLateFeatures sends the first features in the response after the
+	// session creation response instead of inside it (XEP-0206 allows
+	// both).
+	BOSHLateFeatures bool
+}
+
+func (cfg EchoConfig) from(to string) string {
+	if cfg.Domain != "" {
+		return cfg.Domain
+	}
+	return to
+}
+
+// isCloseMe reports whether an element asks the echo endpoint to close.
+func isCloseMe(name xml.Name) bool { return name == xml.Name{Space: NSEcho, Local: "close-me"} }
+
+// EchoXMPPServer is a direct-TLS echo endpoint (XEP-0368 style).
+type EchoXMPPServer struct {
+	*endpoint
+	cfg  EchoConfig
+	cert *tls.Certificate
+}
+
+// StartEchoXMPP starts a direct-TLS echo endpoint on addr (loopback
+// "ip:port") presenting cert.
+func StartEchoXMPP(addr string, cert *tls.Certificate, cfg EchoConfig) (*EchoXMPPServer, error) {
+	if cert == nil {
+		return nil, errors.New("hacxtest: StartEchoXMPP needs a certificate")
+	}
+	e, err := listenLoopback(addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &EchoXMPPServer{endpoint: e, cfg: cfg, cert: cert}
+	e.serve(s.handle)
+	return s, nil
+}
+
+func (s *EchoXMPPServer) handle(c net.Conn) {
+	i := s.newContact(c.RemoteAddr())
+	c.SetDeadline(time.Now().Add(endpointTimeout))
+	tc := tls.Server(c, s.tlsConfig(s.cert, "", nil, func(*tls.ClientHelloInfo) int { return i }))
+	fail := func(err error) { s.update(i, func(ct *Contact) { ct.Err = err.Error() }) }
+	if err := tc.HandshakeContext(s.ctx); err != nil {
+		fail(err)
+		return
+	}
+	s.update(i, func(ct *Contact) { ct.TLSDone = true })
+	sp := xmppstream.NewSplitter(tc, 0)
+	streams := 0
+	for {
+		tok, err := sp.Next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				fail(err)
+			}
+			return
+		}
+		var out []byte
+		switch tok.Kind {
+		case xmppstream.TokenOpen:
+			streams++
+			if streams == 1 {
+				s.update(i, func(ct *Contact) { ct.To = tok.Header.To })
+			}
+			var b bytes.Buffer
+			xmppstream.WriteServerOpen(&b, s.cfg.from(tok.Header.To), "echo-"+strconv.Itoa(streams), s.cfg.Kind)
+			xmppstream.WriteFeatures(&b, EchoFeatures(streams))
+			out = b.Bytes()
+		case xmppstream.TokenElement:
+			out = tok.Raw
+			if isCloseMe(tok.Name) {
+				out = []byte("</stream:stream>")
+			}
+		case xmppstream.TokenClose:
+			tc.Write([]byte("</stream:stream>"))
+			return
+		}
+		if len(out) > 0 {
+			if _, err := tc.Write(out); err != nil {
+				return
+			}
+		}
+		if tok.Kind == xmppstream.TokenElement && isCloseMe(tok.Name) {
+			tc.CloseWrite()
+			io.Copy(io.Discard, tc) // until the client's own close
+			return
+		}
+	}
+}
+
+// EchoWebSocketServer is an RFC 7395 echo endpoint over TLS.
+type EchoWebSocketServer struct {
+	*httpEndpoint
+	cfg EchoConfig
+}
+
+// StartEchoWebSocket starts a WebSocket echo endpoint on addr (loopback
+// "ip:port") presenting cert, at any path.
+func StartEchoWebSocket(addr string, cert *tls.Certificate, cfg EchoConfig) (*EchoWebSocketServer, error) {
+	if cert == nil {
+		return nil, errors.New("hacxtest: StartEchoWebSocket needs a certificate")
+	}
+	s := &EchoWebSocketServer{cfg: cfg}
+	he, err := startHTTP(addr, cert, s.handle)
+	if err != nil {
+		return nil, err
+	}
+	s.httpEndpoint = he
+	return s, nil
+}
+
+func (s *EchoWebSocketServer) handle(w http.ResponseWriter, r *http.Request, i int) {
+	fail := func(err error) { s.update(i, func(c *Contact) { c.Err = err.Error() }) }
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{xmppstream.WSSubprotocol}})
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer ws.CloseNow()
+	ws.SetReadLimit(xmppstream.DefaultMaxElement + 4096)
+	ctx, cancel := context.WithTimeout(s.ctx, endpointTimeout)
+	defer cancel()
+	streams := 0
+	for {
+		_, msg, err := ws.Read(ctx)
+		if err != nil {
+			return
+		}
+		tok, err := xmppstream.ParseWSMessage(msg)
+		if err != nil {
+			fail(err)
+			ws.Write(ctx, websocket.MessageText, xmppstream.WSStreamError("not-well-formed", err.Error()))
+			ws.Write(ctx, websocket.MessageText, xmppstream.WSClose())
+			return
+		}
+		switch tok.Kind {
+		case xmppstream.TokenOpen:
+			streams++
+			if streams == 1 {
+				s.update(i, func(c *Contact) { c.To = tok.Header.To })
+			}
+			ws.Write(ctx, websocket.MessageText, xmppstream.WSServerOpen(s.cfg.from(tok.Header.To), "echo-ws-"+strconv.Itoa(streams)))
+			ws.Write(ctx, websocket.MessageText, xmppstream.WSFeatures(EchoFeatures(streams)))
+		case xmppstream.TokenClose:
+			ws.Write(ctx, websocket.MessageText, xmppstream.WSClose())
+			ws.Close(websocket.StatusNormalClosure, "")
+			return
+		case xmppstream.TokenElement:
+			if isCloseMe(tok.Name) {
+				ws.Write(ctx, websocket.MessageText, xmppstream.WSClose())
+				continue // wait for the client's <close/>
+			}
+			if err := ws.Write(ctx, websocket.MessageText, msg); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// EchoBOSHServer is a XEP-0124/XEP-0206 echo connection manager over TLS.
+// It holds requests as a real manager does: an empty request waits until
+// there is something to say, a newer request arrives, or wait passes.
+type EchoBOSHServer struct {
+	*httpEndpoint
+	cfg EchoConfig
+
+	mu       sync.Mutex
+	sessions map[string]*echoSession
+}
+
+type echoSession struct {
+	from    string
+	streams int
+	queue   [][]byte
+	closing bool   // the session ends with the next response
+	end     string // set once ended: the terminate condition ("terminate" for a plain end)
+	nextRID uint64 // the rid to process next
+	newest  uint64 // highest rid processed
+	changed chan struct{}
+}
+
+// StartEchoBOSH starts a BOSH echo endpoint on addr (loopback "ip:port")
+// presenting cert, at any path.
+func StartEchoBOSH(addr string, cert *tls.Certificate, cfg EchoConfig) (*EchoBOSHServer, error) {
+	if cert == nil {
+		return nil, errors.New("hacxtest: StartEchoBOSH needs a certificate")
+	}
+	s := &EchoBOSHServer{cfg: cfg, sessions: map[string]*echoSession{}}
+	he, err := startHTTP(addr, cert, s.handle)
+	if err != nil {
+		return nil, err
+	}
+	s.httpEndpoint = he
+	return s, nil
+}
+
+// Sessions is the number of BOSH sessions still open (created and not
+// terminated).
+func (s *EchoBOSHServer) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, sess := range s.sessions {
+		if sess.end == "" {
+			n++
+		}
+	}
+	return n
+}
+
+// boshAttrs reads the attributes of a request's <body/>.
+func boshAttrs(body []byte) (map[string]string, error) {
+	d := xml.NewDecoder(bytes.NewReader(body))
+	for {
+		t, err := d.Token()
+		if err != nil {
+			return nil, err
+		}
+		if se, ok := t.(xml.StartElement); ok {
+			m := map[string]string{}
+			for _, a := range se.Attr {
+				key := a.Name.Local
+				if a.Name.Space == xmppstream.NSXBOSH {
+					key = "xmpp:" + key
+				}
+				m[key] = a.Value
+			}
+			return m, nil
+		}
+	}
+}
+
+func (s *EchoBOSHServer) handle(w http.ResponseWriter, r *http.Request, i int) {
+	fail := func(err error) { s.update(i, func(c *Contact) { c.Err = err.Error() }) }
+	body, err := io.ReadAll(io.LimitReader(r.Body, xmppstream.MaxBOSHBody+1))
+	if err != nil {
+		fail(err)
+		return
+	}
+	w.Header().Set("Content-Type", xmppstream.BOSHContentType)
+	attrs, err := boshAttrs(body)
+	if err != nil {
+		fail(err)
+		http.Error(w, "bad body", http.StatusBadRequest)
+		return
+	}
+	if attrs["sid"] == "" {
+		s.create(w, body, i)
+		return
+	}
+	s.mu.Lock()
+	sess := s.sessions[attrs["sid"]]
+	s.mu.Unlock()
+	if sess == nil {
+		http.Error(w, "no such session", http.StatusNotFound)
+		return
+	}
+	children, _, err := xmppstream.BOSHChildren(body)
+	if err != nil {
+		fail(err)
+		w.Write(xmppstream.BOSHTerminate("bad-request"))
+		return
+	}
+	rid, _ := strconv.ParseUint(attrs["rid"], 10, 64)
+	s.mu.Lock()
+	// Requests are processed in rid order, as XEP-0124 section 14.2
+	// requires of a manager: one that overtook an earlier one waits.
+	for rid > sess.nextRID && sess.end == "" {
+		ch := sess.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-r.Context().Done():
+			return
+		}
+		s.mu.Lock()
+	}
+	if rid == sess.nextRID {
+		sess.nextRID++
+	}
+	if sess.end != "" { // a request after the session ended
+		s.mu.Unlock()
+		w.Write(echoBody(nil, sess.end))
+		return
+	}
+	if rid > sess.newest {
+		sess.newest = rid
+	}
+	if attrs["xmpp:restart"] == "true" {
+		sess.streams++
+		sess.queue = append(sess.queue, xmppstream.WSFeatures(EchoFeatures(sess.streams)))
+	}
+	for _, ch := range children {
+		if n, err := elementName(ch); err == nil && isCloseMe(n) {
+			sess.closing = true
+			continue
+		}
+		sess.queue = append(sess.queue, ch)
+	}
+	if attrs["type"] == "terminate" {
+		sess.closing = true
+	}
+	sess.wake()
+	s.mu.Unlock()
+
+	wait := time.Duration(s.wait()) * time.Second
+	if s.cfg.BOSHHold < 0 {
+		wait = 0 // polling session: answer at once
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		if len(sess.queue) > 0 || sess.closing || sess.end != "" || sess.newest > rid || wait == 0 {
+			out := sess.queue
+			sess.queue = nil
+			if sess.closing {
+				sess.end = "terminate"
+				sess.wake()
+			}
+			end := sess.end
+			s.mu.Unlock()
+			w.Write(echoBody(out, end))
+			return
+		}
+		ch := sess.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-timer.C:
+			wait = 0
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+func (s *EchoBOSHServer) wait() int {
+	if s.cfg.BOSHWait > 0 {
+		return s.cfg.BOSHWait
+	}
+	return xmppstream.BOSHWait
+}
+
+// wake tells every held request that the session changed; s.mu is held.
+func (e *echoSession) wake() {
+	close(e.changed)
+	e.changed = make(chan struct{})
+}
+
+func (s *EchoBOSHServer) create(w http.ResponseWriter, body []byte, i int) {
+	req, err := xmppstream.ParseBOSHRequest(body)
+	if err != nil {
+		s.update(i, func(c *Contact) { c.Err = err.Error() })
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write(xmppstream.BOSHTerminate("bad-request"))
+		return
+	}
+	s.update(i, func(c *Contact) { c.To = req.To })
+	sid := make([]byte, 8)
+	rand.Read(sid)
+	sess := &echoSession{from: s.cfg.from(req.To), streams: 1, changed: make(chan struct{}), newest: req.RID, nextRID: req.RID + 1}
+	hold, polling := 1, 0
+	if s.cfg.BOSHHold < 0 {
+		hold, polling = 0, s.cfg.BOSHPolling
+	} else if s.cfg.BOSHHold > 0 {
+		hold = s.cfg.BOSHHold
+	}
+	resp := &xmppstream.BOSHSession{
+		SID:    hex.EncodeToString(sid),
+		Header: xmppstream.Header{From: sess.from, ID: "echo-bosh-1", Version: "1.0", Lang: "en"},
+		Wait:   s.wait(), Hold: hold, Requests: hold + 1, Polling: polling, Inactivity: 60,
+		Ver: xmppstream.BOSHVersion,
+	}
+	if s.cfg.BOSHLateFeatures {
+		sess.queue = append(sess.queue, xmppstream.WSFeatures(EchoFeatures(1)))
+	} else {
+		resp.Features = xmppstream.WSFeatures(EchoFeatures(1))
+	}
+	s.mu.Lock()
+	s.sessions[resp.SID] = sess
+	s.mu.Unlock()
+	w.Write(resp.Marshal())
+}
+
+func echoBody(children [][]byte, end string) []byte {
+	var b bytes.Buffer
+	b.WriteString("<body xmlns='" + xmppstream.NSHTTPBind + "' xmlns:stream='" + xmppstream.NSStream + "'")
+	if end != "" {
+		b.WriteString(" type='terminate'")
+		if end != "terminate" {
+			b.WriteString(" condition='" + end + "'")
+		}
+	}
+	if len(children) == 0 {
+		b.WriteString("/>")
+		return b.Bytes()
+	}
+	b.WriteByte('>')
+	for _, c := range children {
+		b.Write(c)
+	}
+	b.WriteString("</body>")
+	return b.Bytes()
+}
+
+// elementName is the resolved name of the element in b.
+func elementName(b []byte) (xml.Name, error) {
+	d := xml.NewDecoder(bytes.NewReader(b))
+	for {
+		t, err := d.Token()
+		if err != nil {
+			return xml.Name{}, fmt.Errorf("hacxtest: %w", err)
+		}
+		if se, ok := t.(xml.StartElement); ok {
+			return se.Name, nil
+		}
+	}
+}

@@ -1,0 +1,527 @@
+package proxy_test
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"hacx.dev/hacx"
+	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/proxy"
+	"hacx.dev/hacx/xmppstream"
+)
+
+var methods = []hacx.Method{hacx.MethodTLS, hacx.MethodWebSocket, hacx.MethodBOSH}
+
+// stanzas the client sends and expects back from the echo endpoints.
+var stanzas = []string{
+	"<message to='juliet@relay.test' type='chat' id='m1'><body>1 &lt; 2 &amp;&amp; caf\u00e9 \u65e5\u672c &#x1F600;</body></message>",
+	"<presence><show>away</show><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='n' ver='v'/></presence>",
+	"<iq type='get' id='p1'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='urn:xmpp:microblog:0'/></pubsub></iq>",
+	"<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>",
+}
+
+// openThrough opens a stream through the proxy and checks the answer: a
+// header from the domain and the upstream's features, adapted.
+func openThrough(t *testing.T, addr string) *client {
+	t.Helper()
+	cl := dialClient(t, addr)
+	cl.open(domain, hacx.Client)
+	h := cl.expect(xmppstream.TokenOpen, "").Header
+	if h.From != domain || h.NS != "jabber:client" {
+		t.Fatalf("header %+v", h)
+	}
+	f := cl.expect(xmppstream.TokenElement, "features")
+	if !contains(f.Raw, "stream='1'") {
+		t.Errorf("features are not the upstream's first: %s", f.Raw)
+	}
+	if contains(f.Raw, "-PLUS") {
+		t.Errorf("channel-binding mechanism offered through the proxy: %s", f.Raw)
+	}
+	if !contains(f.Raw, "<mechanism>PLAIN</mechanism>") {
+		t.Errorf("mechanisms lost: %s", f.Raw)
+	}
+	return cl
+}
+
+// exchange sends every stanza in one write and checks each comes back
+// with the same meaning, in order.
+func exchange(t *testing.T, cl *client) {
+	t.Helper()
+	cl.send(strings.Join(stanzas, " \n"))
+	for _, s := range stanzas {
+		tok, err := cl.next()
+		if err != nil {
+			t.Fatalf("waiting for the echo of %q: %v", s, err)
+		}
+		if got, want := canon(t, tok.Raw, "jabber:client"), canon(t, []byte(s), "jabber:client"); got != want {
+			t.Errorf("echo differs:\n got %s\nwant %s", got, want)
+		}
+	}
+}
+
+// TestRelay_EachTransport_C4: a plain client's stanzas reach the upstream
+// and come back over each method; a restart (after SASL) gets a new
+// header and the new stream's features; </stream:stream> is answered.
+func TestRelay_EachTransport_C4(t *testing.T) {
+	b := newBed(t)
+	for _, m := range methods {
+		t.Run(string(m), func(t *testing.T) {
+			_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, m, hacxtest.EchoConfig{})}, nil)
+			cl := openThrough(t, addr)
+			exchange(t, cl)
+
+			// Restart, as after SASL success (RFC 6120 section 6.4.6).
+			cl.open(domain, hacx.Client)
+			if h := cl.expect(xmppstream.TokenOpen, "").Header; h.From != domain {
+				t.Errorf("restart header from %q", h.From)
+			}
+			if f := cl.expect(xmppstream.TokenElement, "features"); !contains(f.Raw, "stream='2'") {
+				t.Errorf("restart features %s", f.Raw)
+			}
+			exchange(t, cl)
+
+			cl.send("</stream:stream>")
+			cl.expect(xmppstream.TokenClose, "")
+			if tok, err := cl.next(); err != io.EOF {
+				t.Errorf("after close: %v %q", err, tok.Raw)
+			}
+		})
+	}
+}
+
+// TestRelay_ServerCloses: the upstream ending its stream reaches the
+// client as </stream:stream>, whatever the framing.
+func TestRelay_ServerCloses(t *testing.T) {
+	b := newBed(t)
+	for _, m := range methods {
+		t.Run(string(m), func(t *testing.T) {
+			_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, m, hacxtest.EchoConfig{})}, nil)
+			cl := openThrough(t, addr)
+			cl.send("<close-me xmlns='" + hacxtest.NSEcho + "'/>")
+			cl.expect(xmppstream.TokenClose, "")
+			cl.send("</stream:stream>")
+		})
+	}
+}
+
+// TestRelay_BOSHPollingAndLateFeatures: a polling session (hold 0) is
+// still relayed, and features sent after the session creation response
+// are fetched before the client is answered (XEP-0206 allows both).
+func TestRelay_BOSHPollingAndLateFeatures(t *testing.T) {
+	b := newBed(t)
+	for name, cfg := range map[string]hacxtest.EchoConfig{
+		"late features": {BOSHLateFeatures: true, BOSHWait: 5},
+		"polling":       {BOSHHold: -1, BOSHPolling: 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodBOSH, cfg)}, nil)
+			cl := openThrough(t, addr)
+			exchange(t, cl)
+			cl.send("</stream:stream>")
+			cl.expect(xmppstream.TokenClose, "")
+		})
+	}
+}
+
+// TestRelay_Server_s2s: a server-to-server listener takes jabber:server
+// streams and dials the domain's server service.
+func TestRelay_Server_s2s(t *testing.T) {
+	b := newBed(t)
+	_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, hacxtest.EchoConfig{Kind: hacx.Server})}, func(s *proxy.Server) { s.Kind = hacx.Server })
+	cl := dialClient(t, addr)
+	cl.open(domain, hacx.Server)
+	if h := cl.expect(xmppstream.TokenOpen, "").Header; h.NS != "jabber:server" || h.From != domain {
+		t.Fatalf("header %+v", h)
+	}
+	cl.expect(xmppstream.TokenElement, "features")
+	cl.send("<message from='a@example.org' to='b@relay.test'><body>s2s</body></message>")
+	if tok := cl.expect(xmppstream.TokenElement, "message"); !contains(tok.Raw, "s2s") {
+		t.Errorf("echo %s", tok.Raw)
+	}
+
+	// A client stream on the server listener is refused.
+	c2 := dialClient(t, addr)
+	c2.open(domain, hacx.Client)
+	if cond, _ := c2.expectStreamError(); cond != "invalid-namespace" {
+		t.Errorf("client stream on the s2s listener: %q", cond)
+	}
+}
+
+// TestRelay_OversizedElement: an element larger than MaxElement is a
+// policy-violation, before it is read whole.
+func TestRelay_OversizedElement(t *testing.T) {
+	b := newBed(t)
+	for _, m := range []hacx.Method{hacx.MethodWebSocket, hacx.MethodBOSH} {
+		t.Run(string(m), func(t *testing.T) {
+			_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, m, hacxtest.EchoConfig{})}, func(s *proxy.Server) { s.MaxElement = 1024 })
+			cl := openThrough(t, addr)
+			// A small one passes.
+			cl.send("<message><body>small</body></message>")
+			cl.expect(xmppstream.TokenElement, "message")
+			cl.send("<message><body>" + strings.Repeat("x", 4096) + "</body></message>")
+			if cond, text := cl.expectStreamError(); cond != "policy-violation" || !strings.Contains(text, "too large") {
+				t.Errorf("got <%s/> %q", cond, text)
+			}
+		})
+	}
+}
+
+// TestRelay_NotXML: garbage from the client is a not-well-formed stream
+// error, not a crash.
+func TestRelay_NotXML(t *testing.T) {
+	b := newBed(t)
+	_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodWebSocket, hacxtest.EchoConfig{})}, nil)
+	cl := openThrough(t, addr)
+	cl.send("<message><body>x</bdy></message>")
+	if cond, _ := cl.expectStreamError(); cond != "not-well-formed" {
+		t.Errorf("got <%s/>", cond)
+	}
+}
+
+// TestOpen_BadHeaders: the proxy needs a stream header with a to, in the
+// listener's namespace.
+func TestOpen_BadHeaders(t *testing.T) {
+	b := newBed(t)
+	_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, hacxtest.EchoConfig{})}, nil)
+	for _, tt := range []struct{ name, send, want string }{
+		{"no to", "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>", "host-unknown"},
+		{"old version", "<stream:stream to='relay.test' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>", "unsupported-version"},
+		{"server namespace", "<stream:stream to='relay.test' xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>", "invalid-namespace"},
+		{"not a header", "<message/>", "not-well-formed"},
+		{"a comment", "<!-- hi --><stream:stream>", "restricted-xml"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cl := dialClient(t, addr)
+			cl.send(tt.send)
+			if cond, _ := cl.expectStreamError(); cond != tt.want {
+				t.Errorf("got <%s/>, want <%s/>", cond, tt.want)
+			}
+		})
+	}
+}
+
+// TestUpstream_AllDead_C3: when no route works the client learns why, one
+// line per route, in a remote-connection-failed stream error.
+func TestUpstream_AllDead_C3(t *testing.T) {
+	b := newBed(t)
+	var routes []hacx.Route
+	for i, ip := range []string{"127.0.0.1", "127.0.0.2"} {
+		a, err := hacxtest.RefusedAddr(ip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		routes = append(routes, hacx.Route{Method: hacx.MethodTLS, Addr: a, SNI: domain, HasSNI: true, Source: hacx.SourceHACX, Index: i + 1})
+	}
+	reg := prometheus.NewRegistry()
+	m, err := proxy.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr := b.startProxy(t, routes, func(s *proxy.Server) { s.Metrics = m })
+	cl := dialClient(t, addr)
+	cl.open(domain, hacx.Client)
+	if h := cl.expect(xmppstream.TokenOpen, "").Header; h.From != domain {
+		t.Errorf("error header from %q", h.From)
+	}
+	cond, text := cl.expectStreamError()
+	if cond != "remote-connection-failed" {
+		t.Errorf("condition %q", cond)
+	}
+	for _, r := range routes {
+		if !strings.Contains(text, r.Addr.String()) {
+			t.Errorf("text does not name route %s: %q", r.Addr, text)
+		}
+	}
+	cl.expect(xmppstream.TokenClose, "")
+
+	// Unknown domain: discovery fails, same condition.
+	c2 := dialClient(t, addr)
+	c2.open("elsewhere.test", hacx.Client)
+	if cond, text := c2.expectStreamError(); cond != "remote-connection-failed" || !strings.Contains(text, "elsewhere.test") {
+		t.Errorf("unknown domain: <%s/> %q", cond, text)
+	}
+	if got := counter(t, reg, "hacx_proxy_upstream_failures_total", "client"); got != 2 {
+		t.Errorf("upstream failures = %v, want 2", got)
+	}
+}
+
+// TestLocalSTARTTLS: with a certificate the proxy offers STARTTLS itself,
+// answers the restart locally without STARTTLS, and never forwards it.
+func TestLocalSTARTTLS(t *testing.T) {
+	b := newBed(t)
+	local, err := b.ca.Issue("localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, required := range []bool{false, true} {
+		name := "optional"
+		if required {
+			name = "required"
+		}
+		t.Run(name, func(t *testing.T) {
+			_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodWebSocket, hacxtest.EchoConfig{})}, func(s *proxy.Server) {
+				s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*local}}
+				s.TLSRequired = required
+			})
+			cl := dialClient(t, addr)
+			cl.open(domain, hacx.Client)
+			cl.expect(xmppstream.TokenOpen, "")
+			f := cl.expect(xmppstream.TokenElement, "features")
+			if !contains(f.Raw, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'") || contains(f.Raw, "<required/>") != required {
+				t.Fatalf("features %s", f.Raw)
+			}
+			if !contains(f.Raw, "stream='1'") {
+				t.Errorf("upstream features lost: %s", f.Raw)
+			}
+			cl.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+			cl.expect(xmppstream.TokenElement, "proceed")
+			tc := tls.Client(cl.c, &tls.Config{RootCAs: b.ca.Pool(), ServerName: "localhost"})
+			if err := tc.Handshake(); err != nil {
+				t.Fatal(err)
+			}
+			cl.c, cl.sp = tc, xmppstream.NewSplitter(tc, 0)
+			cl.open(domain, hacx.Client)
+			if h := cl.expect(xmppstream.TokenOpen, "").Header; h.From != domain {
+				t.Errorf("header after TLS %+v", h)
+			}
+			f = cl.expect(xmppstream.TokenElement, "features")
+			if contains(f.Raw, "starttls") || !contains(f.Raw, "stream='1'") {
+				t.Errorf("features after TLS %s", f.Raw)
+			}
+			exchange(t, cl)
+		})
+	}
+
+	t.Run("required, refused without", func(t *testing.T) {
+		_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, hacxtest.EchoConfig{})}, func(s *proxy.Server) {
+			s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*local}}
+			s.TLSRequired = true
+		})
+		cl := dialClient(t, addr)
+		cl.open(domain, hacx.Client)
+		cl.expect(xmppstream.TokenOpen, "")
+		cl.expect(xmppstream.TokenElement, "features")
+		cl.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGEAYg==</auth>")
+		if cond, _ := cl.expectStreamError(); cond != "policy-violation" {
+			t.Errorf("got <%s/>", cond)
+		}
+	})
+
+	t.Run("optional, skipped", func(t *testing.T) {
+		_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, hacxtest.EchoConfig{})}, func(s *proxy.Server) {
+			s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*local}}
+		})
+		cl := dialClient(t, addr)
+		cl.open(domain, hacx.Client)
+		cl.expect(xmppstream.TokenOpen, "")
+		cl.expect(xmppstream.TokenElement, "features")
+		exchange(t, cl) // the first element is forwarded, not lost
+	})
+}
+
+// TestLimits_MaxConns: over the limit a client gets resource-constraint;
+// once a connection ends its slot is free again.
+func TestLimits_MaxConns(t *testing.T) {
+	b := newBed(t)
+	srv, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, hacxtest.EchoConfig{})}, func(s *proxy.Server) { s.MaxConns = 1 })
+	first := openThrough(t, addr)
+	second := dialClient(t, addr)
+	second.open(domain, hacx.Client)
+	if cond, _ := second.expectStreamError(); cond != "resource-constraint" {
+		t.Errorf("over the limit: <%s/>", cond)
+	}
+	first.send("</stream:stream>")
+	first.expect(xmppstream.TokenClose, "")
+	first.c.Close()
+	for srv.ActiveConns() != 0 {
+		time.Sleep(5 * time.Millisecond) // polling the count the test waits for
+	}
+	third := openThrough(t, addr)
+	exchange(t, third)
+}
+
+// TestLimits_IdleTimeout: a connection on which nothing moves is ended
+// with connection-timeout; one that keeps talking is not.
+func TestLimits_IdleTimeout(t *testing.T) {
+	b := newBed(t)
+	_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodWebSocket, hacxtest.EchoConfig{})}, func(s *proxy.Server) { s.IdleTimeout = 300 * time.Millisecond })
+	cl := openThrough(t, addr)
+	start := time.Now()
+	if cond, _ := cl.expectStreamError(); cond != "connection-timeout" {
+		t.Errorf("got <%s/>", cond)
+	}
+	if el := time.Since(start); el < 300*time.Millisecond {
+		t.Errorf("ended after %v, before the idle timeout", el)
+	}
+}
+
+// TestShutdown_Polite: Shutdown ends every stream the way its transport
+// closes one, and the server's goodbye reaches each client, before Shutdown
+// returns; Serve then returns ErrServerClosed and nothing is left running.
+func TestShutdown_Polite(t *testing.T) {
+	b := newBed(t)
+	var routes []hacx.Route
+	for _, m := range methods {
+		routes = append(routes, b.echoRoute(t, m, hacxtest.EchoConfig{BOSHWait: 10}))
+	}
+	base := runtime.NumGoroutine()
+	for _, r := range routes {
+		func() {
+			srv := &proxy.Server{Dialer: nil}
+			_, addr := b.startProxy(t, []hacx.Route{r}, func(s *proxy.Server) { srv = s })
+			var clients []*client
+			for range 3 {
+				cl := openThrough(t, addr)
+				exchange(t, cl)
+				clients = append(clients, cl)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var wg sync.WaitGroup
+			for _, cl := range clients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					tok, err := cl.next()
+					if err != nil || tok.Kind != xmppstream.TokenClose {
+						t.Errorf("%s: client got %v %q, want </stream:stream>", r.Method, err, tok.Raw)
+					}
+				}()
+			}
+			if err := srv.Shutdown(ctx); err != nil {
+				t.Errorf("%s: Shutdown: %v", r.Method, err)
+			}
+			wg.Wait()
+			if n := srv.ActiveConns(); n != 0 {
+				t.Errorf("%s: %d connections after Shutdown", r.Method, n)
+			}
+			if _, err := net.Dial("tcp", addr); err == nil {
+				t.Errorf("%s: still accepting after Shutdown", r.Method)
+			}
+			for _, cl := range clients {
+				cl.c.Close()
+			}
+		}()
+	}
+	waitGoroutines(t, base+2)
+}
+
+// TestNoGoroutineLeak: many connections over every transport, ended every
+// way (client close, server close, client vanishing, upstream dead),
+// leave nothing running.
+func TestNoGoroutineLeak(t *testing.T) {
+	b := newBed(t)
+	var routes []hacx.Route
+	for _, m := range methods {
+		routes = append(routes, b.echoRoute(t, m, hacxtest.EchoConfig{BOSHWait: 10}))
+	}
+	dead, _ := hacxtest.RefusedAddr("127.0.0.1")
+	base := runtime.NumGoroutine()
+	for _, r := range routes {
+		srv, addr := b.startProxy(t, []hacx.Route{r}, nil)
+		for i := range 4 {
+			cl := openThrough(t, addr)
+			exchange(t, cl)
+			switch i {
+			case 0:
+				cl.send("</stream:stream>")
+				cl.expect(xmppstream.TokenClose, "")
+			case 1:
+				cl.send("<close-me xmlns='" + hacxtest.NSEcho + "'/>")
+				cl.expect(xmppstream.TokenClose, "")
+				cl.send("</stream:stream>")
+			case 2:
+				cl.send("<message><body>half")
+			}
+			cl.c.Close()
+		}
+		for srv.ActiveConns() != 0 {
+			time.Sleep(5 * time.Millisecond) // polling the count the test waits for
+		}
+		srv.Close()
+	}
+	_, addr := b.startProxy(t, []hacx.Route{{Method: hacx.MethodTLS, Addr: dead, SNI: domain, HasSNI: true}}, nil)
+	cl := dialClient(t, addr)
+	cl.open(domain, hacx.Client)
+	cl.expectStreamError()
+	cl.c.Close()
+	waitGoroutines(t, base+4) // the last proxy's accept loop and its Serve
+}
+
+// TestMetricsAndLog: one log line per connection with domain, route and
+// bytes; metrics count the connection, its bytes and the winning route.
+func TestMetricsAndLog(t *testing.T) {
+	b := newBed(t)
+	reg := prometheus.NewRegistry()
+	m, err := proxy.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logBuf syncBuffer
+	srv, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodWebSocket, hacxtest.EchoConfig{})}, func(s *proxy.Server) {
+		s.Metrics = m
+		s.Logger = slog.New(slog.NewTextHandler(&logBuf, nil))
+	})
+	cl := openThrough(t, addr)
+	exchange(t, cl)
+	if got := gauge(t, reg, "hacx_proxy_connections_active", "client"); got != 1 {
+		t.Errorf("active = %v", got)
+	}
+	cl.send("</stream:stream>")
+	cl.expect(xmppstream.TokenClose, "")
+	cl.c.Close()
+	for srv.ActiveConns() != 0 {
+		time.Sleep(5 * time.Millisecond) // polling the count the test waits for
+	}
+	if got := counter(t, reg, "hacx_proxy_connections_total", "client"); got != 1 {
+		t.Errorf("total = %v", got)
+	}
+	if got := counter(t, reg, "hacx_proxy_route_winners_total", "websocket", "static"); got != 1 {
+		t.Errorf("winners = %v", got)
+	}
+	sent := 0
+	for _, s := range stanzas {
+		sent += len(s)
+	}
+	if got := counter(t, reg, "hacx_proxy_bytes_total", "to_server"); got < float64(sent) {
+		t.Errorf("bytes to server = %v, want at least %d", got, sent)
+	}
+	if got := counter(t, reg, "hacx_proxy_bytes_total", "to_client"); got < float64(sent) {
+		t.Errorf("bytes to client = %v, want at least %d", got, sent)
+	}
+	for srv.ActiveConns() != 0 || !strings.Contains(logBuf.String(), "outcome=closed") {
+		time.Sleep(5 * time.Millisecond) // the log line is written as the connection ends
+	}
+	line := logBuf.String()
+	for _, want := range []string{"domain=relay.test", "method=websocket", "bytes_to_server=", "duration="} {
+		if !strings.Contains(line, want) {
+			t.Errorf("log line lacks %q: %s", want, line)
+		}
+	}
+}
+
+// TestServe_AfterShutdown: a closed server refuses to serve again.
+func TestServe_AfterShutdown(t *testing.T) {
+	var s proxy.Server
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Serve(context.Background(), ln); !errors.Is(err, proxy.ErrServerClosed) {
+		t.Errorf("Serve after Shutdown: %v", err)
+	}
+}
