@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -215,7 +216,7 @@ func (e *openError) Unwrap() error { return e.err }
 func (c *conn) handshakeFailed(err error) {
 	var oe *openError
 	if !errors.As(err, &oe) {
-		c.setOutcome("error")
+		c.setOutcome("client-gone")
 		c.srv.log().Debug("proxy: connection ended during the opening", "remote", c.remote(), "err", err)
 		return
 	}
@@ -276,9 +277,9 @@ func (c *conn) open() (*xmppstream.Splitter, *xmppstream.Token, error) {
 		c.raw.SetReadDeadline(time.Time{})
 		return sp, &tok, nil
 	}
-	if len(sp.Buffered()) > 0 {
-		// RFC 6120 section 5.4.3.3: nothing may follow <starttls/> before
-		// the TLS handshake.
+	if len(bytes.TrimLeft(sp.Buffered(), " \t\r\n")) > 0 {
+		// RFC 6120 section 5.4.3.3: nothing but whitespace may follow
+		// <starttls/> before the TLS handshake.
 		return nil, nil, &openError{condition: "not-well-formed", text: "data after <starttls/> before the TLS handshake"}
 	}
 	if err := c.writeClient([]byte("<proceed xmlns='" + nsTLS + "'/>")); err != nil {

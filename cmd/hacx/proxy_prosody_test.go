@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"io/fs"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"hacx.dev/hacx/hacxtest"
+)
+
+// lockedBuffer collects a command's stderr while it runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestProxy_GoSendXMPPToProsody: Debian's go-sendxmpp, which knows nothing
+// of HACX, sends a message through "hacx proxy" to a real Prosody whose
+// HACX document lists a dead direct-TLS route first and one working route:
+// WebSocket, then BOSH, then direct TLS. The message must land in the
+// recipient's offline store. go-sendxmpp insists on TLS, so the proxy
+// offers STARTTLS with a certificate the client is told not to verify
+// (the proxy is on loopback; the upstream is verified by the proxy).
+func TestProxy_GoSendXMPPToProsody(t *testing.T) {
+	hacxtest.Require(t, hacxtest.ProsodyAvailable())
+	_, lerr := exec.LookPath("go-sendxmpp")
+	hacxtest.Require(t, lerr)
+	const domain = "proxyprosody.test"
+	ca, err := hacxtest.NewCA("proxy-prosody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue(domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	p, err := hacxtest.StartProsody(ctx, hacxtest.ProsodyConfig{Domain: domain, IP: "127.0.0.31", Cert: cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, u := range []string{"alice", "bob"} {
+		if err := p.Register(ctx, u, "secret-"+u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dead, err := hacxtest.RefusedAddr("127.0.0.32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadRoute := fmt.Sprintf(`<tls ip="%s" port="%d" priority="1" weight="0" sni="%s"/>`, dead.Addr(), dead.Port(), domain)
+	var doc atomic.Value
+	pub := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Host != domain || r.URL.Path != "/.well-known/xmpp-client.xml" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/xml")
+		io.WriteString(w, doc.Load().(string))
+	}))
+	pub.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}}
+	pub.Config.ErrorLog = log.New(io.Discard, "", 0)
+	pub.StartTLS()
+	defer pub.Close()
+	testDialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, pub.Listener.Addr().String())
+	}
+	defer func() { testDialContext = nil }()
+	dnsSrv, err := hacxtest.NewDNSServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dnsSrv.Close()
+
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	os.WriteFile(caFile, ca.PEM(), 0o600)
+	local, err := ca.Issue("localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := hacxtest.CertPEM(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "proxy.crt"), filepath.Join(dir, "proxy.key")
+	os.WriteFile(certFile, certPEM, 0o600)
+	os.WriteFile(keyFile, keyPEM, 0o600)
+	addr := freeLoopbackAddr(t)
+
+	pctx, stop := context.WithCancel(ctx)
+	var stderr lockedBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(pctx, []string{"proxy", "--listen", addr, "--tls-cert", certFile, "--tls-key", keyFile,
+			"--ca-file", caFile, "--resolver", dnsSrv.Addr, "--no-cache", "--state-dir", dir, "--socks", "none"},
+			&stdio{in: strings.NewReader(""), out: io.Discard, err: &stderr})
+	}()
+	waitListening(t, addr, exited, &stderr)
+
+	home := t.TempDir() // no go-sendxmpp configuration file of the user's
+	for _, tt := range []struct{ method, record string }{
+		{"websocket", fmt.Sprintf(`<websocket ip="%s" port="%d" priority="2" weight="0" url="%s"/>`, p.HTTPSAddr.Addr(), p.HTTPSAddr.Port(), p.WebSocketURL)},
+		{"bosh", fmt.Sprintf(`<bosh ip="%s" port="%d" priority="2" weight="0" sni="%s" url="%s"/>`, p.HTTPSAddr.Addr(), p.HTTPSAddr.Port(), domain, p.BOSHURL)},
+		{"tls", fmt.Sprintf(`<tls ip="%s" port="%d" priority="2" weight="0" sni="%s"/>`, p.TLSAddr.Addr(), p.TLSAddr.Port(), domain)},
+	} {
+		t.Run(tt.method, func(t *testing.T) {
+			doc.Store(`<hacx ttl="60">` + deadRoute + tt.record + "</hacx>\n")
+			text := fmt.Sprintf("hello bob, over %s through hacx proxy %d", tt.method, time.Now().UnixNano())
+			cmd := exec.CommandContext(ctx, "go-sendxmpp", "-u", "alice@"+domain, "-p", "secret-alice",
+				"-j", addr, "-n", "--timeout", "30", "bob@"+domain)
+			cmd.Stdin = strings.NewReader(text)
+			cmd.Env = append(os.Environ(), "HOME="+home)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("go-sendxmpp: %v\n%s\nproxy log:\n%s\nprosody log:\n%s", err, out, stderr.String(), p.Log())
+			}
+			// Bob is offline: Prosody keeps the message in his offline store.
+			deadline := time.Now().Add(15 * time.Second)
+			for !storeHas(p.DataDir(), text) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the message never reached bob's offline store\nproxy log:\n%s\nprosody log:\n%s", stderr.String(), p.Log())
+				}
+				time.Sleep(50 * time.Millisecond) // polling Prosody's store, not timing the relay
+			}
+			// The log line is written as the connection ends, which may
+			// be just after go-sendxmpp exits.
+			for !strings.Contains(stderr.String(), "method="+tt.method+" ") {
+				if time.Now().After(deadline) {
+					t.Fatalf("no connection logged over %s:\n%s", tt.method, stderr.String())
+				}
+				time.Sleep(20 * time.Millisecond) // polling the log
+			}
+		})
+	}
+
+	stop()
+	select {
+	case code := <-exited:
+		if code != exitOK {
+			t.Errorf("hacx proxy exit %d after the signal, want 0\n%s", code, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("hacx proxy did not shut down")
+	}
+}
+
+// storeHas reports whether a file under dir (Prosody's data) holds text.
+func storeHas(dir, text string) bool {
+	found := false
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || found {
+			return nil
+		}
+		if b, err := os.ReadFile(path); err == nil && bytes.Contains(b, []byte(text)) {
+			found = true
+		}
+		return nil
+	})
+	return found
+}
+
+// freeLoopbackAddr returns a 127.0.0.1 address with a port that was free.
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// waitListening waits until the proxy accepts connections on addr.
+func waitListening(t *testing.T, addr string, exited <-chan int, stderr *lockedBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case code := <-exited:
+			t.Fatalf("hacx proxy exited %d: %s", code, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hacx proxy not listening on %s: %s", addr, stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polling the port
+	}
+}
