@@ -1,8 +1,14 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"time"
+
+	"hacx.dev/hacx/dial"
 
 	"hacx.dev/hacx/xmppstream"
 )
@@ -55,6 +61,7 @@ func (c *conn) relayBOSH(sp *xmppstream.Splitter, pending *xmppstream.Token) {
 				tok, err = sp.Next()
 			}
 			if err != nil {
+				c.srv.log().Debug("proxy: client side ended", "domain", c.domain, "err", err)
 				c.clientReadFailed(err)
 				put(boshItem{close: true})
 				return
@@ -119,7 +126,7 @@ func (c *conn) boshSchedule(in <-chan boshItem) {
 			defer c.bg.Done()
 			ctx, cancel := context.WithTimeout(c.ctx, wait+boshSlack)
 			defer cancel()
-			resp, err := s.Post(ctx, body)
+			resp, err := boshPost(ctx, s, body)
 			results <- boshResult{seq: n, body: resp, err: err, terminate: term}
 		}()
 	}
@@ -194,6 +201,7 @@ func (c *conn) boshSchedule(in <-chan boshItem) {
 // whether the session ended.
 func (c *conn) boshDeliver(r boshResult) (end bool) {
 	if r.err != nil {
+		c.srv.log().Debug("proxy: BOSH request failed", "domain", c.domain, "err", r.err, "terminate", r.terminate)
 		if r.terminate {
 			c.writeClient([]byte("</stream:stream>"))
 		} else {
@@ -219,6 +227,7 @@ func (c *conn) boshDeliver(r boshResult) (end bool) {
 	if term == "" && !r.terminate {
 		return false
 	}
+	c.srv.log().Debug("proxy: BOSH session ended", "domain", c.domain, "condition", term, "requested", r.terminate)
 	switch {
 	case r.terminate || term == "terminate" || sawError || term == "remote-stream-error":
 		c.writeClient([]byte("</stream:stream>"))
@@ -242,4 +251,33 @@ func streamCondition(bosh string) string {
 		return "conflict"
 	}
 	return "undefined-condition"
+}
+
+// boshPost is dial.BOSHSession.Post with room for a relay: a connection
+// manager that held a request while messages piled up answers with all of
+// them in one body, up to xmppstream.MaxBOSHBody, where Post (made for the
+// session creation response) stops at xmppstream.MaxMessageBytes.
+func boshPost(ctx context.Context, s *dial.BOSHSession, body []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("bosh: %w", err)
+	}
+	req.Header.Set("Content-Type", xmppstream.BOSHContentType)
+	resp, err := s.Client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("bosh: POST %s: %w", s.URL, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, xmppstream.MaxBOSHBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("bosh: reading response: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		// XEP-0124 section 17: any other status means the session is gone.
+		return nil, fmt.Errorf("bosh: POST %s: HTTP %s", s.URL, resp.Status)
+	}
+	if len(data) > xmppstream.MaxBOSHBody {
+		return nil, fmt.Errorf("bosh: response larger than %d bytes", xmppstream.MaxBOSHBody)
+	}
+	return data, nil
 }
