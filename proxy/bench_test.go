@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -259,7 +259,7 @@ func BenchmarkProxyRelay(b *testing.B) {
 	for _, path := range paths[1:] {
 		b.ReportMetric(rate[path], path+"-msg/s")
 		b.ReportMetric(rate[path]/rate["direct"], path+"-ratio")
-		b.ReportMetric(float64((rtt[path]-rtt["direct"]).Microseconds()), path+"-added-µs")
+		b.ReportMetric(float64((rtt[path] - rtt["direct"]).Microseconds()), path+"-added-µs")
 	}
 	for _, path := range paths {
 		b.Logf("%-9s %8.0f msg/s  ratio %.2f  round trip %v", path, rate[path], rate[path]/rate["direct"], rtt[path].Round(time.Microsecond))
