@@ -2,7 +2,8 @@ package proxy
 
 import (
 	"bytes"
-	"regexp"
+	"encoding/xml"
+	"io"
 
 	"hacx.dev/hacx/xmppstream"
 )
@@ -10,26 +11,29 @@ import (
 // nsTLS is the STARTTLS namespace (RFC 6120 section 5.4).
 const nsTLS = "urn:ietf:params:xml:ns:xmpp-tls"
 
-var (
-	// An upstream <starttls/> offer, empty or with children (<required/>).
-	reStartTLS = regexp.MustCompile(`<(?:[A-Za-z_][\w.-]*:)?starttls\b[^>]*?(?:/>|>.*?</(?:[A-Za-z_][\w.-]*:)?starttls\s*>)`)
-	// A SASL mechanism with channel binding (RFC 5802 section 6: -PLUS).
-	rePlus = regexp.MustCompile(`<((?:[A-Za-z_][\w.-]*:)?mechanism)\b[^>]*>\s*[A-Za-z0-9_-]*-PLUS\s*</((?:[A-Za-z_][\w.-]*:)?mechanism)\s*>`)
-)
-
 // rewriteFeatures adapts the upstream's first <stream:features/> for the
 // local client: the upstream's STARTTLS offer goes (the upstream is
 // already encrypted and verified; STARTTLS is never forwarded), so do
 // -PLUS SASL mechanisms (channel binding would bind the client's TLS
 // connection with the proxy, which the server cannot see: the exchange
 // would fail), and when offerTLS is set the proxy's own <starttls/> is put
-// first, with <required/> when required.
+// first, with <required/> when required. Everything else is kept byte for
+// byte. Features that do not parse are passed on as they are: the client
+// will say what is wrong with them.
 func rewriteFeatures(features []byte, offerTLS, required bool) []byte {
 	if len(features) == 0 {
 		features = []byte("<stream:features/>")
 	}
-	out := reStartTLS.ReplaceAll(features, nil)
-	out = rePlus.ReplaceAll(out, nil)
+	out := features
+	if cut, ok := featureCuts(features); ok && len(cut) > 0 {
+		out = make([]byte, 0, len(features))
+		prev := 0
+		for _, c := range cut {
+			out = append(out, features[prev:c[0]]...)
+			prev = c[1]
+		}
+		out = append(out, features[prev:]...)
+	}
 	if !offerTLS {
 		return out
 	}
@@ -55,6 +59,84 @@ func rewriteFeatures(features []byte, offerTLS, required bool) []byte {
 	b.WriteString(tls)
 	b.Write(out[end+1:])
 	return b.Bytes()
+}
+
+// maxFeatureDepth bounds the nesting featureCuts follows.
+const maxFeatureDepth = 32
+
+// featureCuts returns the byte ranges to remove from features: <starttls/>
+// children, and <mechanism/> children of <mechanisms/> naming a -PLUS
+// mechanism (RFC 5802 section 6). ok is false when features are not one
+// element (leading whitespace allowed) that parses.
+func featureCuts(features []byte) (cut [][2]int, ok bool) {
+	d := xml.NewDecoder(bytes.NewReader(features))
+	var (
+		roots     int
+		depth     int
+		child     xml.Name
+		childFrom int
+		mechFrom  int
+		inMech    bool
+		mechText  []byte
+	)
+	for {
+		from := int(d.InputOffset())
+		tok, err := d.Token()
+		if err == io.EOF {
+			return cut, depth == 0 && roots == 1
+		}
+		if err != nil {
+			return nil, false
+		}
+		if depth == 0 {
+			// One root element, whitespace around it: startTagEnd
+			// relies on the root coming first.
+			switch t := tok.(type) {
+			case xml.CharData:
+				if len(bytes.TrimSpace(t)) > 0 {
+					return nil, false
+				}
+			case xml.StartElement:
+				if roots > 0 {
+					return nil, false
+				}
+			default:
+				return nil, false
+			}
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if depth == 0 {
+				roots++
+			}
+			depth++
+			if depth > maxFeatureDepth {
+				return nil, false
+			}
+			switch {
+			case depth == 2:
+				child, childFrom = t.Name, from
+			case depth == 3 && child.Local == "mechanisms" && t.Name.Local == "mechanism":
+				inMech, mechFrom, mechText = true, from, mechText[:0]
+			}
+		case xml.CharData:
+			if inMech && depth == 3 && len(mechText) < 256 {
+				mechText = append(mechText, t...)
+			}
+		case xml.EndElement:
+			to := int(d.InputOffset())
+			switch {
+			case depth == 3 && inMech:
+				inMech = false
+				if bytes.HasSuffix(bytes.TrimSpace(mechText), []byte("-PLUS")) {
+					cut = append(cut, [2]int{mechFrom, to})
+				}
+			case depth == 2 && child.Local == "starttls":
+				cut = append(cut, [2]int{childFrom, to})
+			}
+			depth--
+		}
+	}
 }
 
 // startTagEnd finds the '>' ending the start tag at the beginning of b,
