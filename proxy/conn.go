@@ -107,7 +107,10 @@ func (c *conn) serve() {
 			c.idle.Stop()
 		}
 		c.cancel()
-		c.closeUpstream(true)
+		// A relay ends the upstream stream itself (</stream:stream>,
+		// <close/>, a BOSH terminate); only an opening that failed after
+		// the dial still owes the upstream its goodbye.
+		c.closeUpstream(!c.relaying.Load())
 		c.client().Close()
 		c.raw.Close()
 		c.bg.Wait()

@@ -525,3 +525,33 @@ func TestServe_AfterShutdown(t *testing.T) {
 		t.Errorf("Serve after Shutdown: %v", err)
 	}
 }
+
+// TestRelay_ClientHalfClose: a client that shuts down its sending side
+// (no </stream:stream>) still gets what was in flight, then the end of the
+// stream; the upstream stream is ended for it.
+func TestRelay_ClientHalfClose(t *testing.T) {
+	b := newBed(t)
+	for _, m := range methods {
+		t.Run(string(m), func(t *testing.T) {
+			srv, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, m, hacxtest.EchoConfig{})}, nil)
+			cl := openThrough(t, addr)
+			cl.send(stanzas[0])
+			if err := cl.c.(*net.TCPConn).CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			cl.expect(xmppstream.TokenElement, "message")
+			for {
+				tok, err := cl.next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil || tok.Kind != xmppstream.TokenClose {
+					t.Fatalf("after half-close: %v %s %q", err, tok.Kind, tok.Raw)
+				}
+			}
+			for srv.ActiveConns() != 0 {
+				time.Sleep(5 * time.Millisecond) // polling the count the test waits for
+			}
+		})
+	}
+}
