@@ -36,28 +36,29 @@ type BOSHSession struct {
 func (s *BOSHSession) NextRID() uint64 { return s.rid.Add(1) }
 
 // Post sends body (a complete <body/> element) and returns the response
-// body, at most xmppstream.MaxMessageBytes. A non-200 status is an error
-// (XEP-0124 section 17: the session is gone).
+// body, at most xmppstream.MaxBOSHBody: a connection manager that held a
+// request while stanzas piled up answers with all of them in one body. A
+// non-200 status is an error (XEP-0124 section 17: the session is gone).
 func (s *BOSHSession) Post(ctx context.Context, body []byte) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("bosh: %w", err)
 	}
-	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+	req.Header.Set("Content-Type", xmppstream.BOSHContentType)
 	resp, err := s.Client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("bosh: POST %s: %w", s.URL, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, xmppstream.MaxMessageBytes+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, xmppstream.MaxBOSHBody+1))
 	if err != nil {
 		return nil, fmt.Errorf("bosh: reading response: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("bosh: POST %s: HTTP %s (%q)", s.URL, resp.Status, excerpt(data))
 	}
-	if len(data) > xmppstream.MaxMessageBytes {
-		return nil, fmt.Errorf("bosh: response larger than %d bytes", xmppstream.MaxMessageBytes)
+	if len(data) > xmppstream.MaxBOSHBody {
+		return nil, fmt.Errorf("bosh: response larger than %d bytes", xmppstream.MaxBOSHBody)
 	}
 	return data, nil
 }

@@ -1,14 +1,8 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"io"
-	"net/http"
 	"time"
-
-	"hacx.dev/hacx/dial"
 
 	"hacx.dev/hacx/xmppstream"
 )
@@ -126,7 +120,7 @@ func (c *conn) boshSchedule(in <-chan boshItem) {
 			defer c.bg.Done()
 			ctx, cancel := context.WithTimeout(c.ctx, wait+boshSlack)
 			defer cancel()
-			resp, err := boshPost(ctx, s, body)
+			resp, err := s.Post(ctx, body)
 			results <- boshResult{seq: n, body: resp, err: err, terminate: term}
 		}()
 	}
@@ -251,33 +245,4 @@ func streamCondition(bosh string) string {
 		return "conflict"
 	}
 	return "undefined-condition"
-}
-
-// boshPost is dial.BOSHSession.Post with room for a relay: a connection
-// manager that held a request while messages piled up answers with all of
-// them in one body, up to xmppstream.MaxBOSHBody, where Post (made for the
-// session creation response) stops at xmppstream.MaxMessageBytes.
-func boshPost(ctx context.Context, s *dial.BOSHSession, body []byte) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("bosh: %w", err)
-	}
-	req.Header.Set("Content-Type", xmppstream.BOSHContentType)
-	resp, err := s.Client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("bosh: POST %s: %w", s.URL, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, xmppstream.MaxBOSHBody+1))
-	if err != nil {
-		return nil, fmt.Errorf("bosh: reading response: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		// XEP-0124 section 17: any other status means the session is gone.
-		return nil, fmt.Errorf("bosh: POST %s: HTTP %s", s.URL, resp.Status)
-	}
-	if len(data) > xmppstream.MaxBOSHBody {
-		return nil, fmt.Errorf("bosh: response larger than %d bytes", xmppstream.MaxBOSHBody)
-	}
-	return data, nil
 }
