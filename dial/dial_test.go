@@ -596,3 +596,31 @@ func TestDANE_BogusFailsClosed_X4(t *testing.T) {
 		t.Errorf("bogus answer: attempts %+v, want DANE %q", de, dial.DANEBogus)
 	}
 }
+
+// Dialer.From is sent on server-to-server headers only (RFC 6120 4.7.1): a
+// client stream never names a from domain.
+func TestDialer_FromOnServerStreamsOnly(t *testing.T) {
+	ca := newCA(t)
+	cert := issue(t, ca, domain)
+	for _, kind := range []hacx.Kind{hacx.Server, hacx.Client} {
+		srv, err := hacxtest.StartXMPP("127.0.0.1:0", cert, hacxtest.XMPPConfig{Kind: kind})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		d := newDialer(ca)
+		d.From = "local.example"
+		c, err := d.DialRoutes(context.Background(), domain, kind, []hacx.Route{route(hacx.MethodTLS, srv.Addr(), 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		want := ""
+		if kind == hacx.Server {
+			want = d.From
+		}
+		if got, _ := srv.Last(); got.From != want {
+			t.Errorf("%v stream: server saw from=%q, want %q", kind, got.From, want)
+		}
+	}
+}

@@ -118,6 +118,13 @@ type Dialer struct {
 	// Resolver has no Proxy is refused with ErrProxyBypass.
 	Proxy *socks.Proxy
 
+	// From is the local domain an initiating server names in the from
+	// attribute of its server-to-server stream header (RFC 6120 section
+	// 4.7.1), which receiving servers need for dialback and SASL EXTERNAL.
+	// Only DialServer (jabber:server over direct TLS) sends it; "" sends
+	// none.
+	From string
+
 	// Logger receives one debug record per phase and one info record per
 	// attempt outcome; nil means silent.
 	Logger *slog.Logger

@@ -67,7 +67,11 @@ func (d *Dialer) exchangeHeaders(ctx context.Context, tc *tls.Conn, domain strin
 	// Reads and writes on a net.Conn ignore contexts: a past deadline
 	// unblocks them when the attempt is cancelled or times out.
 	stop := context.AfterFunc(sctx, func() { tc.SetDeadline(time.Unix(1, 0)) })
-	err := xmppstream.WriteOpen(tc, domain, kind)
+	from := ""
+	if kind == hacx.Server {
+		from = d.From
+	}
+	err := xmppstream.WriteOpenFrom(tc, from, domain, kind)
 	var hdr *xmppstream.Header
 	var feats []byte
 	if err == nil {

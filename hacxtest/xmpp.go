@@ -50,8 +50,9 @@ type Contact struct {
 	Subprotocols []string // WebSocket subprotocols the client offered
 
 	// To is the domain the client's stream header, <open/> or BOSH
-	// session request asked for; empty when none was read.
-	To string
+	// session request asked for; empty when none was read. From is the
+	// from= of a stream header (initiating servers name themselves).
+	To, From string
 	// Err says why the exchange ended early (handshake failure, a bad
 	// client header); empty when it went as designed.
 	Err string
@@ -281,18 +282,18 @@ func (s *XMPPServer) handle(c net.Conn) {
 		return
 	}
 	s.update(i, func(ct *Contact) { ct.TLSDone, ct.Negotiated = true, tc.ConnectionState().NegotiatedProtocol })
-	serveStream(tc, s.cfg, func(to string) { s.update(i, func(ct *Contact) { ct.To = to }) }, fail)
+	serveStream(tc, s.cfg, func(h *xmppstream.Header) { s.update(i, func(ct *Contact) { ct.To, ct.From = h.To, h.From }) }, fail)
 }
 
 // serveStream is the XMPP part of a direct-TLS endpoint: read the
 // client's header, answer, then hold the stream until the client ends it.
-func serveStream(rw io.ReadWriter, cfg XMPPConfig, sawTo func(string), fail func(error)) {
+func serveStream(rw io.ReadWriter, cfg XMPPConfig, saw func(*xmppstream.Header), fail func(error)) {
 	hdr, err := xmppstream.ReadClientOpen(rw, cfg.Kind)
 	if err != nil {
 		fail(err)
 		return
 	}
-	sawTo(hdr.To)
+	saw(hdr)
 	from := cfg.Domain
 	if from == "" {
 		from = hdr.To

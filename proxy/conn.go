@@ -37,6 +37,7 @@ type conn struct {
 	wmu sync.Mutex // one writer at a time on cc, element by element
 
 	domain   string
+	from     string // the client's from=, sent upstream on s2s streams
 	toServer atomic.Int64 // bytes from the client, relayed
 	toClient atomic.Int64 // bytes written to the client
 	last     atomic.Int64 // unix nanoseconds of the last byte moved
@@ -240,7 +241,7 @@ func (c *conn) open() (*xmppstream.Splitter, *xmppstream.Token, error) {
 		c.writeHeader(&xmppstream.Header{ID: newID()})
 		return nil, nil, err
 	}
-	c.domain = hdr.To
+	c.domain, c.from = hdr.To, hdr.From
 	c.raw.SetReadDeadline(time.Time{})
 
 	up, err := c.dial()
@@ -369,7 +370,12 @@ func (c *conn) dial() (*dial.Conn, error) {
 	var up *dial.Conn
 	var err error
 	if c.kind == hacx.Server {
-		up, err = d.DialServer(ctx, c.domain)
+		// The local server's own domain goes upstream as from= (RFC 6120
+		// 4.7.1); a copy, so that connections from different servers do
+		// not share it.
+		sd := *d
+		sd.From = c.from
+		up, err = sd.DialServer(ctx, c.domain)
 	} else {
 		up, err = d.Dial(ctx, c.domain)
 	}

@@ -555,3 +555,29 @@ func TestRelay_ClientHalfClose(t *testing.T) {
 		})
 	}
 }
+
+// TestRelay_S2SFromForwarded: the local server's from= reaches the
+// upstream server's stream header (RFC 6120 4.7.1), which dialback and SASL
+// EXTERNAL need; each connection sends its own.
+func TestRelay_S2SFromForwarded(t *testing.T) {
+	b := newBed(t)
+	up, err := hacxtest.StartXMPP("127.0.0.1:0", b.cert, hacxtest.XMPPConfig{Kind: hacx.Server})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Close() })
+	r := hacx.Route{Method: hacx.MethodTLS, Addr: up.Addr(), SNI: domain, HasSNI: true, Source: hacx.SourceStatic, Index: 1}
+	_, addr := b.startProxy(t, []hacx.Route{r}, func(s *proxy.Server) { s.Kind = hacx.Server })
+	for _, from := range []string{"one.example", "two.example"} {
+		cl := dialClient(t, addr)
+		if err := xmppstream.WriteOpenFrom(cl.c, from, domain, hacx.Server); err != nil {
+			t.Fatal(err)
+		}
+		cl.expect(xmppstream.TokenOpen, "")
+		cl.expect(xmppstream.TokenElement, "features")
+		c, ok := up.Last()
+		if !ok || c.From != from || c.To != domain {
+			t.Errorf("upstream saw from=%q to=%q, want from=%q to=%q", c.From, c.To, from, domain)
+		}
+	}
+}

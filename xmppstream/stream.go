@@ -54,8 +54,18 @@ type Header struct {
 // 4.7), followed by a newline: what a client sends first on a direct TLS
 // connection.
 func WriteOpen(w io.Writer, to string, kind hacx.Kind) error {
+	return WriteOpenFrom(w, "", to, kind)
+}
+
+// WriteOpenFrom is WriteOpen with a from attribute, as an initiating
+// server sends it to name its own domain (RFC 6120 section 4.7.1); from
+// "" sends none.
+func WriteOpenFrom(w io.Writer, from, to string, kind hacx.Kind) error {
 	var b bytes.Buffer
 	b.WriteString("<?xml version='1.0'?><stream:stream")
+	if from != "" {
+		xmlAttr(&b, "from", from)
+	}
 	xmlAttr(&b, "to", to)
 	b.WriteString(" version='1.0' xml:lang='en' xmlns='" + kind.Namespace() + "' xmlns:stream='" + NSStream + "'>")
 	// The newline is a whitespace keepalive, legal after the header (RFC
