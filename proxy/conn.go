@@ -37,7 +37,7 @@ type conn struct {
 	wmu sync.Mutex // one writer at a time on cc, element by element
 
 	domain   string
-	from     string // the client's from=, sent upstream on s2s streams
+	from     string       // the client's from=, sent upstream on s2s streams
 	toServer atomic.Int64 // bytes from the client, relayed
 	toClient atomic.Int64 // bytes written to the client
 	last     atomic.Int64 // unix nanoseconds of the last byte moved
