@@ -65,14 +65,20 @@ func (e *Error) Unwrap() error { return e.Err }
 var ErrURL = errors.New("invalid SOCKS proxy URL (want socks5h://[user:pass@]host:port or socks5://...)")
 
 // Parse builds a Proxy from a socks5h:// or socks5:// URL. A missing port
-// means 1080. Errors never quote the password.
+// means 1080. Errors never quote the password: they show the URL with
+// everything up to its last '@' hidden, because a password holding an
+// unencoded '/', '?' or '#' ends the authority early and url.URL would
+// take the secret for a path, query or fragment (and Redacted would
+// show it).
 func Parse(rawURL string) (*Proxy, error) {
+	shown := redact(rawURL)
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("socks: %q: %w", redact(rawURL), ErrURL)
+		return nil, fmt.Errorf("socks: %q: %w", shown, ErrURL)
 	}
-	shown := u.Redacted()
 	switch {
+	case strings.Contains(u.Opaque+u.Path+u.RawQuery+u.Fragment, "@"):
+		return nil, fmt.Errorf("socks: %q: '@' after the host (percent-encode '/', '?', '#' and '@' in the password): %w", shown, ErrURL)
 	case u.Scheme != SchemeRemoteDNS && u.Scheme != SchemeLocalDNS:
 		return nil, fmt.Errorf("socks: %q: scheme must be socks5h or socks5: %w", shown, ErrURL)
 	case u.Hostname() == "":
@@ -219,7 +225,8 @@ func (f forward) DialContext(ctx context.Context, network, addr string) (net.Con
 	return f(ctx, network, addr)
 }
 
-// redact hides the user information of a URL that did not parse.
+// redact hides the user information of a URL: everything between the
+// scheme and the last '@', wherever url.Parse would put it.
 func redact(raw string) string {
 	if i := strings.LastIndex(raw, "@"); i >= 0 {
 		start := strings.Index(raw, "://")

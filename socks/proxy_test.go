@@ -60,6 +60,40 @@ func TestParse_ErrorsHideThePassword(t *testing.T) {
 	}
 }
 
+// A password with '/', '?' or '#' in it, left unencoded, ends the URL's
+// authority early: "tor:1234" reads as host:port and the secret as the
+// path. The error must still hide it, and say what to do.
+func TestParse_UnencodedPasswordNeverShown(t *testing.T) {
+	for _, in := range []string{
+		"socks5h://tor:1234/SECRETabc@127.0.0.1:9050",
+		"socks5h://tor:1234?SECRETabc@127.0.0.1:9050",
+		"socks5h://tor:1234#SECRETabc@127.0.0.1:9050",
+		"socks5://tor:99/x/SECRETabc@[::1]:9050",
+		"socks5h://tor:1234/SECRETabc@127.0.0.1:9050/",
+	} {
+		_, err := socks.Parse(in)
+		if err == nil || !errors.Is(err, socks.ErrURL) {
+			t.Errorf("Parse(%q) = %v; want an ErrURL", in, err)
+			continue
+		}
+		if strings.Contains(err.Error(), "SECRET") {
+			t.Errorf("Parse(%q) error shows the password: %v", in, err)
+		}
+		if !strings.Contains(err.Error(), "percent-encode") {
+			t.Errorf("Parse(%q) error does not say to percent-encode the password: %v", in, err)
+		}
+	}
+	t.Setenv("ALL_PROXY", "socks5h://tor:1234/SECRETabc@127.0.0.1:9050")
+	if _, err := socks.FromEnvironment(); err == nil || strings.Contains(err.Error(), "SECRET") {
+		t.Errorf("ALL_PROXY: %v", err)
+	}
+	// Percent-encoded, the same password is fine.
+	p, err := socks.Parse("socks5h://tor:1234%2FSECRETabc@127.0.0.1:9050")
+	if err != nil || p.Password != "1234/SECRETabc" || p.Addr != "127.0.0.1:9050" {
+		t.Errorf("encoded password: %+v, %v", p, err)
+	}
+}
+
 func TestZeroSchemeIsRemoteDNS_T1(t *testing.T) {
 	p := &socks.Proxy{Addr: "127.0.0.1:9050"}
 	if !p.RemoteDNS() || p.String() != "socks5h://127.0.0.1:9050" {
@@ -234,6 +268,32 @@ func FuzzParse(f *testing.F) {
 		}
 		if p.Password != "" && strings.Contains(p.String(), p.Password) && !strings.Contains(p.Addr, p.Password) {
 			t.Errorf("String %q shows the password", p.String())
+		}
+	})
+}
+
+// FuzzParse_ErrorsHideThePassword: whatever surrounds it, a password in
+// the URL (everything between the first ':' of the user information and
+// the last '@') never shows in an error.
+func FuzzParse_ErrorsHideThePassword(f *testing.F) {
+	for _, s := range [][3]string{
+		{"tor", "1234/", "127.0.0.1:9050"},
+		{"tor", "12?x", "127.0.0.1:9050"},
+		{"u", "#", "[::1]:1"},
+		{"u", "", "h:1/p@q"},
+		{"", "x", "127.0.0.1:9050"},
+	} {
+		f.Add(s[0], s[1], s[2])
+	}
+	const marker = "Zq7PASSWORDq7Z"
+	f.Fuzz(func(t *testing.T, user, pass, rest string) {
+		raw := "socks5h://" + user + ":" + pass + marker + "@" + rest
+		if strings.Count(raw, marker) != 1 {
+			return
+		}
+		_, err := socks.Parse(raw)
+		if err != nil && strings.Contains(err.Error(), marker) {
+			t.Errorf("Parse(%q) error shows the password: %v", raw, err)
 		}
 	})
 }
