@@ -12,9 +12,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/idna"
 
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/trust"
@@ -40,10 +42,53 @@ type fetched struct {
 }
 
 // fetchTrace collects TLS facts of the hops of one fetch; it travels in
-// the request context to the Transport's TLS dialer.
+// the request context to the Transport's TLS dialer, which may run on
+// another goroutine.
 type fetchTrace struct {
-	dane map[string]string // host -> DANE outcome
+	mu      sync.Mutex
+	dane    map[string]string // host -> DANE outcome
+	checked map[string]bool   // hosts whose connection dialTLS verified (DANE/WebPKI, HPKP)
 }
+
+func newFetchTrace() *fetchTrace {
+	return &fetchTrace{dane: map[string]string{}, checked: map[string]bool{}}
+}
+
+func (t *fetchTrace) noteDANE(host, outcome string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.dane[host] = outcome
+}
+
+// check records that dialTLS verified a connection to host (as the
+// Transport spells it: ASCII, case kept).
+func (t *fetchTrace) check(host string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.checked[strings.ToLower(host)] = true
+}
+
+// verified reports whether the connection to urlHost (a URL's Hostname)
+// went through dialTLS, so that its HSTS and HPKP headers may be trusted
+// (X5, X6). The Transport dials the IDNA ASCII form of the name.
+func (t *fetchTrace) verified(urlHost string) bool {
+	if a, err := idna.Lookup.ToASCII(urlHost); err == nil {
+		urlHost = a
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.checked[strings.ToLower(urlHost)]
+}
+
+func (t *fetchTrace) daneSummary() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return summariseDANE(t.dane)
+}
+
+// notChecked is how a result names a check that the Resolver could not
+// make because HTTPClient's Transport opened the connection.
+const notChecked = "(custom transport)"
 
 type traceKey struct{}
 
@@ -62,10 +107,10 @@ func (r *Resolver) now() time.Time {
 }
 
 // transport returns the Resolver's one HTTP transport: no proxy, its own
-// TLS dialer verifying every hop against its own host (H2, H3), and no
-// keep-alive, so that every fetch is a fresh handshake checked against the
-// current DANE and HPKP state rather than a pooled connection verified
-// minutes ago.
+// TLS dialer verifying every hop against its own host (H2, H3), no plain
+// HTTP dialer, and no keep-alive, so that every fetch is a fresh handshake
+// checked against the current DANE and HPKP state rather than a pooled
+// connection verified minutes ago.
 func (r *Resolver) transport() http.RoundTripper {
 	r.once.Do(func() {
 		if r.HTTPClient != nil && r.HTTPClient.Transport != nil && r.Proxy == nil {
@@ -73,7 +118,13 @@ func (r *Resolver) transport() http.RoundTripper {
 			return
 		}
 		r.rt = &http.Transport{
-			Proxy:                  nil,
+			Proxy: nil,
+			// Without it an http:// request would go out through Go's
+			// default dialer, around the proxy and DialContext (T1); the
+			// redirect policy already refuses http://, this is the floor.
+			DialContext: func(context.Context, string, string) (net.Conn, error) {
+				return nil, errors.New("discover: plain HTTP refused: the HACX fetch is HTTPS only")
+			},
 			DialTLSContext:         r.dialTLS,
 			DisableKeepAlives:      true,
 			DisableCompression:     true,
@@ -107,7 +158,7 @@ func (r *Resolver) dialTLS(ctx context.Context, network, addr string) (net.Conn,
 	tr, _ := ctx.Value(traceKey{}).(*fetchTrace)
 	note := func(s string) {
 		if tr != nil {
-			tr.dane[host] = s
+			tr.noteDANE(host, s)
 		}
 	}
 
@@ -176,6 +227,9 @@ func (r *Resolver) dialTLS(ctx context.Context, network, addr string) (net.Conn,
 		conn.Close()
 		return nil, err
 	}
+	if tr != nil {
+		tr.check(host)
+	}
 	return tc, nil
 }
 
@@ -234,7 +288,7 @@ func (r *Resolver) webPKI(host string, certs []*x509.Certificate) ([]*x509.Certi
 func (r *Resolver) fetch(ctx context.Context, rawURL string) (*fetched, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout())
 	defer cancel()
-	tr := &fetchTrace{dane: map[string]string{}}
+	tr := newFetchTrace()
 	ctx = context.WithValue(ctx, traceKey{}, tr)
 	ctx = r.traceProxy(ctx)
 	out := &fetched{hsts: "none", hpkp: "none"}
@@ -245,7 +299,7 @@ func (r *Resolver) fetch(ctx context.Context, rawURL string) (*fetched, error) {
 			from := via[len(via)-1].URL.String()
 			to := req.URL.String()
 			if req.Response != nil {
-				r.observe(req.Response, out)
+				r.observe(req.Response, tr, out)
 			}
 			switch {
 			case req.URL.Scheme != "https":
@@ -284,8 +338,8 @@ func (r *Resolver) fetch(ctx context.Context, rawURL string) (*fetched, error) {
 	}
 	defer resp.Body.Close()
 	out.finalURL = resp.Request.URL.String()
-	out.dane = summariseDANE(tr.dane)
-	r.observe(resp, out)
+	out.dane = tr.daneSummary()
+	r.observe(resp, tr, out)
 
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
@@ -315,15 +369,25 @@ func (r *Resolver) fetch(ctx context.Context, rawURL string) (*fetched, error) {
 }
 
 // observe feeds a verified response's HSTS and HPKP headers to the stores
-// (X5, X6).
-func (r *Resolver) observe(resp *http.Response, out *fetched) {
+// (X5, X6). A response whose connection dialTLS did not verify (one opened
+// by HTTPClient's Transport) is reported, never stored: its pins were not
+// checked, and its headers may come from anyone on the path.
+func (r *Resolver) observe(resp *http.Response, tr *fetchTrace, out *fetched) {
 	if resp.TLS == nil || resp.Request == nil {
 		return
 	}
 	host := resp.Request.URL.Hostname()
+	verified := tr.verified(host)
+	if !verified {
+		out.dane = "not checked " + notChecked
+	}
 	if h := resp.Header.Get("Strict-Transport-Security"); h != "" {
 		out.hsts = "observed"
-		if r.HSTS != nil {
+		switch {
+		case r.HSTS == nil:
+		case !verified:
+			out.hsts = "observed, not stored " + notChecked
+		default:
 			if err := r.HSTS.Observe(host, h); err != nil {
 				out.hsts = "invalid: " + err.Error()
 			}
@@ -331,10 +395,18 @@ func (r *Resolver) observe(resp *http.Response, out *fetched) {
 	}
 	if r.HPKP != nil {
 		out.hpkp = "enforced"
+		if !verified {
+			out.hpkp = "not enforced " + notChecked
+		}
 	}
 	if h := resp.Header.Get("Public-Key-Pins"); h != "" {
-		out.hpkp = "observed"
-		if r.HPKP != nil {
+		switch {
+		case r.HPKP == nil:
+			out.hpkp = "observed"
+		case !verified:
+			out.hpkp = "not enforced " + notChecked + ", observed, not stored"
+		default:
+			out.hpkp = "observed"
 			chain, err := r.webPKI(host, resp.TLS.PeerCertificates)
 			if err != nil {
 				out.hpkp = "not stored: chain not WebPKI-valid"

@@ -69,7 +69,11 @@ type Resolver struct {
 	// HTTPClient, if set, supplies the Transport used for HTTPS fetches
 	// (its redirect policy and timeout are replaced by the Resolver's own,
 	// H3). Nil means a Transport of the Resolver's own, with no proxy,
-	// which verifies each connection against Roots, HPKP and DANE.
+	// which verifies each connection against Roots, HPKP and DANE. A
+	// Transport of the caller's makes its own connections, which the
+	// Resolver cannot check: the result then says HPKP is "not enforced
+	// (custom transport)" and DANE "not checked", and no HSTS or HPKP
+	// header from them is stored (X5, X6).
 	HTTPClient *http.Client
 
 	// Roots are the trusted CAs for the bootstrap HTTPS connection; nil
@@ -172,9 +176,9 @@ type SourceResult struct {
 	FinalURL  string
 
 	// TLS facts about the bootstrap connection that answered (H2).
-	HSTS string // "none", "observed", "invalid: ..." (X5)
-	HPKP string // "none", "enforced", "observed", "invalid: ..." (X6)
-	DANE string // "unsigned", "no-tlsa", "verified", "skipped" (X4)
+	HSTS string // "none", "observed", "invalid: ...", "observed, not stored (custom transport)" (X5)
+	HPKP string // "none", "enforced", "observed", "not stored: ...", "not enforced (custom transport)[, observed, not stored]" (X6)
+	DANE string // "unsigned", "no-tlsa", "verified", "skipped ...", "not checked (custom transport)" (X4)
 }
 
 // Result is the outcome of a Lookup.
