@@ -92,7 +92,8 @@ func (d *Dialer) tryBOSH(ctx context.Context, a *attempt, domain string, kind ha
 	if err != nil {
 		return nil, err
 	}
-	defer hr.release()
+	// No deferred release: a created session keeps the client and its
+	// connections; BOSHSession.Close frees them.
 	u, cs, client := hr.url, hr.tls, hr.client
 
 	s := &BOSHSession{URL: u.String(), Client: client}
@@ -106,7 +107,7 @@ func (d *Dialer) tryBOSH(ctx context.Context, a *attempt, domain string, kind ha
 		s.Session, err = xmppstream.ParseBOSHSession(data, domain)
 	}
 	if err != nil {
-		client.CloseIdleConnections()
+		hr.release()
 		if te := timedOut(ctx, sctx, err, "bosh session creation", "stream timeout", limit); te != nil {
 			return nil, te
 		}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // routeURL parses a websocket or bosh route's URL and checks its scheme:
@@ -32,11 +33,23 @@ func routeURL(raw string, schemes ...string) (*url.URL, error) {
 // it opens goes to the route's ip:port, not to the URL host (A8), with the
 // route's SNI rule and the same certificate checks as the first one. The
 // URL host still fills the Host header. first, already verified, serves
-// the first request; release closes it if no request took it.
+// the first request.
+//
+// release is for an attempt that ends without handing the client on (a
+// failure, a lost race, or a WebSocket whose upgrade took the connection
+// out of the pool): it closes first if no request took it, closes the
+// idle connections, and refuses any later dial. The transport dials apart
+// from the request (a cancelled request does not stop it) and pools what
+// it gets; CloseIdleConnections also makes the transport close whatever
+// becomes idle afterwards, until the next request, which a released
+// client never makes (C5: a loser leaves nothing open).
 //
 // Redirects are not followed: they would lead away from the route.
 func (d *Dialer) routeClient(a *attempt, names []string, tl *tlsaLookup, first *tls.Conn) (client *http.Client, release func()) {
-	var pending atomic.Pointer[tls.Conn]
+	var (
+		pending  atomic.Pointer[tls.Conn]
+		released atomic.Bool
+	)
 	pending.Store(first)
 	tr := &http.Transport{
 		Proxy: nil,
@@ -47,12 +60,18 @@ func (d *Dialer) routeClient(a *attempt, names []string, tl *tlsaLookup, first *
 			if c := pending.Swap(nil); c != nil {
 				return c, nil
 			}
+			if released.Load() {
+				return nil, errReleased
+			}
 			// A later connection (BOSH keeps several): same route, same
 			// rules, its own phase tracking.
 			return d.connectTLS(ctx, &attempt{route: a.route, start: a.start}, names, tl)
 		},
 		DisableCompression:  true, // bodies are bounded as sent (GO-NOTES)
 		MaxIdleConnsPerHost: 2,    // BOSH holds at most two requests (XEP-0124 hold=1)
+		// A backstop: nothing stays pooled for ever, whatever path
+		// forgot to release.
+		IdleConnTimeout: idleConnTimeout,
 	}
 	client = &http.Client{
 		Transport: tr,
@@ -61,15 +80,26 @@ func (d *Dialer) routeClient(a *attempt, names []string, tl *tlsaLookup, first *
 		},
 	}
 	return client, func() {
+		released.Store(true) // before the Swap: a dial that finds nothing pending sees it
 		if c := pending.Swap(nil); c != nil {
 			c.Close()
 		}
+		tr.CloseIdleConnections()
 	}
 }
 
+// idleConnTimeout is how long a route client keeps an unused connection.
+// BOSH requests follow each other at once (XEP-0124 section 7), so a
+// connection idle this long is one nobody will use.
+const idleConnTimeout = 90 * time.Second
+
+// errReleased is what a released route client's late dials get.
+var errReleased = errors.New("dial: route client released")
+
 // httpRoute is a WebSocket or BOSH route whose first TLS connection is
 // verified: its URL, that connection's state, and an HTTP client bound to
-// the route's ip:port (A8). release frees the client's connections.
+// the route's ip:port (A8). release frees the client's connections when
+// the attempt does not hand the client on (see routeClient).
 type httpRoute struct {
 	url     *url.URL
 	tls     tls.ConnectionState

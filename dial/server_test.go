@@ -165,6 +165,7 @@ type httpOpts struct {
 	from          string
 	noSubprotocol bool // accept the upgrade without echoing "xmpp" (C3)
 	silent        bool // never answer: no <open/>, no BOSH session response
+	upgradeStatus int  // answer the WebSocket upgrade with this status and a short body
 }
 
 func startHTTP(t testing.TB, ip string, cert *tls.Certificate, o httpOpts) *httpServer {
@@ -184,6 +185,11 @@ func startHTTP(t testing.TB, ip string, cert *tls.Certificate, o httpOpts) *http
 	}
 	mux.HandleFunc("/xmpp-websocket", func(w http.ResponseWriter, r *http.Request) {
 		note(r)
+		if o.upgradeStatus != 0 {
+			w.WriteHeader(o.upgradeStatus)
+			io.WriteString(w, "no websocket here")
+			return
+		}
 		ao := &websocket.AcceptOptions{Subprotocols: []string{"xmpp"}}
 		if o.noSubprotocol {
 			ao.Subprotocols = nil
