@@ -108,14 +108,17 @@ type Dialer struct {
 
 	// DialContext opens TCP connections; nil means a net.Dialer. It is
 	// always called with network "tcp" and the route's ip:port, never a
-	// host name (A8). It is not used when Proxy is set.
+	// host name (A8). It is not used when there is a proxy (see Proxy).
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	// Proxy, if set, carries every route's connection, as a CONNECT to the
 	// route's ip:port (T1); a failing proxy fails the attempt, nothing is
 	// dialed directly. Discovery must go through it too: a nil Routes then
-	// means a discover.Resolver with this Proxy, and a Discovery whose
-	// Resolver has no Proxy is refused with ErrProxyBypass.
+	// means a discover.Resolver with this Proxy, and a Discovery (or
+	// *Discovery) whose Resolver has no Proxy is refused with
+	// ErrProxyBypass. nil means the Proxy of a Discovery's Resolver, if it
+	// has one: routes found through a proxy are dialed through it, not
+	// around it; otherwise connections are direct.
 	Proxy *socks.Proxy
 
 	// From is the local domain an initiating server names in the from
@@ -149,7 +152,7 @@ func (d *Dialer) stagger() time.Duration {
 	if d.Stagger < 0 {
 		return 0 // no overlap; the racer reads 0 as "wait for failure"
 	}
-	if d.Proxy != nil {
+	if d.proxy() != nil {
 		return orDefault(d.Stagger, DefaultProxyStagger)
 	}
 	return orDefault(d.Stagger, DefaultStagger)
@@ -178,10 +181,43 @@ func (d *Dialer) log() *slog.Logger {
 
 var discardLogger = slog.New(slog.DiscardHandler)
 
+// discovery reports whether src is a Discovery, given by value or by
+// pointer (a nil *Discovery is a zero one): the proxy rules (T1) must see
+// both forms.
+func discovery(src RouteSource) (Discovery, bool) {
+	switch s := src.(type) {
+	case Discovery:
+		return s, true
+	case *Discovery:
+		if s == nil {
+			return Discovery{}, true
+		}
+		return *s, true
+	}
+	return Discovery{}, false
+}
+
+// proxy is the proxy every connection goes through: Proxy, else the one
+// the Discovery's Resolver fetches through, so that routes learnt through
+// a proxy are not then dialed around it (T1). nil means direct.
+func (d *Dialer) proxy() *socks.Proxy {
+	if d.Proxy != nil {
+		return d.Proxy
+	}
+	if disc, ok := discovery(d.Routes); ok && disc.Resolver != nil {
+		return disc.Resolver.Proxy
+	}
+	return nil
+}
+
 func (d *Dialer) routeSource() RouteSource {
 	if d.Routes != nil {
-		if disc, ok := d.Routes.(Discovery); !ok || disc.Resolver != nil || d.Proxy == nil {
+		disc, ok := discovery(d.Routes)
+		if !ok {
 			return d.Routes
+		}
+		if disc.Resolver != nil || d.Proxy == nil {
+			return disc
 		}
 	}
 	if d.Proxy != nil {
@@ -196,7 +232,7 @@ func (d *Dialer) checkProxy() error {
 	if d.Proxy == nil {
 		return nil
 	}
-	if disc, ok := d.routeSource().(Discovery); ok && disc.Resolver != nil && disc.Resolver.Proxy == nil {
+	if disc, ok := discovery(d.routeSource()); ok && disc.Resolver != nil && disc.Resolver.Proxy == nil {
 		return ErrProxyBypass
 	}
 	return nil
@@ -211,9 +247,9 @@ func (d *Dialer) tlsaSource() TLSASource {
 	if !ok {
 		return NoDANE
 	}
-	if d.Proxy != nil && d.Proxy.RemoteDNS() {
+	if p := d.proxy(); p != nil && p.RemoteDNS() {
 		// T1: only a DNS server chosen explicitly may learn the names.
-		if disc, ok := src.(Discovery); !ok || disc.Resolver == nil || disc.Resolver.DNSServer == "" {
+		if disc, ok := discovery(src); !ok || disc.Resolver == nil || disc.Resolver.DNSServer == "" {
 			return NoDANE
 		}
 	}
@@ -224,15 +260,15 @@ func (d *Dialer) tlsaSource() TLSASource {
 // proxy (without credentials), since a stalled proxy and a dead route
 // look the same from here (T1).
 func (d *Dialer) connectOp() string {
-	if d.Proxy != nil {
-		return "tcp connect through proxy " + d.Proxy.String()
+	if p := d.proxy(); p != nil {
+		return "tcp connect through proxy " + p.String()
 	}
 	return "tcp connect"
 }
 
 func (d *Dialer) dialTCP(ctx context.Context, addr string) (net.Conn, error) {
-	if d.Proxy != nil {
-		return d.Proxy.DialContext(ctx, "tcp", addr) // T1: never around it
+	if p := d.proxy(); p != nil {
+		return p.DialContext(ctx, "tcp", addr) // T1: never around it
 	}
 	if d.DialContext != nil {
 		return d.DialContext(ctx, "tcp", addr)

@@ -3,11 +3,14 @@ package dial_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +28,11 @@ type socksFixture struct {
 	xmpp  *hacxtest.XMPPServer
 	proxy *hacxtest.SOCKSServer
 	hits  func() int // requests the publisher served
+	// direct is a Resolver.DialContext that maps domain:443 to the
+	// publisher and refuses any other address (nothing leaves loopback);
+	// directs counts its calls: a fetch around the proxy shows here.
+	direct  func(ctx context.Context, network, addr string) (net.Conn, error)
+	directs func() int64
 }
 
 func newSOCKSFixture(t *testing.T) *socksFixture {
@@ -66,7 +74,18 @@ func newSOCKSFixture(t *testing.T) *socksFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { proxy.Close() })
-	return &socksFixture{ca: ca, xmpp: xmpp, proxy: proxy, hits: func() int { return len(hits) }}
+	f := &socksFixture{ca: ca, xmpp: xmpp, proxy: proxy, hits: func() int { return len(hits) }}
+	var directs atomic.Int64
+	f.directs = directs.Load
+	f.direct = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		directs.Add(1)
+		if addr != domain+":443" {
+			return nil, fmt.Errorf("test: no direct route to %s", addr)
+		}
+		var nd net.Dialer
+		return nd.DialContext(ctx, network, pub.Listener.Addr().String())
+	}
+	return f
 }
 
 func TestSOCKS5h_DialThroughDiscovery_T1(t *testing.T) {
@@ -103,23 +122,60 @@ func TestSOCKS5h_DialThroughDiscovery_T1(t *testing.T) {
 	}
 }
 
+// TestDialer_ResolverProxyCarriesRoutes_T1: a Dialer without Proxy whose
+// Discovery fetches through one dials the routes it found through that
+// proxy too, never directly.
+func TestDialer_ResolverProxyCarriesRoutes_T1(t *testing.T) {
+	f := newSOCKSFixture(t)
+	p := &socks.Proxy{Addr: f.proxy.Addr}
+	var direct atomic.Int64
+	for _, routes := range []dial.RouteSource{
+		dial.Discovery{Resolver: &discover.Resolver{Roots: f.ca.Pool(), Proxy: p, Fallback: discover.FallbackNever}},
+		&dial.Discovery{Resolver: &discover.Resolver{Roots: f.ca.Pool(), Proxy: p, Fallback: discover.FallbackNever}},
+	} {
+		before := len(f.proxy.Connects())
+		d := &dial.Dialer{Roots: f.ca.Pool(), Routes: routes,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				direct.Add(1)
+				var nd net.Dialer
+				return nd.DialContext(ctx, network, addr)
+			}}
+		c, err := d.Dial(context.Background(), domain)
+		if err != nil {
+			t.Fatalf("%T: %v", routes, err)
+		}
+		c.Close()
+		got := f.proxy.Connects()[before:]
+		if direct.Load() != 0 || len(got) != 2 || got[1].IsName || got[1].Target() != f.xmpp.Addr().String() {
+			t.Errorf("%T: %d direct dials, CONNECTs %v: want the fetch and the route %s through the proxy",
+				routes, direct.Load(), got, f.xmpp.Addr())
+		}
+	}
+}
+
 // A zero Routes goes through the Dialer's proxy too; a Discovery without
 // one would bypass it and is refused before anything is sent (T1).
 func TestDialer_ProxyCoversDiscovery_T1(t *testing.T) {
 	f := newSOCKSFixture(t)
 	p := &socks.Proxy{Addr: f.proxy.Addr}
-	d := &dial.Dialer{Roots: f.ca.Pool(), Proxy: p, Routes: dial.Discovery{Resolver: &discover.Resolver{Roots: f.ca.Pool()}}}
-	_, err := d.Dial(context.Background(), domain)
-	if !errors.Is(err, dial.ErrProxyBypass) {
-		t.Fatalf("Dial with an unproxied Discovery: %v, want ErrProxyBypass", err)
-	}
-	if f.hits() != 0 || len(f.proxy.Connects()) != 0 || len(f.xmpp.Contacts()) != 0 {
-		t.Errorf("contact made: %d requests, %v CONNECTs, %d XMPP contacts", f.hits(), f.proxy.Connects(), len(f.xmpp.Contacts()))
+	for _, routes := range []dial.RouteSource{
+		dial.Discovery{Resolver: &discover.Resolver{Roots: f.ca.Pool(), DialContext: f.direct}},
+		&dial.Discovery{Resolver: &discover.Resolver{Roots: f.ca.Pool(), DialContext: f.direct}},
+	} {
+		d := &dial.Dialer{Roots: f.ca.Pool(), Proxy: p, Routes: routes}
+		_, err := d.Dial(context.Background(), domain)
+		if !errors.Is(err, dial.ErrProxyBypass) {
+			t.Fatalf("Dial with an unproxied %T: %v, want ErrProxyBypass", routes, err)
+		}
+		if f.hits() != 0 || f.directs() != 0 || len(f.proxy.Connects()) != 0 || len(f.xmpp.Contacts()) != 0 {
+			t.Errorf("%T: contact made: %d requests, %d direct dials, %v CONNECTs, %d XMPP contacts",
+				routes, f.hits(), f.directs(), f.proxy.Connects(), len(f.xmpp.Contacts()))
+		}
 	}
 
 	// With Routes nil the default discovery uses the proxy. It has the
 	// system roots, so the fetch fails verification: but through the proxy.
-	d = &dial.Dialer{Roots: f.ca.Pool(), Proxy: p}
+	d := &dial.Dialer{Roots: f.ca.Pool(), Proxy: p}
 	if _, err := d.Dial(context.Background(), domain); err == nil {
 		t.Fatal("default discovery trusted the test CA")
 	}
@@ -178,7 +234,7 @@ func TestSOCKS_FailingProxyNoDirectFallback_T1(t *testing.T) {
 				t.Fatal(err)
 			}
 			d := &dial.Dialer{Roots: f.ca.Pool(), Proxy: p, ConnectTimeout: 300 * time.Millisecond,
-				Routes: dial.Discovery{Resolver: &discover.Resolver{Roots: f.ca.Pool(), Proxy: p, Timeout: 300 * time.Millisecond}}}
+				Routes: dial.Discovery{Resolver: &discover.Resolver{Roots: f.ca.Pool(), Proxy: p, Timeout: 300 * time.Millisecond, DialContext: f.direct}}}
 			route := hacx.Route{Method: hacx.MethodTLS, Addr: f.xmpp.Addr(), SNI: domain, HasSNI: true, ALPN: []byte("xmpp-client"), Source: hacx.SourceStatic}
 			_, err = d.DialRoutes(context.Background(), domain, hacx.Client, []hacx.Route{route})
 			var de *dial.Error
@@ -195,8 +251,8 @@ func TestSOCKS_FailingProxyNoDirectFallback_T1(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "socks5h://"+f.proxy.Addr) || strings.Contains(err.Error(), "pa55word") {
 				t.Errorf("Dial error %v: want the proxy named, no password", err)
 			}
-			if len(f.xmpp.Contacts()) != 0 || f.hits() != 0 {
-				t.Errorf("direct contact: %d XMPP, %d HTTPS", len(f.xmpp.Contacts()), f.hits())
+			if len(f.xmpp.Contacts()) != 0 || f.hits() != 0 || f.directs() != 0 {
+				t.Errorf("direct contact: %d XMPP, %d HTTPS, %d direct dials", len(f.xmpp.Contacts()), f.hits(), f.directs())
 			}
 		})
 	}
