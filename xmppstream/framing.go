@@ -766,15 +766,23 @@ func (s *Splitter) topTag(b []byte, j int, empty bool) (t Token, done, handled b
 	if s.mode == modeBOSH {
 		root = xml.Name{Space: NSHTTPBind, Local: "body"}
 	}
-	var name xml.Name
-	var ok bool
-	if s.scope == nil {
-		name, ok = s.resolve(b, nil)
-	} else {
+	// Whether the tag is a stream header is decided by its own
+	// declarations alone: a restart begins a new stream (RFC 6120 section
+	// 4.3.3) and inherits nothing from the header it replaces. Any other
+	// top-level element is resolved against that header.
+	own, ownOK := s.resolve(b, nil)
+	name, ok := own, ownOK
+	if s.scope != nil {
 		name, ok = s.resolve(b, s.scope)
 	}
-	isRoot := ok && name == root && (s.scope == nil || s.mode == modeStream)
+	isRoot := ownOK && own == root && (s.scope == nil || s.mode == modeStream)
 	switch {
+	case s.mode == modeStream && s.scope != nil && !isRoot && ok && name == root:
+		// A restart leaning on the old header's declarations.
+		if !ownOK {
+			return Token{}, false, true, s.fail("bad-namespace-prefix", fmt.Sprintf("got a stream header that does not declare its prefix %q", prefixOf(b[s.nameStart:s.nameEnd])), s.tagStart)
+		}
+		return Token{}, false, true, s.fail("invalid-namespace", fmt.Sprintf("got <%s> in namespace %q, not %q: a restarted stream header declares its namespace itself", own.Local, own.Space, root.Space), s.tagStart)
 	case isRoot:
 		s.openAttrs = s.decodeAttrs(b)
 		s.scope = s.newScope(b)

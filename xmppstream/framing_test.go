@@ -794,3 +794,58 @@ func TestSplitter_OneByteReadsOfLargeElement(t *testing.T) {
 		t.Fatalf("%v, %d tokens", err, len(toks))
 	}
 }
+
+// TestSplitter_RestartDeclaresItsOwnNamespaces_RFC6120Section4_3_3: a
+// restart is a new stream (RFC 6120 section 4.3.3), so its header is
+// recognised by what it declares itself, never by the declarations of
+// the stream it replaces: a header whose stream prefix or stream default
+// namespace is left undeclared is refused, not taken as a restart.
+func TestSplitter_RestartDeclaresItsOwnNamespaces_RFC6120Section4_3_3(t *testing.T) {
+	defaultHeader := "<stream xmlns='http://etherx.jabber.org/streams' version='1.0'>"
+	tests := []struct {
+		name, in, cond string
+	}{
+		{"prefix not declared", serverHeader + "<stream:stream xmlns='jabber:client' version='1.0'>", "bad-namespace-prefix"},
+		{"prefix not declared after features", clientHeader + "<stream:features/><stream:stream to='example.com' xmlns='jabber:client'>", "bad-namespace-prefix"},
+		{"prefix not declared, empty tag", serverHeader + "<stream:stream xmlns='jabber:client'/>", "bad-namespace-prefix"},
+		{"default namespace not declared", defaultHeader + "<stream version='1.0'>", "invalid-namespace"},
+	}
+	for _, tc := range tests {
+		for _, rd := range readers[:2] {
+			t.Run(tc.name+"/"+rd.name, func(t *testing.T) {
+				toks, _, err := splitAll(t, rd.wrap(strings.NewReader(tc.in)), 0)
+				var se *StreamError
+				if !errors.As(err, &se) || se.Condition != tc.cond {
+					kinds := make([]TokenKind, len(toks))
+					for i, tok := range toks {
+						kinds[i] = tok.Kind
+					}
+					t.Fatalf("tokens %v, err = %v; want a %s stream error", kinds, err, tc.cond)
+				}
+				for i, tok := range toks {
+					if (i == 0) != (tok.Kind == TokenOpen) {
+						t.Errorf("token %d is %v: only the first header may be a TokenOpen", i, tok.Kind)
+					}
+				}
+			})
+		}
+	}
+
+	// A restart that declares what it uses is still a restart, prefixed
+	// or with the stream namespace as its default.
+	for _, in := range []string{
+		serverHeader + "<stream:features/>" + serverRestart + "<stream:features/>",
+		defaultHeader + "<stream xmlns='http://etherx.jabber.org/streams' version='1.0'/>",
+	} {
+		toks, _, err := splitAll(t, strings.NewReader(in), 0)
+		var opens int
+		for _, tok := range toks {
+			if tok.Kind == TokenOpen {
+				opens++
+			}
+		}
+		if err != nil || opens != 2 {
+			t.Errorf("%q: %d opens, err %v; want 2 opens", in, opens, err)
+		}
+	}
+}
