@@ -56,6 +56,7 @@ func (r *Resolver) lookupFallbacks(ctx context.Context, domain string, kind hacx
 	}
 	for _, s := range svc {
 		rs, sr := r.lookupSRVRoutes(ctx, domain, kind, s.prefix+domain, s.method)
+		sr.Note = joinNote(sr.Note, r.outsideProxy()) // T1: say where the query went
 		routes = append(routes, rs...)
 		srs = append(srs, sr)
 	}

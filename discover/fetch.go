@@ -39,15 +39,17 @@ type fetched struct {
 	hsts      string
 	hpkp      string
 	dane      string
+	dnsNote   string // local DNS queries made outside the proxy (T1)
 }
 
 // fetchTrace collects TLS facts of the hops of one fetch; it travels in
 // the request context to the Transport's TLS dialer, which may run on
 // another goroutine.
 type fetchTrace struct {
-	mu      sync.Mutex
-	dane    map[string]string // host -> DANE outcome
-	checked map[string]bool   // hosts whose connection dialTLS verified (DANE/WebPKI, HPKP)
+	mu       sync.Mutex
+	dane     map[string]string // host -> DANE outcome
+	checked  map[string]bool   // hosts whose connection dialTLS verified (DANE/WebPKI, HPKP)
+	dnsAsked []string          // kinds of local DNS query made ("TLSA", "A/AAAA")
 }
 
 func newFetchTrace() *fetchTrace {
@@ -80,10 +82,30 @@ func (t *fetchTrace) verified(urlHost string) bool {
 	return t.checked[strings.ToLower(urlHost)]
 }
 
+// asked records a kind of local DNS query made for the fetch.
+func (t *fetchTrace) asked(kind string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !slices.Contains(t.dnsAsked, kind) {
+		t.dnsAsked = append(t.dnsAsked, kind)
+	}
+}
+
 func (t *fetchTrace) daneSummary() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return summariseDANE(t.dane)
+}
+
+// dnsNote says which local DNS queries of the fetch went around the proxy
+// and where (T1); "" when none did.
+func (t *fetchTrace) dnsNote(outsideProxy string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.dnsAsked) == 0 || outsideProxy == "" {
+		return ""
+	}
+	return strings.Join(t.dnsAsked, " and ") + " " + outsideProxy
 }
 
 // notChecked is how a result names a check that the Resolver could not
@@ -172,6 +194,9 @@ func (r *Resolver) dialTLS(ctx context.Context, network, addr string) (net.Conn,
 	case net.ParseIP(host) != nil:
 		note("skipped (IP literal)")
 	default:
+		if tr != nil {
+			tr.asked("TLSA")
+		}
 		recs, sec, err := r.LookupTLSA(ctx, host, uint16(port))
 		switch {
 		case err != nil && tlsaBogus(err):
@@ -339,6 +364,7 @@ func (r *Resolver) fetch(ctx context.Context, rawURL string) (*fetched, error) {
 	defer resp.Body.Close()
 	out.finalURL = resp.Request.URL.String()
 	out.dane = tr.daneSummary()
+	out.dnsNote = tr.dnsNote(r.outsideProxy())
 	r.observe(resp, tr, out)
 
 	switch {

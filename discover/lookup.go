@@ -180,6 +180,7 @@ func (r *Resolver) lookupHACX(ctx context.Context, domain string, kind hacx.Kind
 		sr.Status, sr.Routes = StatusFound, len(doc.Records)
 		e.TTL, e.Body = doc.TTL, f.body
 	}
+	sr.Note = joinNote(sr.Note, f.dnsNote) // T1: say where local queries went
 	if r.Cache != nil {
 		if data, jerr := json.Marshal(&e); jerr == nil {
 			if perr := r.Cache.Put(ctx, key, data); perr != nil {

@@ -215,6 +215,32 @@ func (r *Resolver) noDNSReason() string {
 	return "no local DNS (T1)"
 }
 
+// outsideProxy is the note for a source whose DNS queries went straight
+// from this machine to the DNS server, not through Proxy: with socks5h
+// only when DNSServer is set explicitly (the user's choice, T1), with
+// socks5 always. It is "" without a proxy or when no local query is made.
+func (r *Resolver) outsideProxy() string {
+	if r.Proxy == nil || r.noDNS() {
+		return ""
+	}
+	server, _, err := r.dnsServer()
+	if err != nil {
+		server = "the system resolver"
+	}
+	return "queried directly at " + server + ", outside the proxy"
+}
+
+// joinNote appends a note to a source's note.
+func joinNote(note, more string) string {
+	switch {
+	case more == "":
+		return note
+	case note == "":
+		return more
+	}
+	return note + "; " + more
+}
+
 // dialProxy connects through Proxy: a host name as it is with socks5h,
 // else resolved through the Resolver's own DNS server first, so that
 // socks5 and direct lookups ask the same server.
@@ -235,6 +261,9 @@ func (r *Resolver) dialProxy(ctx context.Context, network, addr string) (_ net.C
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil || r.Proxy.RemoteDNS() || net.ParseIP(host) != nil {
 		return r.Proxy.DialContext(ctx, network, addr)
+	}
+	if tr, ok := ctx.Value(traceKey{}).(*fetchTrace); ok {
+		tr.asked("A/AAAA")
 	}
 	ips, err := r.lookupIPs(ctx, host)
 	if err != nil {

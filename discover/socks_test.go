@@ -135,6 +135,17 @@ func TestSOCKS5h_ExplicitDNSServerStillAsked_T1(t *testing.T) {
 	if w.dials.Load() != 0 {
 		t.Error("connection around the proxy")
 	}
+	// Those DNS queries leave this machine outside the proxy: every
+	// source that made one says so, naming the server (T1).
+	want := "queried directly at " + w.dns.Addr + ", outside the proxy"
+	for _, s := range res.Sources {
+		switch {
+		case s.Source == hacx.SourceSRV && !strings.Contains(s.Note, want):
+			t.Errorf("SRV source %s note %q: want %q", s.Query, s.Note, want)
+		case s.Source == hacx.SourceHACX && !strings.Contains(s.Note, "TLSA "+want):
+			t.Errorf("HACX source note %q: want TLSA %q", s.Note, want)
+		}
+	}
 }
 
 func TestSOCKS5_NamesResolvedLocally(t *testing.T) {

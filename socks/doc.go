@@ -11,8 +11,14 @@
 // in errors.
 //
 // The discover.Resolver and dial.Dialer take a *Proxy in their Proxy field:
-// every connection they open then goes through it, and a proxy that fails
-// is an error, never a reason to connect directly.
+// every TCP connection they open (the HACX fetch, each route) then goes
+// through it, and a proxy that fails is an error, never a reason to
+// connect directly. DNS is the exception the caller chooses: SOCKS5
+// carries no DNS queries, so with socks5h they make none unless a DNS
+// server is named explicitly (Resolver.DNSServer, hacx --resolver), and
+// with socks5 they resolve names themselves; those queries go from this
+// machine straight to the DNS server, outside the proxy, and the lookup
+// result says so for each source that made them.
 //
 //	p, err := socks.Parse("socks5h://127.0.0.1:9050")
 //	r := &discover.Resolver{Proxy: p}

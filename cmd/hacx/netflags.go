@@ -26,16 +26,19 @@ type netFlags struct {
 	stateDir string        // HSTS / HPKP stores
 	timeout  time.Duration // whole-operation timeout
 	socks    string        // socks5h:// or socks5:// proxy URL, "none" to disable
+
+	fs *flag.FlagSet // its Output (stderr) gets the warnings of client
 }
 
 func (n *netFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&n.resolver, "resolver", "", "DNS `server` (host:port) for SRV, A/AAAA and DNSSEC-validated TLSA lookups (default: system resolver)")
+	n.fs = fs
+	fs.StringVar(&n.resolver, "resolver", "", "DNS `server` (host:port) for SRV, A/AAAA and DNSSEC-validated TLSA lookups (default: system resolver); asked directly from this machine, outside any --socks proxy")
 	fs.StringVar(&n.caFile, "ca-file", "", "PEM `file` of extra trusted root certificates")
 	fs.StringVar(&n.cacheDir, "cache-dir", "", "document cache `dir` (default: the user cache dir + /hacx)")
 	fs.BoolVar(&n.noCache, "no-cache", false, "do not read or write the document cache")
 	fs.StringVar(&n.stateDir, "state-dir", "", "HSTS/HPKP state `dir` (default: $XDG_STATE_HOME/hacx, else ~/.local/state/hacx)")
 	fs.DurationVar(&n.timeout, "timeout", 30*time.Second, "give up after this `duration`")
-	fs.StringVar(&n.socks, "socks", "", "SOCKS5 proxy `URL` (socks5h://host:port resolves names through it); \"none\" ignores ALL_PROXY")
+	fs.StringVar(&n.socks, "socks", "", "SOCKS5 proxy `URL` (socks5h://host:port resolves names through it and hacx makes no DNS query, unless --resolver is given: that server is asked outside the proxy); \"none\" ignores ALL_PROXY")
 }
 
 // testDialContext, set only by tests, maps host names to loopback servers.
@@ -71,7 +74,12 @@ func (n *netFlags) client() (*discover.Resolver, *dial.Dialer, error) {
 	}
 	// T1: every connection through the proxy, never around it; with
 	// socks5h no local DNS query (so no SRV, TLSA or DANE) unless
-	// --resolver names a server explicitly.
+	// --resolver names a server explicitly. That server is then asked
+	// from this machine, outside the proxy: allowed, since the user asked
+	// for it, but never silently.
+	if p != nil && p.RemoteDNS() && n.resolver != "" && n.fs != nil {
+		fmt.Fprintf(n.fs.Output(), "%s: warning: DNS queries (SRV, A/AAAA, TLSA) go directly to --resolver %s, outside the proxy %s\n", n.fs.Name(), n.resolver, p)
+	}
 	r.Proxy, d.Proxy = p, p
 	d.Routes = dial.Discovery{Resolver: r}
 	return r, d, nil

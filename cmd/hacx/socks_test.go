@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -179,5 +180,52 @@ func TestSOCKS_AllProxyAndNone(t *testing.T) {
 	code, _, errOut = s.run(t, append([]string{"check", "--socks", "socks4://127.0.0.1:1"}, append(s.base[:len(s.base)-1], checkDomain)...)...)
 	if code != exitUsage {
 		t.Errorf("bad --socks: exit %d: %s", code, errOut)
+	}
+}
+
+// socks5h with an explicit --resolver is allowed (the user chose that
+// server), but its queries leave this machine outside the proxy: stderr
+// warns, the help says so, and the sources that queried it name it (T1).
+func TestSOCKS_ResolverOutsideTheProxyWarned_T1(t *testing.T) {
+	s := newSOCKSCLI(t)
+	dnsSrv, err := hacxtest.NewDNSServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dnsSrv.Close() })
+	url := "socks5h://" + s.proxy.Addr
+	want := "queried directly at " + dnsSrv.Addr + ", outside the proxy"
+	for _, cmd := range []string{"lookup", "check"} {
+		base := slices.Clone(s.base)
+		if cmd == "check" {
+			base = base[:len(base)-1] // check has no --fallback
+		}
+		args := append([]string{cmd, "--json", "--socks", url, "--resolver", dnsSrv.Addr}, append(base, checkDomain)...)
+		code, out, errOut := s.run(t, args...)
+		if code != exitOK {
+			t.Fatalf("%s: exit %d: %s\n%s", cmd, code, errOut, out)
+		}
+		if !strings.Contains(errOut, "warning") || !strings.Contains(errOut, dnsSrv.Addr) || !strings.Contains(errOut, "outside the proxy") {
+			t.Errorf("%s: stderr %q: want a warning naming %s, outside the proxy", cmd, errOut, dnsSrv.Addr)
+		}
+		if !strings.Contains(out, want) {
+			t.Errorf("%s: output does not say %q:\n%s", cmd, want, out)
+		}
+	}
+	if len(dnsSrv.Queries()) == 0 {
+		t.Error("the explicit resolver was never asked: the test proves nothing")
+	}
+	// Without --resolver nothing is queried locally, and nothing is warned.
+	code, _, errOut := s.run(t, append([]string{"lookup", "--socks", url}, append(s.base, checkDomain)...)...)
+	if code != exitOK || strings.Contains(errOut, "warning") {
+		t.Errorf("socks5h alone: exit %d, stderr %q", code, errOut)
+	}
+	// The help of --socks and --resolver says it.
+	_, _, help := s.run(t, "lookup", "--help")
+	if !strings.Contains(help, "outside the proxy") {
+		t.Errorf("lookup --help does not say that --resolver is asked outside the proxy:\n%s", help)
+	}
+	if s.direct.Load() != 0 {
+		t.Errorf("%d connections around the proxy", s.direct.Load())
 	}
 }
