@@ -58,6 +58,17 @@ type EchoConfig struct {
 	// session creation response instead of inside it (XEP-0206 allows
 	// both).
 	BOSHLateFeatures bool
+	// BOSHMaxBody is the largest request body the connection manager
+	// takes; a larger one ends the session with bad-request, as real
+	// managers refuse oversized bodies. 0 means xmppstream.MaxBOSHBody.
+	BOSHMaxBody int
+	// BOSHMinPoll is the shortest gap the manager of a polling session
+	// (BOSHHold < 0) allows between two empty requests whose first got an
+	// empty answer; closer ones end the session with policy-violation
+	// (XEP-0124 section 12). 0 means BOSHPolling seconds; managers that
+	// advertise no polling interval still refuse being polled back to
+	// back, which a positive BOSHMinPoll with BOSHPolling 0 models.
+	BOSHMinPoll time.Duration
 }
 
 func (cfg EchoConfig) from(to string) string {
@@ -234,6 +245,19 @@ type echoSession struct {
 	nextRID uint64 // the rid to process next
 	newest  uint64 // highest rid processed
 	changed chan struct{}
+
+	requests  int       // the session's requests attribute
+	pending   int       // requests received and not yet answered
+	lastEmpty time.Time // when the last empty request of a polling session came
+	emptyAns  bool      // and whether its answer was empty too
+}
+
+// terminate ends the session with condition; s.mu is held.
+func (e *echoSession) terminate(condition string) {
+	if e.end == "" {
+		e.end = condition
+	}
+	e.wake()
 }
 
 // StartEchoBOSH starts a BOSH echo endpoint on addr (loopback "ip:port")
@@ -289,12 +313,28 @@ func boshAttrs(body []byte) (map[string]string, error) {
 
 func (s *EchoBOSHServer) handle(w http.ResponseWriter, r *http.Request, i int) {
 	fail := func(err error) { s.update(i, func(c *Contact) { c.Err = err.Error() }) }
-	body, err := io.ReadAll(io.LimitReader(r.Body, xmppstream.MaxBOSHBody+1))
+	maxBody := s.cfg.BOSHMaxBody
+	if maxBody <= 0 {
+		maxBody = xmppstream.MaxBOSHBody
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(maxBody)+1))
 	if err != nil {
 		fail(err)
 		return
 	}
 	w.Header().Set("Content-Type", xmppstream.BOSHContentType)
+	if len(body) > maxBody {
+		// The session is named in the body, which is cut: end them all
+		// (tests run one session per manager).
+		fail(fmt.Errorf("hacxtest: a request body larger than %d bytes", maxBody))
+		s.mu.Lock()
+		for _, sess := range s.sessions {
+			sess.terminate("bad-request")
+		}
+		s.mu.Unlock()
+		w.Write(echoBody(nil, "bad-request"))
+		return
+	}
 	attrs, err := boshAttrs(body)
 	if err != nil {
 		fail(err)
@@ -319,7 +359,39 @@ func (s *EchoBOSHServer) handle(w http.ResponseWriter, r *http.Request, i int) {
 		return
 	}
 	rid, _ := strconv.ParseUint(attrs["rid"], 10, 64)
+	empty := len(children) == 0 && attrs["xmpp:restart"] != "true" && attrs["type"] != "terminate"
 	s.mu.Lock()
+	switch {
+	case sess.end != "":
+	case rid >= sess.nextRID+uint64(sess.requests):
+		// XEP-0124 section 14.3: a rid beyond the window.
+		fail(fmt.Errorf("hacxtest: rid %d outside the window (next %d, requests %d)", rid, sess.nextRID, sess.requests))
+		sess.terminate("item-not-found")
+	case sess.pending >= sess.requests && !empty && attrs["type"] != "terminate":
+		// XEP-0124 section 11: more simultaneous requests than allowed.
+		fail(fmt.Errorf("hacxtest: %d requests at once, %d allowed", sess.pending+1, sess.requests))
+		sess.terminate("policy-violation")
+	case empty && s.cfg.BOSHHold < 0:
+		// XEP-0124 section 12: a polling session polled too often.
+		gap := s.cfg.BOSHMinPoll
+		if gap <= 0 {
+			gap = time.Duration(s.cfg.BOSHPolling) * time.Second
+		}
+		now := time.Now()
+		// A tenth of slack for the network between client and manager.
+		if !sess.lastEmpty.IsZero() && sess.emptyAns && now.Sub(sess.lastEmpty) < gap-gap/10 {
+			fail(fmt.Errorf("hacxtest: empty requests %v apart, at least %v required", now.Sub(sess.lastEmpty), gap))
+			sess.terminate("policy-violation")
+		}
+		sess.lastEmpty = now
+		sess.emptyAns = false
+	}
+	sess.pending++
+	defer func() {
+		s.mu.Lock()
+		sess.pending--
+		s.mu.Unlock()
+	}()
 	// Requests are processed in rid order, as XEP-0124 section 14.2
 	// requires of a manager: one that overtook an earlier one waits.
 	for rid > sess.nextRID && sess.end == "" {
@@ -376,6 +448,9 @@ func (s *EchoBOSHServer) handle(w http.ResponseWriter, r *http.Request, i int) {
 				sess.wake()
 			}
 			end := sess.end
+			if empty && len(out) == 0 && rid == sess.newest {
+				sess.emptyAns = true
+			}
 			s.mu.Unlock()
 			w.Write(echoBody(out, end))
 			return
@@ -434,6 +509,7 @@ func (s *EchoBOSHServer) create(w http.ResponseWriter, body []byte, i int) {
 	} else {
 		resp.Features = xmppstream.WSFeatures(EchoFeatures(1))
 	}
+	sess.requests = resp.Requests
 	s.mu.Lock()
 	s.sessions[resp.SID] = sess
 	s.mu.Unlock()

@@ -11,6 +11,23 @@ import (
 // request: the connection manager answers a held request within wait.
 const boshSlack = 30 * time.Second
 
+// boshBatch bounds the client elements put into one request: far below
+// what connection managers accept (xmppstream.MaxBOSHBody here, often
+// less elsewhere), so that a client writing fast gets several requests
+// instead of one the manager refuses. A single element larger than this
+// still goes alone.
+const boshBatch = 64 << 10
+
+// boshQueued bounds the bytes of client elements waiting for a request
+// slot: past it the scheduler stops taking elements, the client's side
+// blocks and TCP pushes back on the client.
+const boshQueued = 2 * boshBatch
+
+// boshMinPoll spaces the empty requests of a polling session (hold 0) that
+// names no polling interval: without it such a session would be polled
+// back to back.
+const boshMinPoll = time.Second
+
 // boshItem is what the client's side hands to the BOSH scheduler, in
 // stream order.
 type boshItem struct {
@@ -98,11 +115,15 @@ func (c *conn) boshSchedule(in <-chan boshItem) {
 	}
 	maxReq = min(maxReq, 2) // one waiting, one carrying data: all a relay needs
 	poll := time.Duration(sess.Polling) * time.Second
+	if sess.Hold == 0 && poll < boshMinPoll {
+		poll = boshMinPoll
+	}
 	wait := time.Duration(sess.Wait) * time.Second
 	results := make(chan boshResult, maxReq)
 
 	var (
 		items               []boshItem
+		queued              int // bytes of the elements in items
 		inflight, seq, next int
 		got                 = map[int]boshResult{}
 		lastEmpty           time.Time
@@ -136,13 +157,16 @@ func (c *conn) boshSchedule(in <-chan boshItem) {
 				post(xmppstream.BOSHRestart(sess.SID, s.NextRID(), c.domain), false)
 			case len(items) > 0:
 				var elems [][]byte
-				for len(items) > 0 && items[0].elem != nil {
+				size := 0
+				for len(items) > 0 && items[0].elem != nil && (len(elems) == 0 || size+len(items[0].elem) <= boshBatch) {
+					size += len(items[0].elem)
 					elems = append(elems, items[0].elem)
 					items = items[1:]
 				}
+				queued -= size
 				post(xmppstream.BOSHWrap(sess.SID, s.NextRID(), elems...), false)
 			case inflight == 0:
-				if sess.Hold == 0 && poll > 0 {
+				if sess.Hold == 0 {
 					// A polling session: no empty request sooner than
 					// the polling interval (XEP-0124 section 12).
 					if left := poll - time.Since(lastEmpty); left > 0 {
@@ -158,9 +182,18 @@ func (c *conn) boshSchedule(in <-chan boshItem) {
 				break send
 			}
 		}
+		inC := in
+		if queued >= boshQueued {
+			inC = nil // back-pressure: the client waits until requests carry the queue away
+		}
 		select {
-		case it := <-in:
+		case it, ok := <-inC:
+			if !ok {
+				in = nil
+				continue
+			}
 			items = append(items, it)
+			queued += len(it.elem)
 			if it.close {
 				in = nil // the client's side is done
 			}
@@ -203,8 +236,13 @@ func (c *conn) boshDeliver(r boshResult) (end bool) {
 		}
 		return true
 	}
-	c.touch()
 	children, term, err := xmppstream.BOSHChildren(r.body)
+	if len(children) > 0 || term != "" || r.terminate {
+		// The empty answer to a held request comes every wait seconds
+		// and is no sign of life: only data or the end counts for the
+		// idle timeout.
+		c.touch()
+	}
 	if err != nil {
 		c.failClient("undefined-condition", "the upstream BOSH connection manager sent a body that is not XMPP: "+err.Error())
 		return true

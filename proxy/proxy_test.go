@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -123,11 +124,59 @@ func TestRelay_BOSHPollingAndLateFeatures(t *testing.T) {
 	for name, cfg := range map[string]hacxtest.EchoConfig{
 		"late features": {BOSHLateFeatures: true, BOSHWait: 5},
 		"polling":       {BOSHHold: -1, BOSHPolling: 1},
+		// A manager that names no polling interval still refuses being
+		// polled back to back.
+		"polling without interval": {BOSHHold: -1, BOSHMinPoll: 500 * time.Millisecond},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodBOSH, cfg)}, nil)
 			cl := openThrough(t, addr)
 			exchange(t, cl)
+			cl.send("</stream:stream>")
+			cl.expect(xmppstream.TokenClose, "")
+		})
+	}
+}
+
+// TestRelay_BOSHBackPressure: a client writing far more than one request
+// may carry gets it relayed in requests the manager accepts, in order,
+// while the proxy holds no more than a bounded queue (the client is
+// pushed back instead).
+func TestRelay_BOSHBackPressure(t *testing.T) {
+	b := newBed(t)
+	for name, cfg := range map[string]hacxtest.EchoConfig{
+		"polling": {BOSHHold: -1, BOSHPolling: 1, BOSHMaxBody: 100 << 10},
+		"held":    {BOSHWait: 5, BOSHMaxBody: 100 << 10},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodBOSH, cfg)}, nil)
+			cl := openThrough(t, addr)
+			const n = 1500
+			pad := strings.Repeat("x", 2000)
+			sent := make(chan error, 1)
+			go func() {
+				var w strings.Builder
+				for i := range n {
+					fmt.Fprintf(&w, "<message id='%d'><body>%s</body></message>", i, pad)
+				}
+				_, err := io.WriteString(cl.c, w.String())
+				sent <- err
+			}()
+			for i := range n {
+				tok, err := cl.next()
+				if err != nil {
+					t.Fatalf("echo %d: %v", i, err)
+				}
+				if tok.Kind != xmppstream.TokenElement || tok.Name.Local != "message" {
+					t.Fatalf("echo %d: got %s %.300q", i, tok.Kind, tok.Raw)
+				}
+				if want := fmt.Sprintf("id='%d'", i); !contains(tok.Raw, want) {
+					t.Fatalf("echo %d out of order: %.80q", i, tok.Raw)
+				}
+			}
+			if err := <-sent; err != nil {
+				t.Fatal(err)
+			}
 			cl.send("</stream:stream>")
 			cl.expect(xmppstream.TokenClose, "")
 		})
