@@ -97,11 +97,35 @@ type nsDecl struct {
 }
 
 // nsScope is what a stream header declares for the elements inside it.
-type nsScope struct{ decls []nsDecl }
+type nsScope struct {
+	decls []nsDecl
+	// byPrefix indexes decls when there are more than a few, so that a
+	// header declaring a hundred prefixes does not make every prefixed
+	// name after it a hundred comparisons.
+	byPrefix map[string]string
+}
+
+// indexScopeAbove is how many declarations a scope holds before lookup
+// uses a map rather than comparing them one by one.
+const indexScopeAbove = 8
+
+func (sc *nsScope) index() {
+	if len(sc.decls) <= indexScopeAbove {
+		return
+	}
+	sc.byPrefix = make(map[string]string, len(sc.decls))
+	for _, d := range sc.decls {
+		sc.byPrefix[d.prefix] = d.value
+	}
+}
 
 func (sc *nsScope) lookup(prefix []byte) (string, bool) {
 	if sc == nil {
 		return "", false
+	}
+	if sc.byPrefix != nil {
+		v, ok := sc.byPrefix[string(prefix)]
+		return v, ok
 	}
 	for i := range sc.decls {
 		if sc.decls[i].prefix == string(prefix) {
@@ -193,10 +217,15 @@ type Splitter struct {
 	refRet    scanState
 	decl      bool // the token began with an XML declaration
 	attrs     []attrOff
-	names     []int // start, end pairs of the open elements' qualified names
-	prefixes  []string
-	pcounts   []int
-	topName   xml.Name
+	names     []int    // start, end pairs of the open elements' qualified names
+	prefixes  []string // prefixes declared on the open elements, outermost first
+	pcounts   []int    // how many of prefixes each open element declared
+	// inScope counts the declarations of each prefix in prefixes, so that
+	// looking a prefix up costs the same however many a peer declared
+	// (thousands fit in one element).
+	inScope  map[string]int
+	tagDecls int // prefix declarations (xmlns:p) on the start tag being scanned
+	topName  xml.Name
 }
 
 // NewSplitter returns a Splitter reading r, refusing elements larger than
@@ -326,7 +355,20 @@ func (s *Splitter) fail(condition, reason string, at int) *Error {
 func (s *Splitter) reset(n int) {
 	s.pos += n
 	s.st, s.j, s.depth, s.decl = stStart, 0, 0, false
-	s.names, s.prefixes, s.pcounts, s.attrs = s.names[:0], s.prefixes[:0], s.pcounts[:0], s.attrs[:0]
+	s.unscope(0)
+	s.names, s.pcounts, s.attrs = s.names[:0], s.pcounts[:0], s.attrs[:0]
+}
+
+// unscope ends the declarations prefixes[from:] as their elements close.
+func (s *Splitter) unscope(from int) {
+	for _, p := range s.prefixes[from:] {
+		if n := s.inScope[p]; n > 1 {
+			s.inScope[p] = n - 1
+		} else {
+			delete(s.inScope, p)
+		}
+	}
+	s.prefixes = s.prefixes[:from]
 }
 
 // emit finishes a token of n bytes: it checks the size and the
@@ -446,7 +488,7 @@ func (s *Splitter) scan() (Token, bool, error) {
 				return Token{}, false, s.fail("not-well-formed", "got '<' not followed by a name", s.tagStart)
 			default:
 				s.st, s.nameStart = stStartName, j
-				s.attrs = s.attrs[:0]
+				s.attrs, s.tagDecls = s.attrs[:0], 0
 			}
 		case stBang:
 			cur := b[s.tagStart : j+1]
@@ -650,6 +692,7 @@ func (s *Splitter) attr(b []byte, j int) error {
 		case len(v) == 0:
 			return s.fail("bad-namespace-prefix", fmt.Sprintf("got prefix %q bound to the empty namespace", p), s.tagStart)
 		}
+		s.tagDecls++
 	}
 	s.attrs = append(s.attrs, a)
 	return nil
@@ -669,15 +712,15 @@ func (s *Splitter) declared(b, prefix []byte) bool {
 	if string(prefix) == "xml" {
 		return true
 	}
-	for _, a := range s.attrs {
-		if p, ok := bytes.CutPrefix(b[a.ns:a.ne], []byte("xmlns:")); ok && bytes.Equal(p, prefix) {
-			return true
+	if s.tagDecls > 0 {
+		for _, a := range s.attrs {
+			if p, ok := bytes.CutPrefix(b[a.ns:a.ne], []byte("xmlns:")); ok && bytes.Equal(p, prefix) {
+				return true
+			}
 		}
 	}
-	for _, p := range s.prefixes {
-		if p == string(prefix) {
-			return true
-		}
+	if s.inScope[string(prefix)] > 0 {
+		return true
 	}
 	_, ok := s.scope.lookup(prefix)
 	return ok
@@ -735,14 +778,19 @@ func (s *Splitter) startTag(b []byte, j int, empty bool) (Token, bool, error) {
 	if s.depth >= maxSplitDepth {
 		return Token{}, false, s.fail("policy-violation", fmt.Sprintf("got elements nested deeper than %d", maxSplitDepth), s.tagStart)
 	}
-	n := 0
-	for _, a := range s.attrs {
-		if p, ok := bytes.CutPrefix(b[a.ns:a.ne], []byte("xmlns:")); ok {
-			s.prefixes = append(s.prefixes, string(p))
-			n++
+	if s.tagDecls > 0 {
+		if s.inScope == nil {
+			s.inScope = make(map[string]int)
+		}
+		for _, a := range s.attrs {
+			if p, ok := bytes.CutPrefix(b[a.ns:a.ne], []byte("xmlns:")); ok {
+				ps := string(p)
+				s.prefixes = append(s.prefixes, ps)
+				s.inScope[ps]++
+			}
 		}
 	}
-	s.pcounts = append(s.pcounts, n)
+	s.pcounts = append(s.pcounts, s.tagDecls)
 	s.names = append(s.names, s.nameStart, s.nameEnd)
 	s.depth++
 	s.st, s.brackets = stText, 0
@@ -822,7 +870,7 @@ func (s *Splitter) endTag(b []byte, j int) (Token, bool, error) {
 		return Token{}, false, s.fail("not-well-formed", fmt.Sprintf("got </%s> closing <%s>", qname, open), s.tagStart)
 	}
 	s.names = s.names[:k]
-	s.prefixes = s.prefixes[:len(s.prefixes)-s.pcounts[len(s.pcounts)-1]]
+	s.unscope(len(s.prefixes) - s.pcounts[len(s.pcounts)-1])
 	s.pcounts = s.pcounts[:len(s.pcounts)-1]
 	s.depth--
 	if s.depth == 0 {
@@ -881,6 +929,7 @@ func (s *Splitter) newScope(b []byte) *nsScope {
 		raw = append(raw, q)
 		sc.decls = append(sc.decls, nsDecl{prefix: prefix, value: value, raw: raw})
 	}
+	sc.index()
 	return sc
 }
 
