@@ -100,14 +100,26 @@ func (c *conn) failClient(condition, text string) {
 func (c *conn) serve() {
 	c.srv.Metrics.open(c.kind)
 	defer c.srv.Metrics.done(c.kind)
+	// Serve's ctx ending ends the connection at once, whatever it is
+	// blocked in (a header read, a byte copy).
+	stopAbort := context.AfterFunc(c.ctx, c.abort)
 	if d := c.srv.idleTimeout(); d > 0 {
-		c.idle = time.AfterFunc(d, c.checkIdle)
+		// Armed after c.idle is set, so that checkIdle always sees it.
+		c.mu.Lock()
+		c.idle = time.AfterFunc(time.Hour, c.checkIdle)
+		c.idle.Stop()
+		c.idle.Reset(d)
+		c.mu.Unlock()
 	}
 	defer func() {
-		if c.idle != nil {
-			c.idle.Stop()
+		stopAbort()
+		c.cancel() // first: a late checkIdle sees the end and does nothing
+		c.mu.Lock()
+		idle := c.idle
+		c.mu.Unlock()
+		if idle != nil {
+			idle.Stop()
 		}
-		c.cancel()
 		// A relay ends the upstream stream itself (</stream:stream>,
 		// <close/>, a BOSH terminate); only an opening that failed after
 		// the dial still owes the upstream its goodbye.
@@ -139,10 +151,15 @@ func (c *conn) serve() {
 
 // checkIdle ends a connection on which nothing moved for IdleTimeout.
 func (c *conn) checkIdle() {
+	if c.ctx.Err() != nil { // the connection ended meanwhile
+		return
+	}
 	d := c.srv.idleTimeout()
 	since := time.Since(time.Unix(0, c.last.Load()))
 	if since < d {
+		c.mu.Lock()
 		c.idle.Reset(d - since)
+		c.mu.Unlock()
 		return
 	}
 	c.srv.Metrics.refuse("idle")

@@ -84,6 +84,18 @@ func (b *bed) echoRoute(t *testing.T, method hacx.Method, cfg hacxtest.EchoConfi
 // its address. The server is shut down at the end of the test.
 func (b *bed) startProxy(t *testing.T, routes []hacx.Route, mod func(*proxy.Server)) (*proxy.Server, string) {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.serveProxy(t, context.Background(), ln, routes, mod), ln.Addr().String()
+}
+
+// serveProxy serves a proxy on ln under ctx; at the end of the test it is
+// closed and Serve must have returned ErrServerClosed, or ctx's error
+// when ctx ended.
+func (b *bed) serveProxy(t *testing.T, ctx context.Context, ln net.Listener, routes []hacx.Route, mod func(*proxy.Server)) *proxy.Server {
+	t.Helper()
 	srv := &proxy.Server{
 		Dialer: &dial.Dialer{
 			Roots: b.ca.Pool(), TLSA: dial.NoDANE, Stagger: 50 * time.Millisecond,
@@ -98,19 +110,28 @@ func (b *bed) startProxy(t *testing.T, routes []hacx.Route, mod func(*proxy.Serv
 	if mod != nil {
 		mod(srv)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(context.Background(), ln) }()
+	go func() { served <- srv.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		srv.Close()
-		if err := <-served; !errors.Is(err, proxy.ErrServerClosed) {
+		err := <-served
+		if !errors.Is(err, proxy.ErrServerClosed) && (ctx.Err() == nil || !errors.Is(err, ctx.Err())) {
 			t.Errorf("Serve returned %v, want ErrServerClosed", err)
 		}
 	})
-	return srv, ln.Addr().String()
+	return srv
+}
+
+// waitNoConns waits until srv relays nothing, and fails after a deadline.
+func waitNoConns(t *testing.T, srv *proxy.Server) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.ActiveConns() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still relayed after 10 s", srv.ActiveConns())
+		}
+		time.Sleep(5 * time.Millisecond) // polling the count the test waits for
+	}
 }
 
 // client is a minimal plain XMPP client of the proxy.

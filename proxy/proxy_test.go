@@ -8,9 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -393,9 +396,7 @@ func TestLimits_MaxConns(t *testing.T) {
 	first.send("</stream:stream>")
 	first.expect(xmppstream.TokenClose, "")
 	first.c.Close()
-	for srv.ActiveConns() != 0 {
-		time.Sleep(5 * time.Millisecond) // polling the count the test waits for
-	}
+	waitNoConns(t, srv)
 	third := openThrough(t, addr)
 	exchange(t, third)
 }
@@ -495,9 +496,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 			}
 			cl.c.Close()
 		}
-		for srv.ActiveConns() != 0 {
-			time.Sleep(5 * time.Millisecond) // polling the count the test waits for
-		}
+		waitNoConns(t, srv)
 		srv.Close()
 	}
 	_, addr := b.startProxy(t, []hacx.Route{{Method: hacx.MethodTLS, Addr: dead, SNI: domain, HasSNI: true}}, nil)
@@ -530,9 +529,7 @@ func TestMetricsAndLog(t *testing.T) {
 	cl.send("</stream:stream>")
 	cl.expect(xmppstream.TokenClose, "")
 	cl.c.Close()
-	for srv.ActiveConns() != 0 {
-		time.Sleep(5 * time.Millisecond) // polling the count the test waits for
-	}
+	waitNoConns(t, srv)
 	if got := counter(t, reg, "hacx_proxy_connections_total", "client"); got != 1 {
 		t.Errorf("total = %v", got)
 	}
@@ -549,7 +546,11 @@ func TestMetricsAndLog(t *testing.T) {
 	if got := counter(t, reg, "hacx_proxy_bytes_total", "to_client"); got < float64(sent) {
 		t.Errorf("bytes to client = %v, want at least %d", got, sent)
 	}
-	for srv.ActiveConns() != 0 || !strings.Contains(logBuf.String(), "outcome=closed") {
+	waitNoConns(t, srv)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logBuf.String(), "outcome=closed"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no outcome=closed log line: %s", logBuf.String())
+		}
 		time.Sleep(5 * time.Millisecond) // the log line is written as the connection ends
 	}
 	line := logBuf.String()
@@ -598,9 +599,7 @@ func TestRelay_ClientHalfClose(t *testing.T) {
 					t.Fatalf("after half-close: %v %s %q", err, tok.Kind, tok.Raw)
 				}
 			}
-			for srv.ActiveConns() != 0 {
-				time.Sleep(5 * time.Millisecond) // polling the count the test waits for
-			}
+			waitNoConns(t, srv)
 		})
 	}
 }
@@ -628,5 +627,67 @@ func TestRelay_S2SFromForwarded(t *testing.T) {
 		if !ok || c.From != from || c.To != domain {
 			t.Errorf("upstream saw from=%q to=%q, want from=%q to=%q", c.From, c.To, from, domain)
 		}
+	}
+}
+
+// TestServe_ContextEndsRelays: cancelling Serve's ctx ends every
+// connection at once, a direct TLS relay copying bytes included.
+func TestServe_ContextEndsRelays(t *testing.T) {
+	b := newBed(t)
+	for _, m := range methods {
+		t.Run(string(m), func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := b.serveProxy(t, ctx, ln, []hacx.Route{b.echoRoute(t, m, hacxtest.EchoConfig{})}, nil)
+			cl := openThrough(t, ln.Addr().String())
+			exchange(t, cl)
+			// A client that waits for the header is ended too.
+			waiting := dialClient(t, ln.Addr().String())
+			cancel()
+			cl.c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.Copy(io.Discard, cl.c); err != nil {
+				t.Errorf("relayed connection not ended after ctx: %v", err)
+			}
+			waiting.c.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.Copy(io.Discard, waiting.c); err != nil {
+				t.Errorf("connection waiting for its header not ended after ctx: %v", err)
+			}
+			waitNoConns(t, srv)
+		})
+	}
+}
+
+// emfileListener fails its first Accept as a process out of file
+// descriptors does.
+type emfileListener struct {
+	net.Listener
+	failed atomic.Bool
+}
+
+func (l *emfileListener) Accept() (net.Conn, error) {
+	if !l.failed.Swap(true) {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+// TestServe_TemporaryAcceptError: running out of file descriptors for a
+// moment does not end Serve; it waits and accepts again.
+func TestServe_TemporaryAcceptError(t *testing.T) {
+	b := newBed(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	el := &emfileListener{Listener: ln}
+	b.serveProxy(t, context.Background(), el, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, hacxtest.EchoConfig{})}, nil)
+	cl := openThrough(t, ln.Addr().String())
+	exchange(t, cl)
+	if !el.failed.Load() {
+		t.Fatal("the listener never failed")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"hacx.dev/hacx"
@@ -209,8 +210,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if temporaryAccept(err) {
 				// Like net/http: a temporary failure (too many open files)
 				// is waited out rather than ending the server.
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
@@ -225,6 +225,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		backoff = 0
 		s.start(ctx, nc)
 	}
+}
+
+// temporaryAccept reports whether an Accept error passes by itself: out of
+// file descriptors or memory for sockets, a connection aborted before it
+// was taken, or a timeout.
+func temporaryAccept(err error) bool {
+	for _, e := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.ECONNRESET} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (s *Server) closing() bool {
@@ -252,6 +265,7 @@ func (s *Server) start(ctx context.Context, nc net.Conn) {
 	if s.shutdown {
 		s.mu.Unlock()
 		s.active.Add(-1)
+		c.cancel()
 		nc.Close()
 		return
 	}
