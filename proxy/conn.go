@@ -288,7 +288,7 @@ func (c *conn) open() (*xmppstream.Splitter, *xmppstream.Token, error) {
 	c.raw.SetReadDeadline(time.Now().Add(headerTimeout))
 	tok, err := nextToken(sp)
 	if err != nil {
-		return nil, nil, clientError(err)
+		return nil, nil, clientErrorWaiting(err, "no <starttls/> or first element in time after the features")
 	}
 	if tok.Kind != xmppstream.TokenElement || tok.Name != (xml.Name{Space: nsTLS, Local: "starttls"}) {
 		if c.srv.TLSRequired {
@@ -316,6 +316,8 @@ func (c *conn) open() (*xmppstream.Splitter, *xmppstream.Token, error) {
 	c.mu.Unlock()
 	sp = xmppstream.NewSplitter(tc, c.srv.maxElement())
 	if _, err := c.readHeader(sp); err != nil {
+		// A new stream over TLS: the error needs a header of its own.
+		c.writeHeader(&xmppstream.Header{From: c.domain, ID: newID()})
 		return nil, nil, err
 	}
 	c.raw.SetDeadline(time.Time{})
@@ -365,6 +367,12 @@ func nextToken(sp *xmppstream.Splitter) (xmppstream.Token, error) {
 // the stream error to answer with, or a plain error when the connection
 // just ended.
 func clientError(err error) error {
+	return clientErrorWaiting(err, "no stream header in time")
+}
+
+// clientErrorWaiting is clientError with the text of a timeout: what the
+// proxy was waiting for.
+func clientErrorWaiting(err error, timeoutText string) error {
 	var se *xmppstream.StreamError
 	if errors.As(err, &se) {
 		text := err.Error()
@@ -374,7 +382,7 @@ func clientError(err error) error {
 		return &openError{condition: se.Condition, text: text, err: err}
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return &openError{condition: "connection-timeout", text: "no stream header in time", err: err}
+		return &openError{condition: "connection-timeout", text: timeoutText, err: err}
 	}
 	return err
 }

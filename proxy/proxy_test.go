@@ -370,6 +370,49 @@ func TestLocalSTARTTLS(t *testing.T) {
 		}
 	})
 
+	// A bad header on the new stream over TLS gets a header of its own
+	// before the stream error.
+	t.Run("bad header after TLS", func(t *testing.T) {
+		_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodWebSocket, hacxtest.EchoConfig{})}, func(s *proxy.Server) {
+			s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*local}}
+		})
+		cl := dialClient(t, addr)
+		cl.open(domain, hacx.Client)
+		cl.expect(xmppstream.TokenOpen, "")
+		cl.expect(xmppstream.TokenElement, "features")
+		cl.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+		cl.expect(xmppstream.TokenElement, "proceed")
+		tc := tls.Client(cl.c, &tls.Config{RootCAs: b.ca.Pool(), ServerName: "localhost"})
+		if err := tc.Handshake(); err != nil {
+			t.Fatal(err)
+		}
+		cl.c, cl.sp = tc, xmppstream.NewSplitter(tc, 0)
+		cl.send("<stream:stream to='relay.test' xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>")
+		if h := cl.expect(xmppstream.TokenOpen, "").Header; h.From != domain {
+			t.Errorf("error header from %q", h.From)
+		}
+		if cond, _ := cl.expectStreamError(); cond != "invalid-namespace" {
+			t.Errorf("got <%s/>", cond)
+		}
+	})
+
+	// A client that is slow to go on after the features is told what
+	// the proxy waited for, not that its header was late.
+	t.Run("slow after features", func(t *testing.T) {
+		_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, hacxtest.EchoConfig{})}, func(s *proxy.Server) {
+			s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*local}}
+			s.HeaderTimeout = 200 * time.Millisecond
+		})
+		cl := dialClient(t, addr)
+		cl.open(domain, hacx.Client)
+		cl.expect(xmppstream.TokenOpen, "")
+		cl.expect(xmppstream.TokenElement, "features")
+		cond, text := cl.expectStreamError()
+		if cond != "connection-timeout" || strings.Contains(text, "header") {
+			t.Errorf("got <%s/> %q", cond, text)
+		}
+	})
+
 	t.Run("optional, skipped", func(t *testing.T) {
 		_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, hacxtest.EchoConfig{})}, func(s *proxy.Server) {
 			s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*local}}
@@ -402,17 +445,49 @@ func TestLimits_MaxConns(t *testing.T) {
 }
 
 // TestLimits_IdleTimeout: a connection on which nothing moves is ended
-// with connection-timeout; one that keeps talking is not.
+// with connection-timeout, over every transport (the empty answers a BOSH
+// manager sends every wait seconds are no sign of life); one that keeps
+// talking is not.
 func TestLimits_IdleTimeout(t *testing.T) {
 	b := newBed(t)
-	_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodWebSocket, hacxtest.EchoConfig{})}, func(s *proxy.Server) { s.IdleTimeout = 300 * time.Millisecond })
-	cl := openThrough(t, addr)
-	start := time.Now()
-	if cond, _ := cl.expectStreamError(); cond != "connection-timeout" {
-		t.Errorf("got <%s/>", cond)
-	}
-	if el := time.Since(start); el < 300*time.Millisecond {
-		t.Errorf("ended after %v, before the idle timeout", el)
+	const idle = 1500 * time.Millisecond
+	for _, m := range methods {
+		t.Run(string(m), func(t *testing.T) {
+			// A BOSH manager answering a held request after 1 s.
+			_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, m, hacxtest.EchoConfig{BOSHWait: 1})}, func(s *proxy.Server) { s.IdleTimeout = idle })
+
+			talker := openThrough(t, addr)
+			silent := openThrough(t, addr)
+			start := time.Now()
+			silent.c.SetDeadline(start.Add(idle + 5*time.Second))
+			ended := make(chan string, 1)
+			go func() {
+				tok, err := silent.next()
+				ended <- fmt.Sprintf("%v %s", err, tok.Raw)
+			}()
+			// The talker sends a stanza every idle/5 for twice the idle
+			// timeout: each must come back, and the stream must stay.
+			for i := 0; time.Since(start) < 2*idle; i++ {
+				talker.send(fmt.Sprintf("<message id='k%d'/>", i))
+				if tok := talker.expect(xmppstream.TokenElement, "message"); !contains(tok.Raw, fmt.Sprintf("k%d", i)) {
+					t.Fatalf("echo %q", tok.Raw)
+				}
+				time.Sleep(idle / 5) // the client's pace, not a wait for the proxy
+			}
+			select {
+			case got := <-ended:
+				if !strings.Contains(got, "connection-timeout") {
+					t.Errorf("silent connection: %s", got)
+				}
+				if el := time.Since(start); el < idle {
+					t.Errorf("ended after %v, before the idle timeout", el)
+				}
+			default:
+				t.Errorf("silent connection still open after %v (idle timeout %v)", time.Since(start), idle)
+			}
+			talker.send("</stream:stream>")
+			talker.expect(xmppstream.TokenClose, "")
+		})
 	}
 }
 
