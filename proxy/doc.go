@@ -14,9 +14,17 @@
 // upstream's first <stream:features/>, from which it removes what cannot
 // work through a proxy: <starttls/> (the upstream connection is already
 // encrypted and authenticated by the dialer; STARTTLS is never forwarded)
-// and SASL mechanisms ending in -PLUS (channel binding binds to the TLS
-// connection the client sees, which is not the server's). With a
-// [Server.TLSConfig] the proxy offers STARTTLS itself on the local side.
+// and SASL mechanisms ending in -PLUS, in <mechanisms/> and XEP-0388
+// <authentication/>, with the XEP-0440 <sasl-channel-binding/> list
+// (channel binding binds to the TLS connection the client sees, which is
+// not the server's). With a [Server.TLSConfig] the proxy offers STARTTLS
+// itself on the local side.
+//
+// Channel binding cannot cross the proxy, and SCRAM's downgrade
+// protection notices: a client that supports channel binding but is
+// offered no -PLUS mechanism says so ("y,," in its first message), and a
+// server that does support it refuses the login. Such clients must have
+// channel binding turned off for accounts used through the proxy.
 //
 // After that exchange the proxy relays, translating the framing:
 //

@@ -14,7 +14,8 @@ const nsTLS = "urn:ietf:params:xml:ns:xmpp-tls"
 // rewriteFeatures adapts the upstream's first <stream:features/> for the
 // local client: the upstream's STARTTLS offer goes (the upstream is
 // already encrypted and verified; STARTTLS is never forwarded), so do
-// -PLUS SASL mechanisms (channel binding would bind the client's TLS
+// -PLUS SASL mechanisms, in RFC 6120 and XEP-0388 lists, and the XEP-0440
+// channel-binding types (channel binding would bind the client's TLS
 // connection with the proxy, which the server cannot see: the exchange
 // would fail), and when offerTLS is set the proxy's own <starttls/> is put
 // first, with <required/> when required. Everything else is kept byte for
@@ -64,9 +65,25 @@ func rewriteFeatures(features []byte, offerTLS, required bool) []byte {
 // maxFeatureDepth bounds the nesting featureCuts follows.
 const maxFeatureDepth = 32
 
+// Channel-binding advertisements beyond RFC 6120's <mechanisms/>.
+const (
+	nsSASL2  = "urn:xmpp:sasl:2"    // XEP-0388 <authentication/>
+	nsSASLCB = "urn:xmpp:sasl-cb:0" // XEP-0440 <sasl-channel-binding/>
+)
+
+// cbMechanisms reports whether the feature named n lists SASL mechanisms
+// in <mechanism/> children: RFC 6120 <mechanisms/> or XEP-0388
+// <authentication/>.
+func cbMechanisms(n xml.Name) bool {
+	return n.Local == "mechanisms" || n == xml.Name{Space: nsSASL2, Local: "authentication"}
+}
+
 // featureCuts returns the byte ranges to remove from features: <starttls/>
-// children, and <mechanism/> children of <mechanisms/> naming a -PLUS
-// mechanism (RFC 5802 section 6). ok is false when features are not one
+// children, <mechanism/> children of <mechanisms/> (RFC 6120) or
+// <authentication xmlns='urn:xmpp:sasl:2'/> (XEP-0388) naming a -PLUS
+// mechanism (RFC 5802 section 6), and XEP-0440 <sasl-channel-binding/>,
+// which would tell the client to bind to a TLS connection the server
+// does not see. ok is false when features are not one
 // element (leading whitespace allowed) that parses.
 func featureCuts(features []byte) (cut [][2]int, ok bool) {
 	d := xml.NewDecoder(bytes.NewReader(features))
@@ -116,7 +133,7 @@ func featureCuts(features []byte) (cut [][2]int, ok bool) {
 			switch {
 			case depth == 2:
 				child, childFrom = t.Name, from
-			case depth == 3 && child.Local == "mechanisms" && t.Name.Local == "mechanism":
+			case depth == 3 && cbMechanisms(child) && t.Name.Local == "mechanism":
 				inMech, mechFrom, mechText = true, from, mechText[:0]
 			}
 		case xml.CharData:
@@ -131,7 +148,7 @@ func featureCuts(features []byte) (cut [][2]int, ok bool) {
 				if bytes.HasSuffix(bytes.TrimSpace(mechText), []byte("-PLUS")) {
 					cut = append(cut, [2]int{mechFrom, to})
 				}
-			case depth == 2 && child.Local == "starttls":
+			case depth == 2 && (child.Local == "starttls" || child == xml.Name{Space: nsSASLCB, Local: "sasl-channel-binding"}):
 				cut = append(cut, [2]int{childFrom, to})
 			}
 			depth--

@@ -34,6 +34,18 @@ func TestRewriteFeatures(t *testing.T) {
 		{"required offer into empty features",
 			"<stream:features/>", true, true, "<stream:features>" + req + "</stream:features>"},
 		{"nothing from upstream", "", true, false, "<stream:features>" + tls + "</stream:features>"},
+		{"SASL2 -PLUS mechanisms and channel-binding types go",
+			"<stream:features>" + sasl + "<mechanism>SCRAM-SHA-256-PLUS</mechanism><mechanism>SCRAM-SHA-256</mechanism></mechanisms>" +
+				"<authentication xmlns='urn:xmpp:sasl:2'><mechanism>SCRAM-SHA-256-PLUS</mechanism><mechanism>SCRAM-SHA-256</mechanism><inline><sm xmlns='urn:xmpp:sm:3'/></inline></authentication>" +
+				"<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'><channel-binding type='tls-exporter'/><channel-binding type='tls-server-end-point'/></sasl-channel-binding>" +
+				"<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>",
+			false, false,
+			"<stream:features>" + sasl + "<mechanism>SCRAM-SHA-256</mechanism></mechanisms>" +
+				"<authentication xmlns='urn:xmpp:sasl:2'><mechanism>SCRAM-SHA-256</mechanism><inline><sm xmlns='urn:xmpp:sm:3'/></inline></authentication>" +
+				"<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>"},
+		{"authentication in another namespace stays",
+			"<stream:features><authentication xmlns='urn:example'><mechanism>A-PLUS</mechanism></authentication></stream:features>", false, false,
+			"<stream:features><authentication xmlns='urn:example'><mechanism>A-PLUS</mechanism></authentication></stream:features>"},
 		{"a mechanism named -PLUS outside mechanisms stays",
 			"<stream:features><x><mechanism>A-PLUS</mechanism></x></stream:features>", false, false,
 			"<stream:features><x><mechanism>A-PLUS</mechanism></x></stream:features>"},
@@ -59,6 +71,7 @@ func FuzzRewriteFeatures(f *testing.F) {
 		"<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-1-PLUS</mechanism><mechanism>PLAIN</mechanism></mechanisms></stream:features>",
 		"<features a='/>'><starttls><starttls/></starttls></features>",
 		"<a><mechanisms><mechanism>X-PLUS<!-- c --></mechanism></mechanisms></a>",
+		"<f><authentication xmlns='urn:xmpp:sasl:2'><mechanism>X-PLUS</mechanism></authentication><sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'><channel-binding type='tls-exporter'/></sasl-channel-binding></f>",
 		"",
 		"<",
 	} {

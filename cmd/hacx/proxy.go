@@ -39,8 +39,11 @@ The upstream may be direct TLS (bytes are copied both ways), WebSocket
 (RFC 7395) or BOSH (XEP-0206); the proxy translates the framing, stream
 restarts after SASL included. The first <stream:features/> the client sees
 are the server's, without STARTTLS (the upstream is already encrypted and
-verified) and without -PLUS SASL mechanisms (channel binding cannot cross a
-proxy). When no route works the client gets <remote-connection-failed/>
+verified) and without -PLUS SASL mechanisms or XEP-0440 channel-binding
+types (channel binding cannot cross a proxy). A client that supports
+channel binding and sees no -PLUS mechanism says so to the server (SCRAM
+"y,,"), and a server that supports it then refuses the login: turn channel
+binding off in such clients for accounts used through the proxy. When no route works the client gets <remote-connection-failed/>
 with every route's reason in the text; an element larger than 256 KiB on a
 WebSocket or BOSH relay is a <policy-violation/>.
 
@@ -55,7 +58,8 @@ Clients that insist on TLS even to 127.0.0.1 (most do) get it with
 --tls-cert and --tls-key: the proxy then offers STARTTLS itself (and never
 forwards it); --tls-required refuses clients that do not use it. Give the
 client a certificate it trusts, or its "do not verify" option for a
-loopback proxy.
+loopback proxy. That TLS connection ends at the proxy, so channel binding
+is not offered (see above): turn it off in the client.
 
 One log line per connection goes to stderr (domain, route, bytes each way,
 duration, outcome). --metrics serves Prometheus /metrics on a private
