@@ -119,6 +119,40 @@ func TestRelay_ServerCloses(t *testing.T) {
 	}
 }
 
+// TestRelay_ServerClosesClientLingers: a server that ends its stream
+// while the client does not answer within the grace period is a normal
+// end in the log, not a client error.
+func TestRelay_ServerClosesClientLingers(t *testing.T) {
+	b := newBed(t)
+	var logBuf syncBuffer
+	srv, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, hacxtest.EchoConfig{})}, func(s *proxy.Server) {
+		s.Logger = slog.New(slog.NewTextHandler(&logBuf, nil))
+	})
+	cl := openThrough(t, addr)
+	cl.send("<close-me xmlns='" + hacxtest.NSEcho + "'/>")
+	cl.expect(xmppstream.TokenClose, "")
+	if tok, err := cl.next(); err != io.EOF { // the proxy ends it after its grace
+		t.Fatalf("after the server's close: %v %q", err, tok.Raw)
+	}
+	waitNoConns(t, srv)
+	line := waitLog(t, &logBuf, "outcome=")
+	if strings.Contains(line, "client-error") || !strings.Contains(line, "outcome=closed") {
+		t.Errorf("log line: %s", line)
+	}
+}
+
+// waitLog waits until the log holds want, and returns it.
+func waitLog(t *testing.T, log *syncBuffer, want string) string {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(log.String(), want); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in the log: %s", want, log.String())
+		}
+		time.Sleep(5 * time.Millisecond) // the log line is written as the connection ends
+	}
+	return log.String()
+}
+
 // TestRelay_BOSHPollingAndLateFeatures: a polling session (hold 0) is
 // still relayed, and features sent after the session creation response
 // are fetched before the client is answered (XEP-0206 allows both).
@@ -622,13 +656,7 @@ func TestMetricsAndLog(t *testing.T) {
 		t.Errorf("bytes to client = %v, want at least %d", got, sent)
 	}
 	waitNoConns(t, srv)
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logBuf.String(), "outcome=closed"); {
-		if time.Now().After(deadline) {
-			t.Fatalf("no outcome=closed log line: %s", logBuf.String())
-		}
-		time.Sleep(5 * time.Millisecond) // the log line is written as the connection ends
-	}
-	line := logBuf.String()
+	line := waitLog(t, &logBuf, "outcome=closed")
 	for _, want := range []string{"domain=relay.test", "method=websocket", "bytes_to_server=", "duration="} {
 		if !strings.Contains(line, want) {
 			t.Errorf("log line lacks %q: %s", want, line)

@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"hacx.dev/hacx/xmppstream"
@@ -17,6 +19,7 @@ const relayBuffer = 16 << 10
 // SASL and everything else pass through untouched.
 func (c *conn) relayTLS(sp *xmppstream.Splitter, pending *xmppstream.Token) {
 	up := c.up.NetConn
+	var upDone atomic.Bool // the upstream's side ended
 	toServer := func() {
 		w := &upWriter{c: c, w: up}
 		if pending != nil {
@@ -30,7 +33,8 @@ func (c *conn) relayTLS(sp *xmppstream.Splitter, pending *xmppstream.Token) {
 				return
 			}
 		}
-		_, err := io.CopyBuffer(w, &touchReader{c: c, r: c.client()}, make([]byte, relayBuffer))
+		r := &touchReader{c: c, r: c.client()}
+		_, err := io.CopyBuffer(w, r, make([]byte, relayBuffer))
 		switch {
 		case c.stopping.Load():
 			// Shutdown: end the upstream stream as the client would; the
@@ -40,12 +44,23 @@ func (c *conn) relayTLS(sp *xmppstream.Splitter, pending *xmppstream.Token) {
 			closeWrite(up)
 		case err == nil:
 			closeWrite(up) // the client half-closed: pass it on
+		case r.err == nil || !errors.Is(err, r.err): // writing upstream failed
+			if upDone.Load() {
+				c.setOutcome("upstream-closed")
+			} else {
+				c.setOutcome("upstream-error")
+			}
+		case readClosed(err):
+			// The client's side was closed: by the client, or by the
+			// end of the relay after the server closed its stream and
+			// the client lingered. A normal end either way.
 		default:
 			c.setOutcome("client-error")
 		}
 	}
 	toClient := func() {
 		_, err := io.CopyBuffer(&clientWriter{c}, &touchReader{c: c, r: up}, make([]byte, relayBuffer))
+		upDone.Store(true)
 		if err != nil && !readClosed(err) {
 			c.setOutcome("upstream-error")
 		}
@@ -62,16 +77,21 @@ func closeWrite(c net.Conn) {
 	}
 }
 
-// touchReader marks the connection active on every read.
+// touchReader marks the connection active on every read and keeps the
+// read error, to tell it from the writer's.
 type touchReader struct {
-	c *conn
-	r io.Reader
+	c   *conn
+	r   io.Reader
+	err error
 }
 
 func (t *touchReader) Read(p []byte) (int, error) {
 	n, err := t.r.Read(p)
 	if n > 0 {
 		t.c.touch()
+	}
+	if err != nil && err != io.EOF {
+		t.err = err
 	}
 	return n, err
 }
