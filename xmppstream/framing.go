@@ -105,6 +105,20 @@ type nsScope struct {
 	byPrefix map[string]string
 }
 
+// maxHeaderDecls bounds the namespace declarations of a stream header,
+// which Complete copies into each element; real headers declare two or
+// three namespaces in about a hundred bytes.
+const maxHeaderDecls = 1 << 10
+
+// size is the length of the declarations Complete may copy.
+func (sc *nsScope) size() int {
+	n := 0
+	for _, d := range sc.decls {
+		n += len(d.raw)
+	}
+	return n
+}
+
 // indexScopeAbove is how many declarations a scope holds before lookup
 // uses a map rather than comparing them one by one.
 const indexScopeAbove = 8
@@ -831,9 +845,17 @@ func (s *Splitter) topTag(b []byte, j int, empty bool) (t Token, done, handled b
 			return Token{}, false, true, s.fail("bad-namespace-prefix", fmt.Sprintf("got a stream header that does not declare its prefix %q", prefixOf(b[s.nameStart:s.nameEnd])), s.tagStart)
 		}
 		return Token{}, false, true, s.fail("invalid-namespace", fmt.Sprintf("got <%s> in namespace %q, not %q: a restarted stream header declares its namespace itself", own.Local, own.Space, root.Space), s.tagStart)
+	case isRoot && len(b) > MaxHeaderBytes:
+		return Token{}, false, true, s.fail("policy-violation", fmt.Sprintf("got a stream header of %d bytes, more than %d", len(b), MaxHeaderBytes), s.tagStart)
 	case isRoot:
 		s.openAttrs = s.decodeAttrs(b)
 		s.scope = s.newScope(b)
+		if n := s.scope.size(); n > maxHeaderDecls {
+			// Complete copies these into every element relayed: a header
+			// full of declarations would turn each tiny stanza into a
+			// huge WebSocket message or BOSH body upstream.
+			return Token{}, false, true, s.fail("policy-violation", fmt.Sprintf("got a stream header declaring %d bytes of namespaces, more than %d", n, maxHeaderDecls), s.tagStart)
+		}
 		s.rootQName = bytes.Clone(b[s.nameStart:s.nameEnd])
 		s.pendingClose = empty
 		h := headerOf(s.openAttrs)

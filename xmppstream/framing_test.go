@@ -849,3 +849,27 @@ func TestSplitter_RestartDeclaresItsOwnNamespaces_RFC6120Section4_3_3(t *testing
 		}
 	}
 }
+
+// TestSplitter_HeaderDeclarationsBounded: Complete copies the header's
+// declarations into every relayed element, so a header stuffed with them
+// (an amplifier: each tiny stanza would leave as a huge message) is
+// refused, as is a header beyond MaxHeaderBytes; a real one passes.
+func TestSplitter_HeaderDeclarationsBounded(t *testing.T) {
+	var many strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&many, " xmlns:p%d='urn:example:namespace:number-%d'", i, i)
+	}
+	long := " id='" + strings.Repeat("x", MaxHeaderBytes) + "'"
+	for name, extra := range map[string]string{"many declarations": many.String(), "long header": long} {
+		in := "<stream:stream xmlns='jabber:client' xmlns:stream='" + NSStream + "'" + extra + " version='1.0'><a/>"
+		_, _, err := splitAll(t, strings.NewReader(in), 0)
+		var se *StreamError
+		if !errors.As(err, &se) || se.Condition != "policy-violation" {
+			t.Errorf("%s: err = %v, want policy-violation", name, err)
+		}
+	}
+	toks, _, err := splitAll(t, strings.NewReader(serverHeader+"<a/>"), 0)
+	if err != nil || len(toks) != 2 {
+		t.Fatalf("ordinary header: %v, %d tokens", err, len(toks))
+	}
+}
