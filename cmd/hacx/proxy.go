@@ -67,6 +67,9 @@ address: hacx_proxy_connections_active/_total, hacx_proxy_bytes_total,
 hacx_proxy_route_winners_total{method,source},
 hacx_proxy_upstream_failures_total and hacx_proxy_refused_total{reason}.
 --timeout bounds discovery and dialing of each connection's upstream.
+--idle-timeout ends a connection on which no byte moved either way for
+that long (<connection-timeout/>; default 10m, 0 also means 10m, a
+negative duration turns it off).
 SIGINT or SIGTERM stops accepting, ends every stream politely and waits up
 to 10 s for them.
 
@@ -91,7 +94,7 @@ func runProxy(ctx context.Context, sio *stdio, args []string) error {
 		allowRemote = fs.Bool("allow-remote", false, "allow listening on non-loopback addresses (an open relay to XMPP servers)")
 		metricsAddr = fs.String("metrics", "", "serve Prometheus /metrics on this `address` (keep it private)")
 		maxConns    = fs.Int("max-conns", proxy.DefaultMaxConns, "relay at most `N` connections at once per listener")
-		idle        = fs.Duration("idle-timeout", proxy.DefaultIdleTimeout, "end connections idle for this `duration`")
+		idle        = fs.Duration("idle-timeout", proxy.DefaultIdleTimeout, "end connections on which nothing moved for this `duration` (0 means the default, negative never)")
 		verbose     = fs.Bool("v", false, "log every step (debug level)")
 	)
 	pos, err := parseFlags(fs, args)
@@ -219,14 +222,20 @@ func runProxy(ctx context.Context, sio *stdio, args []string) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), proxyShutdownGrace)
 	defer cancel()
+	// Every listener and the metrics server share the grace period: they
+	// shut down side by side, not one after the other.
+	var swg sync.WaitGroup
 	for _, l := range lns {
-		if err := l.srv.Shutdown(sctx); err != nil {
-			logger.Warn("proxy: connections closed before they ended", "err", err)
-		}
+		swg.Go(func() {
+			if err := l.srv.Shutdown(sctx); err != nil {
+				logger.Warn("proxy: connections closed before they ended", "kind", l.srv.Kind.String(), "err", err)
+			}
+		})
 	}
 	if metricsSrv != nil {
-		metricsSrv.Shutdown(sctx)
+		swg.Go(func() { metricsSrv.Shutdown(sctx) })
 	}
+	swg.Wait()
 	wg.Wait()
 	if failed != nil && !errors.Is(failed, proxy.ErrServerClosed) {
 		return &exitError{code: exitFail, msg: failed.Error()}

@@ -52,7 +52,7 @@ func TestProxy_HelpDocumentsBehaviour(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d", code)
 	}
-	for _, want := range []string{"--allow-remote", "--listen-s2s", "--tls-cert", "STARTTLS", "remote-connection-failed", "-PLUS", "hacx_proxy_bytes_total", "Exit status"} {
+	for _, want := range []string{"--allow-remote", "--listen-s2s", "--tls-cert", "STARTTLS", "remote-connection-failed", "-PLUS", "hacx_proxy_bytes_total", "Exit status", "--idle-timeout", "negative"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("help lacks %q", want)
 		}
