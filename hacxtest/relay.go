@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -78,12 +79,21 @@ func (cfg EchoConfig) from(to string) string {
 	return to
 }
 
+// echoEnds counts the streams a client of an echo endpoint ended.
+type echoEnds struct{ n atomic.Int64 }
+
+// Ends is the number of streams the client ended: </stream:stream> or
+// the end of its input over direct TLS, <close/> over WebSocket, a
+// terminate request over BOSH.
+func (e *echoEnds) Ends() int { return int(e.n.Load()) }
+
 // isCloseMe reports whether an element asks the echo endpoint to close.
 func isCloseMe(name xml.Name) bool { return name == xml.Name{Space: NSEcho, Local: "close-me"} }
 
 // EchoXMPPServer is a direct-TLS echo endpoint (XEP-0368 style).
 type EchoXMPPServer struct {
 	*endpoint
+	echoEnds
 	cfg  EchoConfig
 	cert *tls.Certificate
 }
@@ -118,7 +128,12 @@ func (s *EchoXMPPServer) handle(c net.Conn) {
 	for {
 		tok, err := sp.Next()
 		if err != nil {
-			if !errors.Is(err, io.EOF) {
+			if errors.Is(err, io.EOF) {
+				// The client's input ended (a half-close, close_notify):
+				// the stream ends with it, and the echo says so.
+				s.n.Add(1)
+				tc.Write([]byte("</stream:stream>"))
+			} else {
 				fail(err)
 			}
 			return
@@ -140,6 +155,7 @@ func (s *EchoXMPPServer) handle(c net.Conn) {
 				out = []byte("</stream:stream>")
 			}
 		case xmppstream.TokenClose:
+			s.n.Add(1)
 			tc.Write([]byte("</stream:stream>"))
 			return
 		}
@@ -159,6 +175,7 @@ func (s *EchoXMPPServer) handle(c net.Conn) {
 // EchoWebSocketServer is an RFC 7395 echo endpoint over TLS.
 type EchoWebSocketServer struct {
 	*httpEndpoint
+	echoEnds
 	cfg EchoConfig
 }
 
@@ -210,6 +227,7 @@ func (s *EchoWebSocketServer) handle(w http.ResponseWriter, r *http.Request, i i
 			ws.Write(ctx, websocket.MessageText, xmppstream.WSServerOpen(s.cfg.from(tok.Header.To), "echo-ws-"+strconv.Itoa(streams)))
 			ws.Write(ctx, websocket.MessageText, xmppstream.WSFeatures(EchoFeatures(streams)))
 		case xmppstream.TokenClose:
+			s.n.Add(1)
 			ws.Write(ctx, websocket.MessageText, xmppstream.WSClose())
 			ws.Close(websocket.StatusNormalClosure, "")
 			return
@@ -230,6 +248,7 @@ func (s *EchoWebSocketServer) handle(w http.ResponseWriter, r *http.Request, i i
 // there is something to say, a newer request arrives, or wait passes.
 type EchoBOSHServer struct {
 	*httpEndpoint
+	echoEnds
 	cfg EchoConfig
 
 	mu       sync.Mutex
@@ -428,6 +447,7 @@ func (s *EchoBOSHServer) handle(w http.ResponseWriter, r *http.Request, i int) {
 	}
 	if attrs["type"] == "terminate" {
 		sess.closing = true
+		s.n.Add(1)
 	}
 	sess.wake()
 	s.mu.Unlock()

@@ -51,6 +51,15 @@ func newBed(t *testing.T) *bed {
 // echoRoute starts an echo endpoint for method and returns its route.
 func (b *bed) echoRoute(t *testing.T, method hacx.Method, cfg hacxtest.EchoConfig) hacx.Route {
 	t.Helper()
+	r, _ := b.echoRouteEnds(t, method, cfg)
+	return r
+}
+
+// echoRouteEnds is echoRoute that also returns the count of streams the
+// proxy ended at the endpoint.
+func (b *bed) echoRouteEnds(t *testing.T, method hacx.Method, cfg hacxtest.EchoConfig) (hacx.Route, func() int) {
+	t.Helper()
+	var ends func() int
 	r := hacx.Route{Method: method, SNI: domain, HasSNI: true, Source: hacx.SourceStatic, Index: 1}
 	switch method {
 	case hacx.MethodTLS:
@@ -59,6 +68,7 @@ func (b *bed) echoRoute(t *testing.T, method hacx.Method, cfg hacxtest.EchoConfi
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
+		ends = s.Ends
 		r.Addr = s.Addr()
 	case hacx.MethodWebSocket:
 		s, err := hacxtest.StartEchoWebSocket("127.0.0.1:0", b.cert, cfg)
@@ -66,6 +76,7 @@ func (b *bed) echoRoute(t *testing.T, method hacx.Method, cfg hacxtest.EchoConfi
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
+		ends = s.Ends
 		r.Addr = s.Addr()
 		r.URL = fmt.Sprintf("wss://%s:%d/xmpp-websocket", domain, s.Addr().Port())
 	case hacx.MethodBOSH:
@@ -74,10 +85,11 @@ func (b *bed) echoRoute(t *testing.T, method hacx.Method, cfg hacxtest.EchoConfi
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
+		ends = s.Ends
 		r.Addr = s.Addr()
 		r.URL = fmt.Sprintf("https://%s:%d/http-bind", domain, s.Addr().Port())
 	}
-	return r
+	return r, ends
 }
 
 // startProxy serves a proxy whose dialer knows only routes, and returns
