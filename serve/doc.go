@@ -27,8 +27,10 @@
 // answer them with Handler's headers; PinsFromPEM and PinsFromTLS compute
 // the <public-key-pin> values (A9) that "hacx pin" prints.
 //
-// Config.CheckChain refuses an HPKP policy without a backup pin for the
-// chain actually served (P2, RFC 7469 section 4.3); Server applies it to
-// every configuration and certificate file it loads. ACME certificates are
-// not known before they are issued and are not checked.
+// Config.CheckChain refuses an HPKP policy that has no pin of the chain
+// actually served (clients would ignore it, RFC 7469 section 2.5) or no
+// backup pin (RFC 7469 section 4.3), P2; Server applies it to every
+// configuration and certificate file it loads. With ACME, Server refuses
+// any HPKP policy (Config.CheckACME): renewals make new keys, and clients
+// holding the old pins would be locked out.
 package serve

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/acme/autocert"
+
 	"hacx.dev/hacx/hacxtest"
 )
 
@@ -81,14 +83,20 @@ func TestCheckChain_NoBackupPinRefused_P2(t *testing.T) {
 
 	dir := t.TempDir()
 	path := filepath.Join(dir, "hacx.toml")
+	backup2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	backup2Pin := spkiPin(t, backup2.Public())
 	for _, tt := range []struct {
 		name string
 		pins []string
 		ok   bool
+		msg  string // in the refusal
 	}{
-		{"leaf and backup", []string{leafPin, backupPin}, true},
-		{"intermediate and backup", []string{interPin, backupPin}, true},
-		{"leaf and intermediate: both served", []string{leafPin, interPin}, false},
+		{"leaf and backup", []string{leafPin, backupPin}, true, ""},
+		{"intermediate and backup", []string{interPin, backupPin}, true, ""},
+		{"leaf and intermediate: both served", []string{leafPin, interPin}, false, "every HPKP pin"},
+		// RFC 7469 section 2.5: a client stores a policy only when one of
+		// its pins matches the chain it validated; X6 does the same.
+		{"two backups: none served", []string{backupPin, backup2Pin}, false, "no HPKP pin"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			os.WriteFile(path, []byte(hpkpTOML(tt.pins...)), 0o644)
@@ -111,7 +119,7 @@ func TestCheckChain_NoBackupPinRefused_P2(t *testing.T) {
 			if p.Line != 11 || p.Key != "domain[0].hpkp.pins" || p.Rule != "P2" || ce.File != path {
 				t.Errorf("problem %+v in %q, want line 11, domain[0].hpkp.pins, P2, %s", p, ce.File, path)
 			}
-			if !strings.Contains(err.Error(), path+": line 11: domain[0].hpkp.pins: every HPKP pin") {
+			if !strings.Contains(err.Error(), path+": line 11: domain[0].hpkp.pins: "+tt.msg) {
 				t.Errorf("message %q", err)
 			}
 			if cfg.CheckChain(nil) != nil {
@@ -179,5 +187,49 @@ func TestServer_HPKPBackupPinAgainstServedChain_P2(t *testing.T) {
 	}
 	if got := s.cert.Load().Leaf; got.Equal(cert.Leaf) {
 		t.Error("the new certificate is not in service")
+	}
+}
+
+// TestServer_HPKPWithACMERefused_P2: autocert makes a new key at every
+// renewal, so any pin of the served chain (leaf or issuer, which the CA
+// may change) would lock clients out at the next renewal. A configuration
+// with an HPKP policy is refused when certificates come from ACME.
+func TestServer_HPKPWithACMERefused_P2(t *testing.T) {
+	backup, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	backup2, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	path := filepath.Join(t.TempDir(), "hacx.toml")
+	os.WriteFile(path, []byte(hpkpTOML(spkiPin(t, backup.Public()), spkiPin(t, backup2.Public()))), 0o644)
+	s := &Server{
+		Load:         func() (*Config, error) { return LoadConfig(path) },
+		ACME:         &autocert.Manager{Prompt: autocert.AcceptTOS, Cache: autocert.DirCache(t.TempDir())},
+		PollInterval: -1,
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A done context: were the configuration accepted, Serve would start
+	// and stop at once and return nil.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = s.Serve(ctx, ln, nil, nil)
+	var ce *ConfigError
+	if !errors.As(err, &ce) || len(ce.Problems) != 1 {
+		t.Fatalf("Serve with HPKP and ACME: %v, want one *ConfigError problem", err)
+	}
+	if p := ce.Problems[0]; p.Line != 11 || p.Key != "domain[0].hpkp.pins" || p.Rule != "P2" || !strings.Contains(p.Msg, "ACME") {
+		t.Errorf("problem %+v, want line 11, domain[0].hpkp.pins, P2, naming ACME", p)
+	}
+	if s.Handler.Serves("example.org") {
+		t.Error("the refused configuration went into service")
+	}
+
+	// The same domain without HPKP is served.
+	os.WriteFile(path, []byte(strings.Split(hpkpTOML(), "[domain.hpkp]")[0]), 0o644)
+	if err := s.Reload(); err != nil {
+		t.Fatalf("without HPKP: %v", err)
+	}
+	if !s.Handler.Serves("example.org") {
+		t.Error("configuration without HPKP not in service")
 	}
 }

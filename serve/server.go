@@ -125,10 +125,11 @@ func (e *ReloadError) Unwrap() error { return e.Err }
 
 // Reload loads the configuration and the certificate files again. Each part
 // is replaced only if its new version is valid; the error lists what was
-// kept and why. A configuration whose HPKP policy has no backup pin for the
-// certificate chain being served is invalid (Config.CheckChain, P2), and so
-// is a new certificate that the configuration in service would leave
-// without one. It is safe to call at any time, from any goroutine.
+// kept and why. A configuration whose HPKP policy has no pin of the
+// certificate chain being served, or no backup pin, is invalid
+// (Config.CheckChain, P2), and so is a new certificate that the
+// configuration in service would leave without either. With ACME, any
+// HPKP policy is invalid (Config.CheckACME). It is safe to call at any time, from any goroutine.
 func (s *Server) Reload() error {
 	s.init()
 	s.mu.Lock()
@@ -154,6 +155,8 @@ func (s *Server) Reload() error {
 	} else if cfg, err := s.Load(); err != nil {
 		errs = append(errs, &ReloadError{Part: "config", Err: err})
 	} else if err := cfg.CheckChain(chain); err != nil {
+		errs = append(errs, &ReloadError{Part: "config", Err: err})
+	} else if err := s.checkACME(cfg); err != nil {
 		errs = append(errs, &ReloadError{Part: "config", Err: err})
 	} else if err := s.Handler.Load(cfg); err != nil {
 		errs = append(errs, &ReloadError{Part: "config", Err: err})
@@ -184,6 +187,15 @@ func (s *Server) Reload() error {
 		s.Logger.Info("configuration loaded", "domains", len(s.Handler.Domains()))
 	}
 	return err
+}
+
+// checkACME refuses HPKP policies when certificates come from ACME
+// (Config.CheckACME, P2).
+func (s *Server) checkACME(cfg *Config) error {
+	if s.CertFile != "" || s.ACME == nil {
+		return nil
+	}
+	return cfg.CheckACME()
 }
 
 // readCert loads and checks the certificate files without putting them in

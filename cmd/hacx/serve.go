@@ -54,9 +54,13 @@ gracefully.
 
 With --check-config, only validate: exit 0 when valid, 2 with every problem
 and its line number otherwise. Given --cert too, also check every HPKP
-policy against that chain: it needs a backup pin, one matching no key the
-server presents (RFC 7469 section 4.3, P2); hacx serve refuses to load a
-configuration or certificate that breaks this.`,
+policy against that chain (P2): it needs a pin matching a key of the chain,
+or clients ignore it (RFC 7469 section 2.5), and a backup pin, one matching
+no key the server presents (RFC 7469 section 4.3); hacx serve refuses to
+load a configuration or certificate that breaks this. Given --acme-cache
+instead, any HPKP policy is an error: ACME renewals make new keys, which
+would lock out clients holding the pins, so hacx serve refuses HPKP with
+ACME. Without either, a note on stderr says which policies went unchecked.`,
 		run: runServe,
 	})
 }
@@ -122,8 +126,18 @@ func runServe(ctx context.Context, sio *stdio, args []string) error {
 		if err == nil {
 			_, err = serve.NewHandler(cfg) // renders everything, as serving would
 		}
-		if err == nil && *certFile != "" {
+		switch {
+		case err != nil:
+		case *certFile != "":
 			err = checkChain(cfg, *certFile)
+		case *acmeCache != "":
+			err = cfg.CheckACME()
+		default:
+			for _, d := range cfg.Domains {
+				if d.HPKP != nil {
+					fmt.Fprintf(sio.err, "note: HPKP policy of %s not checked against a certificate chain: give --cert FILE (P2); with ACME (--acme-cache) HPKP is refused\n", d.Name)
+				}
+			}
 		}
 		if err != nil {
 			// Every problem, each with its line, for the operator to fix.

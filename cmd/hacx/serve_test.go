@@ -192,9 +192,26 @@ func TestServe_CheckConfigWithCert_BackupPin_P2(t *testing.T) {
 	if code != exitUsage || !strings.Contains(errs, "line 5: domain[0].hpkp.pins: every HPKP pin") {
 		t.Errorf("no backup pin: exit %d\n%s%s", code, out, errs)
 	}
-	code, out, errs = runCmd(t, "", "serve", "--check-config", "--config", conf(leaf.String(), "sha-256=E9CZ9INDbd+2eRQozYqqbQ2yXLVKB9+xcprMF+44U1g="), "--cert", chain)
+	const backup, backup2 = "sha-256=E9CZ9INDbd+2eRQozYqqbQ2yXLVKB9+xcprMF+44U1g=", "sha-256=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+	code, out, errs = runCmd(t, "", "serve", "--check-config", "--config", conf(leaf.String(), backup), "--cert", chain)
 	if code != exitOK {
 		t.Errorf("with a backup pin: exit %d\n%s%s", code, out, errs)
+	}
+	// Clients ignore a policy none of whose pins matches the chain they
+	// validated (RFC 7469 section 2.5).
+	code, out, errs = runCmd(t, "", "serve", "--check-config", "--config", conf(backup, backup2), "--cert", chain)
+	if code != exitUsage || !strings.Contains(errs, "line 5: domain[0].hpkp.pins: no HPKP pin") {
+		t.Errorf("no pin of the served chain: exit %d\n%s%s", code, out, errs)
+	}
+	// ACME renews onto new keys: any HPKP policy is refused.
+	code, out, errs = runCmd(t, "", "serve", "--check-config", "--config", conf(leaf.String(), backup), "--acme-cache", t.TempDir())
+	if code != exitUsage || !strings.Contains(errs, "line 5: domain[0].hpkp.pins: HPKP for example.org cannot be used with ACME") {
+		t.Errorf("HPKP with ACME: exit %d\n%s%s", code, out, errs)
+	}
+	// Without a chain, the policy is valid but not checked: say so.
+	code, out, errs = runCmd(t, "", "serve", "--check-config", "--config", conf(leaf.String(), backup))
+	if code != exitOK || !strings.Contains(errs, "HPKP policy of example.org not checked") {
+		t.Errorf("HPKP without --cert: exit %d\n%s%s", code, out, errs)
 	}
 }
 
