@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"hacx.dev/hacx"
 	"hacx.dev/hacx/hacxtest"
 	"hacx.dev/hacx/serve"
 )
@@ -206,12 +207,18 @@ func TestGen_NginxServesLikeHacxServe_P1_P2_P3(t *testing.T) {
 	hacxtest.Require(t, err)
 
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "hacx.toml")
-	if err := os.WriteFile(cfgPath, []byte(nginxTOML), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	ca, err := hacxtest.NewCAWithIntermediate("nginx")
 	if err != nil {
+		t.Fatal(err)
+	}
+	// hacx serve wants one pin of the served chain (P2): the intermediate.
+	inter, err := hacx.NewPin(ca.Intermediate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "hacx.toml")
+	conf := strings.Replace(nginxTOML, "sha-256=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=", inter.String(), 1)
+	if err := os.WriteFile(cfgPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cert, err := ca.Issue("example.test", "other.test")
