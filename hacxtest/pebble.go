@@ -58,9 +58,16 @@ func StartPebble(ctx context.Context) (*Pebble, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pebble{dir: dir, exited: make(chan error, 1), CAFile: filepath.Join(dir, "ca.pem")}
-	if err := p.start(ctx, bin); err != nil {
-		p.Close()
+	p := &Pebble{dir: dir, CAFile: filepath.Join(dir, "ca.pem")}
+	err = retryPorts(ctx, func() error {
+		err := p.start(ctx, bin)
+		if err != nil {
+			p.stop()
+		}
+		return err
+	})
+	if err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	return p, nil
@@ -84,7 +91,7 @@ func (p *Pebble) start(ctx context.Context, bin string) error {
 			return err
 		}
 	}
-	ports, err := freePorts("127.0.0.1", 5)
+	ports, err := pickPorts("127.0.0.1", 5)
 	if err != nil {
 		return err
 	}
@@ -111,6 +118,10 @@ func (p *Pebble) start(ctx context.Context, bin string) error {
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, Proxy: nil},
 		Timeout:   30 * time.Second,
 	}
+	p.exited = make(chan error, 1)
+	p.mu.Lock()
+	p.out.Reset() // the log of this start-up only
+	p.mu.Unlock()
 	p.cmd = exec.Command(bin, "-config", confPath, "-dnsserver", fmt.Sprintf("127.0.0.1:%d", ports[4]))
 	p.cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_VA_ALWAYS_VALID=1", "PEBBLE_WFE_NONCEREJECT=0")
 	p.cmd.Stdout, p.cmd.Stderr = p, p
@@ -119,10 +130,30 @@ func (p *Pebble) start(ctx context.Context, bin string) error {
 	}
 	go func() { p.exited <- p.cmd.Wait() }()
 
+	// Ready when both listeners answer over HTTPS with the certificate
+	// written above, which no other process has: Pebble binds them one
+	// after the other and exits when either is taken.
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
+	for _, u := range []string{p.DirectoryURL, p.ManagementURL + "/roots/0"} {
+		if err := p.waitAnswer(ctx, u); err != nil {
+			return err
+		}
+	}
+	// Both answer; an exit racing the second answer still counts.
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+		return fmt.Errorf("hacxtest: pebble exited during start-up (%v): %w; log:\n%s", err, errPortTaken, p.Log())
+	default:
+		return nil
+	}
+}
+
+// waitAnswer polls url until it answers 200 OK.
+func (p *Pebble) waitAnswer(ctx context.Context, url string) error {
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.DirectoryURL, nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		res, err := p.Client.Do(req)
 		if err == nil {
 			res.Body.Close()
@@ -133,9 +164,9 @@ func (p *Pebble) start(ctx context.Context, bin string) error {
 		select {
 		case err := <-p.exited:
 			p.exited <- err
-			return fmt.Errorf("hacxtest: pebble exited during start-up (%v); log:\n%s", err, p.Log())
+			return fmt.Errorf("hacxtest: pebble exited during start-up (%v): %w; log:\n%s", err, errPortTaken, p.Log())
 		case <-ctx.Done():
-			return fmt.Errorf("hacxtest: pebble does not answer at %s: %w; log:\n%s", p.DirectoryURL, ctx.Err(), p.Log())
+			return fmt.Errorf("hacxtest: pebble does not answer at %s: %w; log:\n%s", url, ctx.Err(), p.Log())
 		case <-time.After(20 * time.Millisecond): // poll interval, not a timing assumption
 		}
 	}
@@ -180,9 +211,15 @@ func (p *Pebble) Roots(ctx context.Context) (*x509.CertPool, error) {
 
 // Close stops Pebble and removes its files.
 func (p *Pebble) Close() error {
+	p.stop()
+	return os.RemoveAll(p.dir)
+}
+
+// stop kills the Pebble process, if one runs, and waits for it.
+func (p *Pebble) stop() {
 	if p.cmd != nil && p.cmd.Process != nil {
 		p.cmd.Process.Kill()
 		<-p.exited
 	}
-	return os.RemoveAll(p.dir)
+	p.cmd = nil
 }

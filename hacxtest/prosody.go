@@ -1,10 +1,12 @@
 package hacxtest
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -70,6 +72,21 @@ func StartProsody(ctx context.Context, cfg ProsodyConfig) (*Prosody, error) {
 	if cfg.IP == "" {
 		cfg.IP = "127.0.0.1"
 	}
+	var p *Prosody
+	err := retryPorts(ctx, func() error {
+		var err error
+		p, err = startProsody(ctx, cfg)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// startProsody is one start-up on newly picked ports; on failure
+// everything it started is gone.
+func startProsody(ctx context.Context, cfg ProsodyConfig) (*Prosody, error) {
 	dir, err := os.MkdirTemp("", "hacx-prosody-")
 	if err != nil {
 		return nil, err
@@ -87,7 +104,7 @@ func StartProsody(ctx context.Context, cfg ProsodyConfig) (*Prosody, error) {
 		return nil, fmt.Errorf("hacxtest: start prosody: %w", err)
 	}
 	go func() { p.exited <- p.cmd.Wait() }()
-	if err := p.waitReady(ctx); err != nil {
+	if err := p.waitReady(ctx, cfg.Cert.Certificate[0]); err != nil {
 		p.Close()
 		return nil, err
 	}
@@ -95,7 +112,7 @@ func StartProsody(ctx context.Context, cfg ProsodyConfig) (*Prosody, error) {
 }
 
 func (p *Prosody) setup(cfg ProsodyConfig) error {
-	ports, err := freePorts(cfg.IP, 3)
+	ports, err := pickPorts(cfg.IP, 3)
 	if err != nil {
 		return err
 	}
@@ -181,8 +198,8 @@ func (p *Prosody) command(ctx context.Context, name string, args ...string) *exe
 	return exec.CommandContext(ctx, name, args...)
 }
 
-// freePorts finds n ports free on ip. Another process could take one
-// before Prosody binds it; on loopback in a test that does not happen.
+// freePorts finds n ports free on ip. Another process can take one before
+// the program binds it; the Start functions then start again on new ones.
 func freePorts(ip string, n int) ([]uint16, error) {
 	var ls []net.Listener
 	defer func() {
@@ -202,7 +219,12 @@ func freePorts(ip string, n int) ([]uint16, error) {
 	return ports, nil
 }
 
-func (p *Prosody) waitReady(ctx context.Context) error {
+// waitReady returns once Prosody itself answers on every port: it
+// presents leaf (DER) over direct TLS, HTTPS and STARTTLS. Prosody keeps
+// running when it cannot bind a port, and a connection there reaches
+// whoever took it, so an answer without leaf, or "Failed to open server
+// port" in the log, is errPortTaken.
+func (p *Prosody) waitReady(ctx context.Context, leaf []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	var d net.Dialer
@@ -210,17 +232,66 @@ func (p *Prosody) waitReady(ctx context.Context) error {
 		for {
 			c, err := d.DialContext(ctx, "tcp", a.String())
 			if err == nil {
+				err = p.probe(ctx, c, a == p.StartTLSAddr, leaf)
 				c.Close()
+				if err != nil {
+					return fmt.Errorf("hacxtest: prosody: %s: %v: %w; log:\n%s", a, err, errPortTaken, p.Log())
+				}
 				break
+			}
+			if strings.Contains(p.Log(), "Failed to open server port") {
+				return fmt.Errorf("hacxtest: prosody could not bind its ports: %w; log:\n%s", errPortTaken, p.Log())
 			}
 			select {
 			case err := <-p.exited:
 				p.exited <- err
-				return fmt.Errorf("hacxtest: prosody exited during start-up (%v); log:\n%s", err, p.Log())
+				return fmt.Errorf("hacxtest: prosody exited during start-up (%v): %w; log:\n%s", err, errPortTaken, p.Log())
 			case <-ctx.Done():
 				return fmt.Errorf("hacxtest: prosody did not listen on %s: %w; log:\n%s", a, ctx.Err(), p.Log())
 			case <-time.After(20 * time.Millisecond): // poll interval, not a timing assumption
 			}
+		}
+	}
+	return nil
+}
+
+// probe checks that c reaches a server presenting leaf, after STARTTLS
+// (RFC 6120 section 5.4) when starttls is set.
+func (p *Prosody) probe(ctx context.Context, c net.Conn, starttls bool, leaf []byte) error {
+	deadline, _ := ctx.Deadline()
+	c.SetDeadline(deadline)
+	if starttls {
+		fmt.Fprintf(c, "<?xml version='1.0'?><stream:stream to='%s' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>", p.Domain)
+		if err := readUntil(c, "</stream:features>"); err != nil {
+			return fmt.Errorf("no stream features: %v", err)
+		}
+		io.WriteString(c, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+		if err := readUntil(c, "<proceed"); err != nil {
+			return fmt.Errorf("no STARTTLS proceed: %v", err)
+		}
+	}
+	tc := tls.Client(c, &tls.Config{ServerName: p.Domain, InsecureSkipVerify: true}) // compared below
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return err
+	}
+	if got := tc.ConnectionState().PeerCertificates; len(got) == 0 || !bytes.Equal(got[0].Raw, leaf) {
+		return errors.New("another certificate than Prosody's")
+	}
+	return nil
+}
+
+// readUntil reads c until what it read contains s.
+func readUntil(c net.Conn, s string) error {
+	var got []byte
+	buf := make([]byte, 4096)
+	for !bytes.Contains(got, []byte(s)) {
+		n, err := c.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			return err
+		}
+		if len(got) > 64<<10 {
+			return errors.New("too much data")
 		}
 	}
 	return nil

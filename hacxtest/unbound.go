@@ -39,10 +39,11 @@ type Unbound struct {
 	// Addr is "127.0.0.1:port", the same port for UDP and TCP.
 	Addr string
 
-	dir    string
-	cmd    *exec.Cmd
-	exited chan error
-	log    lockedBuffer
+	dir      string
+	identity string // answered to id.server: proves the port is ours
+	cmd      *exec.Cmd
+	exited   chan error
+	log      lockedBuffer
 }
 
 // UnboundAvailable reports why unbound cannot be started here, or nil.
@@ -81,7 +82,22 @@ func StartUnbound(ctx context.Context, cfg UnboundConfig) (*Unbound, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freeUDPTCPPort("127.0.0.1")
+	var u *Unbound
+	err = retryPorts(ctx, func() error {
+		var err error
+		u, err = startUnbound(ctx, up, cfg.TrustAnchors)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// startUnbound is one start-up on a newly picked port; on failure
+// everything it started is gone.
+func startUnbound(ctx context.Context, upstream string, anchors []string) (*Unbound, error) {
+	port, err := pickUDPTCPPort("127.0.0.1")
 	if err != nil {
 		return nil, err
 	}
@@ -89,9 +105,12 @@ func StartUnbound(ctx context.Context, cfg UnboundConfig) (*Unbound, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &Unbound{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))), dir: dir, exited: make(chan error, 1)}
+	u := &Unbound{
+		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))), dir: dir, exited: make(chan error, 1),
+		identity: filepath.Base(dir), // unique while the directory exists
+	}
 	conf := filepath.Join(dir, "unbound.conf")
-	if err := os.WriteFile(conf, []byte(unboundConf(dir, port, up, cfg.TrustAnchors)), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(unboundConf(dir, port, upstream, u.identity, anchors)), 0o600); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -111,7 +130,7 @@ func StartUnbound(ctx context.Context, cfg UnboundConfig) (*Unbound, error) {
 }
 
 // unboundConf is the whole configuration; nothing from /etc/unbound.
-func unboundConf(dir string, port uint16, upstream string, anchors []string) string {
+func unboundConf(dir string, port uint16, upstream, identity string, anchors []string) string {
 	q := strconv.Quote
 	lines := []string{
 		"server:",
@@ -128,6 +147,10 @@ func unboundConf(dir string, port uint16, upstream string, anchors []string) str
 		"  use-syslog: no",
 		"  logfile: \"\"",
 		"  verbosity: 1",
+		// Readiness asks id.server: an answer from another server that
+		// took the port in a race is not mistaken for unbound's.
+		"  identity: " + q(identity),
+		"  hide-identity: no",
 		"  log-servfail: yes",
 		// Say why a SERVFAIL happened (RFC 8914), e.g. "DNSSEC Bogus".
 		"  ede: yes",
@@ -180,8 +203,8 @@ func unboundAddr(hostport string) (string, error) {
 }
 
 // freeUDPTCPPort finds a port free for both UDP and TCP on ip. Another
-// process could take it before unbound binds it; on loopback in a test
-// that does not happen.
+// process can take it before unbound binds it; StartUnbound then starts
+// again on a new one.
 func freeUDPTCPPort(ip string) (uint16, error) {
 	var lastErr error
 	for range 20 {
@@ -201,22 +224,29 @@ func freeUDPTCPPort(ip string) (uint16, error) {
 	return 0, fmt.Errorf("hacxtest: unbound: no port free for both UDP and TCP: %w", lastErr)
 }
 
-// waitReady polls with a query until unbound answers (any rcode).
+// waitReady polls id.server until unbound answers with its identity. An
+// exit during start-up, or another identity on the port, is errPortTaken.
 func (u *Unbound) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	m := new(dns.Msg)
-	m.SetQuestion("version.server.", dns.TypeTXT)
+	m.SetQuestion("id.server.", dns.TypeTXT)
 	m.Question[0].Qclass = dns.ClassCHAOS
 	c := &dns.Client{Net: "tcp", Timeout: time.Second}
 	for {
-		if _, _, err := c.ExchangeContext(ctx, m, u.Addr); err == nil {
-			return nil
+		if r, _, err := c.ExchangeContext(ctx, m, u.Addr); err == nil {
+			if len(r.Answer) == 1 {
+				if txt, ok := r.Answer[0].(*dns.TXT); ok && len(txt.Txt) == 1 && txt.Txt[0] == u.identity {
+					return nil
+				}
+			}
+			// Someone else answers on our port: unbound cannot bind it.
+			return fmt.Errorf("hacxtest: unbound: another server answers on %s: %w", u.Addr, errPortTaken)
 		}
 		select {
 		case err := <-u.exited:
 			u.exited <- err
-			return fmt.Errorf("hacxtest: unbound exited during start-up (%v); log:\n%s", err, u.Log())
+			return fmt.Errorf("hacxtest: unbound exited during start-up (%v): %w; log:\n%s", err, errPortTaken, u.Log())
 		case <-ctx.Done():
 			return fmt.Errorf("hacxtest: unbound did not answer on %s: %w; log:\n%s", u.Addr, ctx.Err(), u.Log())
 		case <-time.After(20 * time.Millisecond): // poll interval, not a timing assumption
