@@ -313,9 +313,10 @@ func hostMeta(client, server []hacx.Record, ttl uint32) *hostmeta.Document {
 		if r.HasSNI {
 			l.SNI = r.SNI
 		}
-		if r.Method == hacx.MethodTLS {
-			l.Port = r.Port
-		}
+		// The record's port always: for websocket and bosh it may differ
+		// from the URL's (A8: TCP goes to ip:port, the URL names Host),
+		// and Host Meta 2 readers take the link's port over the URL's.
+		l.Port = r.Port
 		key := fmt.Sprintf("%s|%s|%d|%d|%d|%s|%t", rel, r.URL, l.Port, r.Priority, r.Weight, r.SNI, r.HasSNI)
 		ip := r.IP.String()
 		if i, ok := index[key]; ok {
