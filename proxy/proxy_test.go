@@ -793,3 +793,54 @@ func TestServe_TemporaryAcceptError(t *testing.T) {
 		t.Fatal("the listener never failed")
 	}
 }
+
+// TestShutdown_TLSMidElement: Shutdown ends a direct TLS relay's upstream
+// stream with </stream:stream> only between two elements; a client caught
+// inside one leaves the server a stream cut short, never ill-formed XML.
+func TestShutdown_TLSMidElement(t *testing.T) {
+	b := newBed(t)
+	up, err := hacxtest.StartEchoXMPP("127.0.0.1:0", b.cert, hacxtest.EchoConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Close() })
+	r := hacx.Route{Method: hacx.MethodTLS, Addr: up.Addr(), SNI: domain, HasSNI: true, Source: hacx.SourceStatic, Index: 1}
+	reg := prometheus.NewRegistry()
+	m, err := proxy.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, addr := b.startProxy(t, []hacx.Route{r}, func(s *proxy.Server) { s.Metrics = m })
+	between := openThrough(t, addr)
+	exchange(t, between)
+	inside := openThrough(t, addr)
+	exchange(t, inside)
+	before := counter(t, reg, "hacx_proxy_bytes_total", "to_server")
+	half := "<message to='juliet@relay.test'><body>half"
+	inside.send(half)
+	for deadline := time.Now().Add(10 * time.Second); counter(t, reg, "hacx_proxy_bytes_total", "to_server") < before+float64(len(half)); {
+		if time.Now().After(deadline) {
+			t.Fatal("the half element never went upstream")
+		}
+		time.Sleep(5 * time.Millisecond) // polling the count the test waits for
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	between.expect(xmppstream.TokenClose, "")
+	inside.c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(io.Discard, inside.c); err != nil {
+		t.Errorf("the client inside an element: %v", err)
+	}
+	up.Close() // waits for the endpoint's handlers
+	if n := up.Ends(); n != 1 {
+		t.Errorf("the upstream saw %d ends of stream, want 1 (the client between elements)", n)
+	}
+	for i, c := range up.Contacts() {
+		if strings.Contains(c.Err, "well-formed") || strings.Contains(c.Err, "mismatch") {
+			t.Errorf("upstream connection %d got ill-formed XML: %s", i, c.Err)
+		}
+	}
+}

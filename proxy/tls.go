@@ -21,7 +21,7 @@ func (c *conn) relayTLS(sp *xmppstream.Splitter, pending *xmppstream.Token) {
 	up := c.up.NetConn
 	var upDone atomic.Bool // the upstream's side ended
 	toServer := func() {
-		w := &upWriter{c: c, w: up}
+		w := &upWriter{c: c, w: up, at: new(boundary)}
 		if pending != nil {
 			if _, err := w.Write(pending.Raw); err != nil {
 				return
@@ -38,9 +38,13 @@ func (c *conn) relayTLS(sp *xmppstream.Splitter, pending *xmppstream.Token) {
 		switch {
 		case c.stopping.Load():
 			// Shutdown: end the upstream stream as the client would; the
-			// server's </stream:stream> then reaches the client.
-			up.SetWriteDeadline(time.Now().Add(closeGrace))
-			up.Write([]byte("</stream:stream>"))
+			// server's </stream:stream> then reaches the client. Only
+			// between two elements: inside one it would be ill-formed
+			// XML, so the upstream then gets just the end of TLS.
+			if w.at.atBoundary() {
+				up.SetWriteDeadline(time.Now().Add(closeGrace))
+				up.Write([]byte("</stream:stream>"))
+			}
 			closeWrite(up)
 		case err == nil:
 			closeWrite(up) // the client half-closed: pass it on
@@ -96,14 +100,19 @@ func (t *touchReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// upWriter counts the bytes sent upstream.
+// upWriter counts the bytes sent upstream and, when at is set, follows
+// their element boundaries.
 type upWriter struct {
-	c *conn
-	w io.Writer
+	c  *conn
+	w  io.Writer
+	at *boundary
 }
 
 func (u *upWriter) Write(p []byte) (int, error) {
 	n, err := u.w.Write(p)
+	if u.at != nil {
+		u.at.feed(p[:n])
+	}
 	u.c.toServer.Add(int64(n))
 	u.c.srv.Metrics.addBytes(int64(n), 0)
 	return n, err

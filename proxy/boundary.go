@@ -1,0 +1,172 @@
+package proxy
+
+import "bytes"
+
+// boundary follows the nesting of the XML a client sends on a direct TLS
+// relay, so that Shutdown ends the upstream stream between two top-level
+// elements and never inside one (which the server would take for
+// ill-formed XML). It only looks for '<', '>' and quotes with the bytes
+// package's fast searches, so following costs far less than the TLS
+// records around the bytes; it does not check anything: the server does.
+type boundary struct {
+	depth  int   // open elements below the stream
+	state  uint8 // where in the markup the last byte left us
+	quote  byte  // in stQuote: the closing quote
+	slash  bool  // in stStart: the last byte was '/'
+	brack  int   // in stCDATA: ']' just before
+	name   []byte
+	inName bool // in stStart: still reading the tag name
+	closed bool // the client sent </stream:stream> itself
+}
+
+const (
+	stText  = iota // character data between tags
+	stLT           // just after '<'
+	stStart        // in a start tag
+	stQuote        // in a quoted attribute value
+	stEnd          // in an end tag
+	stBang         // just after "<!"
+	stCDATA        // in a CDATA section
+	stSkip         // in a comment, a declaration or a processing instruction
+)
+
+// atBoundary reports whether the bytes so far end between top-level
+// elements of the stream, and the client has not closed it.
+func (b *boundary) atBoundary() bool {
+	return b.state == stText && b.depth == 0 && !b.closed
+}
+
+// feed follows p, the next bytes sent upstream.
+func (b *boundary) feed(p []byte) {
+	for len(p) > 0 {
+		switch b.state {
+		case stText:
+			i := bytes.IndexByte(p, '<')
+			if i < 0 {
+				return
+			}
+			p = p[i+1:]
+			b.state = stLT
+		case stLT:
+			switch p[0] {
+			case '/':
+				b.state = stEnd
+				p = p[1:]
+			case '!':
+				b.state = stBang
+				p = p[1:]
+			case '?':
+				b.state = stSkip
+				p = p[1:]
+			default:
+				b.state, b.slash, b.inName, b.name = stStart, false, true, b.name[:0]
+			}
+		case stStart:
+			if b.inName && b.depth > 0 {
+				b.inName = false // only a top-level name can be a stream's
+			}
+			if b.inName {
+				i := bytes.IndexAny(p, " \t\r\n/>")
+				n := i
+				if n < 0 {
+					n = len(p)
+				}
+				if b.depth == 0 && len(b.name) < 64 {
+					b.name = append(b.name, p[:min(n, 64-len(b.name))]...)
+				}
+				if i < 0 {
+					return
+				}
+				b.inName = false
+				p = p[i:]
+				continue
+			}
+			i := bytes.IndexAny(p, "'\">")
+			if i < 0 {
+				b.slash = p[len(p)-1] == '/'
+				return
+			}
+			if p[i] != '>' {
+				b.state, b.quote, b.slash = stQuote, p[i], false
+				p = p[i+1:]
+				continue
+			}
+			empty := (i > 0 && p[i-1] == '/') || (i == 0 && b.slash)
+			p = p[i+1:]
+			b.state = stText
+			switch {
+			case empty:
+			case b.depth == 0 && isStreamTag(b.name):
+				// A restart (after SASL): a new stream, not an element.
+			default:
+				b.depth++
+			}
+		case stQuote:
+			i := bytes.IndexByte(p, b.quote)
+			if i < 0 {
+				return
+			}
+			p = p[i+1:]
+			b.state = stStart
+		case stEnd:
+			i := bytes.IndexByte(p, '>')
+			if i < 0 {
+				return
+			}
+			p = p[i+1:]
+			b.state = stText
+			if b.depth > 0 {
+				b.depth--
+			} else {
+				b.closed = true // </stream:stream>
+			}
+		case stBang:
+			if p[0] == '[' {
+				b.state, b.brack = stCDATA, 0
+			} else {
+				b.state = stSkip
+			}
+			p = p[1:]
+		case stCDATA:
+			i := bytes.IndexByte(p, '>')
+			if i < 0 {
+				b.brack = trailing(p, ']', b.brack)
+				return
+			}
+			done := trailing(p[:i], ']', b.brack) >= 2
+			p = p[i+1:]
+			b.brack = 0
+			if done {
+				b.state = stText
+			}
+		case stSkip:
+			i := bytes.IndexByte(p, '>')
+			if i < 0 {
+				return
+			}
+			p = p[i+1:]
+			b.state = stText
+		}
+	}
+}
+
+// trailing counts the c at the end of p, adding before when p is all c.
+func trailing(p []byte, c byte, before int) int {
+	n := 0
+	for n < len(p) && p[len(p)-1-n] == c {
+		n++
+	}
+	if n == len(p) {
+		n += before
+	}
+	return n
+}
+
+// isStreamTag reports whether a tag name is a stream header's (any
+// prefix, local name "stream").
+func isStreamTag(name []byte) bool {
+	if i := bytes.LastIndexByte(name, ':'); i >= 0 {
+		name = name[i+1:]
+	}
+	return string(name) == "stream"
+}
