@@ -229,7 +229,12 @@ func (s *EchoWebSocketServer) handle(w http.ResponseWriter, r *http.Request, i i
 		case xmppstream.TokenClose:
 			s.n.Add(1)
 			ws.Write(ctx, websocket.MessageText, xmppstream.WSClose())
-			ws.Close(websocket.StatusNormalClosure, "")
+			// RFC 7395 section 3.6: the WebSocket ends with its own close
+			// handshake; a peer that just drops the connection (1006) is
+			// recorded.
+			if err := ws.Close(websocket.StatusNormalClosure, ""); err != nil {
+				fail(fmt.Errorf("hacxtest: WebSocket close handshake: %w", err))
+			}
 			return
 		case xmppstream.TokenElement:
 			if isCloseMe(tok.Name) {

@@ -844,3 +844,35 @@ func TestShutdown_TLSMidElement(t *testing.T) {
 		}
 	}
 }
+
+// TestRelay_WebSocketCloseHandshake: a WebSocket upstream is ended with
+// the WebSocket close handshake (RFC 7395 section 3.6, status 1000), not
+// dropped (which servers log as 1006).
+func TestRelay_WebSocketCloseHandshake(t *testing.T) {
+	b := newBed(t)
+	up, err := hacxtest.StartEchoWebSocket("127.0.0.1:0", b.cert, hacxtest.EchoConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Close() })
+	r := hacx.Route{Method: hacx.MethodWebSocket, Addr: up.Addr(), SNI: domain, HasSNI: true, Source: hacx.SourceStatic, Index: 1,
+		URL: fmt.Sprintf("wss://%s:%d/xmpp-websocket", domain, up.Addr().Port())}
+	srv, addr := b.startProxy(t, []hacx.Route{r}, nil)
+	cl := openThrough(t, addr)
+	exchange(t, cl)
+	cl.send("</stream:stream>")
+	cl.expect(xmppstream.TokenClose, "")
+	if tok, err := cl.next(); err != io.EOF {
+		t.Fatalf("after close: %v %q", err, tok.Raw)
+	}
+	waitNoConns(t, srv)
+	up.Close() // waits for the endpoint's handler, and its close handshake
+	if n := up.Ends(); n != 1 {
+		t.Errorf("the upstream saw %d ends of stream, want 1", n)
+	}
+	for i, c := range up.Contacts() {
+		if c.Err != "" {
+			t.Errorf("upstream connection %d: %s", i, c.Err)
+		}
+	}
+}

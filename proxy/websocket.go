@@ -98,6 +98,27 @@ func (c *conn) relayWebSocket(sp *xmppstream.Splitter, pending *xmppstream.Token
 		}
 	}
 	c.runBoth(toServer, toClient)
+	c.closeWebSocket(ws)
+}
+
+// closeWebSocket ends the upstream WebSocket with its close handshake
+// (RFC 7395 section 3.6), so that the server sees a normal closure (1000)
+// rather than a dropped connection (1006); a server that does not answer
+// within closeGrace is cut off.
+func (c *conn) closeWebSocket(ws *websocket.Conn) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ws.Close(websocket.StatusNormalClosure, "")
+	}()
+	t := time.NewTimer(closeGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		ws.CloseNow()
+		<-done
+	}
 }
 
 // ping sends a WebSocket ping for a client's whitespace keepalive, so
