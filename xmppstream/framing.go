@@ -845,8 +845,8 @@ func (s *Splitter) topTag(b []byte, j int, empty bool) (t Token, done, handled b
 			return Token{}, false, true, s.fail("bad-namespace-prefix", fmt.Sprintf("got a stream header that does not declare its prefix %q", prefixOf(b[s.nameStart:s.nameEnd])), s.tagStart)
 		}
 		return Token{}, false, true, s.fail("invalid-namespace", fmt.Sprintf("got <%s> in namespace %q, not %q: a restarted stream header declares its namespace itself", own.Local, own.Space, root.Space), s.tagStart)
-	case isRoot && len(b) > MaxHeaderBytes:
-		return Token{}, false, true, s.fail("policy-violation", fmt.Sprintf("got a stream header of %d bytes, more than %d", len(b), MaxHeaderBytes), s.tagStart)
+	case isRoot && j+1-s.tagStart > MaxHeaderBytes:
+		return Token{}, false, true, s.fail("policy-violation", fmt.Sprintf("got a stream header of %d bytes, more than %d", j+1-s.tagStart, MaxHeaderBytes), s.tagStart)
 	case isRoot:
 		s.openAttrs = s.decodeAttrs(b)
 		s.scope = s.newScope(b)

@@ -873,3 +873,19 @@ func TestSplitter_HeaderDeclarationsBounded(t *testing.T) {
 		t.Fatalf("ordinary header: %v, %d tokens", err, len(toks))
 	}
 }
+
+// TestBOSHChildren_LargeBody: the bound on a stream header's size is the
+// <body> start tag's, not the body's: a BOSH body far beyond
+// MaxHeaderBytes carrying many stanzas is fine.
+func TestBOSHChildren_LargeBody(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("<body xmlns='" + NSHTTPBind + "' sid='s' rid='1'>")
+	for i := range 200 {
+		fmt.Fprintf(&b, "<message xmlns='jabber:client' to='a@example.test'><body>message %d %s</body></message>", i, strings.Repeat("x", 100))
+	}
+	b.WriteString("</body>")
+	children, term, err := BOSHChildren([]byte(b.String()))
+	if err != nil || term != "" || len(children) != 200 {
+		t.Fatalf("%d-byte body: %d children, terminate %q, err %v", b.Len(), len(children), term, err)
+	}
+}
