@@ -971,7 +971,8 @@ func headerOf(attrs []xml.Attr) *Header {
 			h.Version = a.Value
 		case a.Name.Space == "" && a.Name.Local == "xmlns":
 			h.NS = a.Value
-		case a.Name.Space == "xml" && a.Name.Local == "lang":
+		case (a.Name.Space == "xml" || a.Name.Space == nsXML) && a.Name.Local == "lang":
+			// encoding/xml names the xml prefix by its namespace.
 			h.Lang = a.Value
 		}
 	}

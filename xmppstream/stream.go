@@ -257,24 +257,7 @@ func (s *openReader) start(t xml.StartElement, off int64) (*Header, error) {
 	got := excerpt(s.raw(off, s.d.InputOffset()))
 	switch {
 	case t.Name == xml.Name{Space: NSStream, Local: "stream"}:
-		h := &Header{}
-		for _, a := range t.Attr {
-			switch {
-			case a.Name.Space == "" && a.Name.Local == "from":
-				h.From = a.Value
-			case a.Name.Space == "" && a.Name.Local == "to":
-				h.To = a.Value
-			case a.Name.Space == "" && a.Name.Local == "id":
-				h.ID = a.Value
-			case a.Name.Space == "" && a.Name.Local == "version":
-				h.Version = a.Value
-			case a.Name.Space == "" && a.Name.Local == "xmlns":
-				h.NS = a.Value
-			case (a.Name.Space == nsXML || a.Name.Space == "xml") && a.Name.Local == "lang":
-				h.Lang = a.Value
-			}
-		}
-		return h, nil
+		return headerOf(t.Attr), nil
 	case t.Name == xml.Name{Space: NSStream, Local: "error"}:
 		// Not allowed before a header, but some servers do it.
 		s.br.limit = MaxOpenBytes
