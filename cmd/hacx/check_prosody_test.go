@@ -3,14 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -68,7 +64,7 @@ func TestCheck_ProsodyAllTransports(t *testing.T) {
 	doc.Store(`<hacx ttl="60">` + routes + "\n</hacx>\n")
 
 	var fetched atomic.Int32
-	pub := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	publish(t, cert, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Host != domain || r.URL.Path != "/.well-known/xmpp-client.xml" {
 			http.NotFound(w, r)
 			return
@@ -77,17 +73,6 @@ func TestCheck_ProsodyAllTransports(t *testing.T) {
 		w.Header().Set("Content-Type", "application/xml")
 		io.WriteString(w, doc.Load().(string))
 	}))
-	pub.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}}
-	pub.Config.ErrorLog = log.New(io.Discard, "", 0)
-	pub.StartTLS()
-	defer pub.Close()
-	// Discovery's HTTPS connections (DOMAIN:443) land on the publisher;
-	// the routes are dialed at their own ip:port by the dialer (A8).
-	testDialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, network, pub.Listener.Addr().String())
-	}
-	defer func() { testDialContext = nil }()
 	dnsSrv, err := hacxtest.NewDNSServer() // empty zone: no SRV, no TLSA
 	if err != nil {
 		t.Fatal(err)

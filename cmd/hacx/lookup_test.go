@@ -30,7 +30,7 @@ func TestLookupCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	publish(t, cert, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Host {
 		case "found.test":
 			w.Write([]byte(`<hacx ttl="60"><tls ip="127.0.0.2" port="5223" priority="1" sni="found.test"/></hacx>`))
@@ -40,15 +40,6 @@ func TestLookupCommand(t *testing.T) {
 			http.NotFound(w, r)
 		}
 	}))
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}}
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.StartTLS()
-	defer srv.Close()
-	testDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, network, srv.Listener.Addr().String())
-	}
-	defer func() { testDialContext = nil }()
 	dnsSrv, err := hacxtest.NewDNSServer()
 	if err != nil {
 		t.Fatal(err)

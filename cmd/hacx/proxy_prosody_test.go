@@ -3,14 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"io/fs"
-	"log"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,7 +76,7 @@ func TestProxy_GoSendXMPPToProsody(t *testing.T) {
 	}
 	deadRoute := fmt.Sprintf(`<tls ip="%s" port="%d" priority="1" weight="0" sni="%s"/>`, dead.Addr(), dead.Port(), domain)
 	var doc atomic.Value
-	pub := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	publish(t, cert, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Host != domain || r.URL.Path != "/.well-known/xmpp-client.xml" {
 			http.NotFound(w, r)
 			return
@@ -87,15 +84,6 @@ func TestProxy_GoSendXMPPToProsody(t *testing.T) {
 		w.Header().Set("Content-Type", "application/xml")
 		io.WriteString(w, doc.Load().(string))
 	}))
-	pub.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}}
-	pub.Config.ErrorLog = log.New(io.Discard, "", 0)
-	pub.StartTLS()
-	defer pub.Close()
-	testDialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, network, pub.Listener.Addr().String())
-	}
-	defer func() { testDialContext = nil }()
 	dnsSrv, err := hacxtest.NewDNSServer()
 	if err != nil {
 		t.Fatal(err)
