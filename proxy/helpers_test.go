@@ -137,10 +137,16 @@ func (b *bed) serveProxy(t *testing.T, ctx context.Context, ln net.Listener, rou
 // waitNoConns waits until srv relays nothing, and fails after a deadline.
 func waitNoConns(t *testing.T, srv *proxy.Server) {
 	t.Helper()
+	waitConns(t, srv, 0)
+}
+
+// waitConns waits up to 10 s until the proxy holds n connections.
+func waitConns(t *testing.T, srv *proxy.Server, n int) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for srv.ActiveConns() != 0 {
+	for srv.ActiveConns() != n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d connections still relayed after 10 s", srv.ActiveConns())
+			t.Fatalf("%d connections relayed after 10 s, want %d", srv.ActiveConns(), n)
 		}
 		time.Sleep(5 * time.Millisecond) // polling the count the test waits for
 	}

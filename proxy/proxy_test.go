@@ -749,6 +749,9 @@ func TestServe_ContextEndsRelays(t *testing.T) {
 			exchange(t, cl)
 			// A client that waits for the header is ended too.
 			waiting := dialClient(t, ln.Addr().String())
+			// Accepted, not merely queued in the listen backlog (which the
+			// listener's close would reset).
+			waitConns(t, srv, 2)
 			cancel()
 			cl.c.SetDeadline(time.Now().Add(5 * time.Second))
 			if _, err := io.Copy(io.Discard, cl.c); err != nil {
