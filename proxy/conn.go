@@ -103,14 +103,6 @@ func (c *conn) serve() {
 	// Serve's ctx ending ends the connection at once, whatever it is
 	// blocked in (a header read, a byte copy).
 	stopAbort := context.AfterFunc(c.ctx, c.abort)
-	if d := c.srv.idleTimeout(); d > 0 {
-		// Armed after c.idle is set, so that checkIdle always sees it.
-		c.mu.Lock()
-		c.idle = time.AfterFunc(time.Hour, c.checkIdle)
-		c.idle.Stop()
-		c.idle.Reset(d)
-		c.mu.Unlock()
-	}
 	defer func() {
 		stopAbort()
 		c.cancel() // first: a late checkIdle sees the end and does nothing
@@ -135,6 +127,7 @@ func (c *conn) serve() {
 		return
 	}
 	c.relaying.Store(true)
+	c.armIdle()
 	if c.stopping.Load() { // Shutdown came during the opening exchange
 		c.interruptClient()
 	}
@@ -147,6 +140,24 @@ func (c *conn) serve() {
 		c.relayBOSH(sp, pending)
 	}
 	c.setOutcome("closed")
+}
+
+// armIdle starts the idle timeout once relaying starts. The opening
+// exchange has its own bounds (HeaderTimeout, DialTimeout, the dialer's
+// StreamTimeout) and a stream error there needs a header first, which
+// handshakeFailed sends and checkIdle would not.
+func (c *conn) armIdle() {
+	d := c.srv.idleTimeout()
+	if d <= 0 {
+		return
+	}
+	c.touch() // the opening's bytes are not the relay's idle time
+	// Armed after c.idle is set, so that checkIdle always sees it.
+	c.mu.Lock()
+	c.idle = time.AfterFunc(time.Hour, c.checkIdle)
+	c.idle.Stop()
+	c.idle.Reset(d)
+	c.mu.Unlock()
 }
 
 // checkIdle ends a connection on which nothing moved for IdleTimeout.

@@ -490,14 +490,20 @@ func TestLimits_IdleTimeout(t *testing.T) {
 			// A BOSH manager answering a held request after 1 s.
 			_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, m, hacxtest.EchoConfig{BOSHWait: 1})}, func(s *proxy.Server) { s.IdleTimeout = idle })
 
-			talker := openThrough(t, addr)
+			// The silent one first: its idle time starts when its relay
+			// does, so the talker's opening counts towards it.
 			silent := openThrough(t, addr)
 			start := time.Now()
-			silent.c.SetDeadline(start.Add(idle + 5*time.Second))
-			ended := make(chan string, 1)
+			talker := openThrough(t, addr)
+			silent.c.SetDeadline(start.Add(idle + 10*time.Second))
+			type end struct {
+				got   string
+				after time.Duration
+			}
+			ended := make(chan end, 1)
 			go func() {
 				tok, err := silent.next()
-				ended <- fmt.Sprintf("%v %s", err, tok.Raw)
+				ended <- end{fmt.Sprintf("%v %s", err, tok.Raw), time.Since(start)}
 			}()
 			// The talker sends a stanza every idle/5 for twice the idle
 			// timeout: each must come back, and the stream must stay.
@@ -509,12 +515,12 @@ func TestLimits_IdleTimeout(t *testing.T) {
 				time.Sleep(idle / 5) // the client's pace, not a wait for the proxy
 			}
 			select {
-			case got := <-ended:
-				if !strings.Contains(got, "connection-timeout") {
-					t.Errorf("silent connection: %s", got)
+			case e := <-ended:
+				if !strings.Contains(e.got, "connection-timeout") {
+					t.Errorf("silent connection: %s", e.got)
 				}
-				if el := time.Since(start); el < idle {
-					t.Errorf("ended after %v, before the idle timeout", el)
+				if e.after < idle {
+					t.Errorf("ended after %v, before the idle timeout", e.after)
 				}
 			default:
 				t.Errorf("silent connection still open after %v (idle timeout %v)", time.Since(start), idle)
@@ -522,6 +528,23 @@ func TestLimits_IdleTimeout(t *testing.T) {
 			talker.send("</stream:stream>")
 			talker.expect(xmppstream.TokenClose, "")
 		})
+	}
+}
+
+// TestLimits_IdleNotDuringOpening: the idle timeout starts with the
+// relay; a client silent before its header meets HeaderTimeout, and gets
+// a stream header before the stream error (RFC 6120 4.9.1.1), never a
+// bare error from the idle timer.
+func TestLimits_IdleNotDuringOpening(t *testing.T) {
+	b := newBed(t)
+	_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, hacxtest.EchoConfig{})}, func(s *proxy.Server) {
+		s.IdleTimeout = 50 * time.Millisecond
+		s.HeaderTimeout = time.Second
+	})
+	cl := dialClient(t, addr)
+	cl.expect(xmppstream.TokenOpen, "")
+	if cond, text := cl.expectStreamError(); cond != "connection-timeout" || !strings.Contains(text, "header") {
+		t.Errorf("got <%s/> %q, want the header timeout's", cond, text)
 	}
 }
 
