@@ -17,6 +17,21 @@ type boundary struct {
 	name   []byte
 	inName bool // in stStart: still reading the tag name
 	closed bool // the client sent </stream:stream> itself
+	// stream is the qualified name of the client's stream header, as
+	// it wrote it; empty means "stream:stream". Only that name at the
+	// top level is a restart: <stream xmlns='urn:a'/> or a foreign
+	// prefix's <x:stream/> is an element like any other.
+	stream []byte
+}
+
+// defaultStreamName is the stream header's qualified name clients write.
+var defaultStreamName = []byte("stream:stream")
+
+func (b *boundary) streamName() []byte {
+	if len(b.stream) == 0 {
+		return defaultStreamName
+	}
+	return b.stream
 }
 
 const (
@@ -71,8 +86,10 @@ func (b *boundary) feed(p []byte) {
 				if n < 0 {
 					n = len(p)
 				}
-				if b.depth == 0 && len(b.name) < 64 {
-					b.name = append(b.name, p[:min(n, 64-len(b.name))]...)
+				// One byte more than the stream's name is enough to
+				// tell any other name from it.
+				if limit := len(b.streamName()) + 1; b.depth == 0 && len(b.name) < limit {
+					b.name = append(b.name, p[:min(n, limit-len(b.name))]...)
 				}
 				if i < 0 {
 					return
@@ -96,7 +113,7 @@ func (b *boundary) feed(p []byte) {
 			b.state = stText
 			switch {
 			case empty:
-			case b.depth == 0 && isStreamTag(b.name):
+			case b.depth == 0 && bytes.Equal(b.name, b.streamName()):
 				// A restart (after SASL): a new stream, not an element.
 			default:
 				b.depth++
@@ -162,11 +179,21 @@ func trailing(p []byte, c byte, before int) int {
 	return n
 }
 
-// isStreamTag reports whether a tag name is a stream header's (any
-// prefix, local name "stream").
-func isStreamTag(name []byte) bool {
-	if i := bytes.LastIndexByte(name, ':'); i >= 0 {
-		name = name[i+1:]
+// headerTagName is the qualified name of a stream header's start tag in
+// raw (an XML declaration may come first), nil when there is none.
+func headerTagName(raw []byte) []byte {
+	for {
+		i := bytes.IndexByte(raw, '<')
+		if i < 0 || i+1 >= len(raw) {
+			return nil
+		}
+		raw = raw[i+1:]
+		if raw[0] == '?' || raw[0] == '!' {
+			continue // the XML declaration
+		}
+		if j := bytes.IndexAny(raw, " \t\r\n/>"); j > 0 {
+			return raw[:j]
+		}
+		return nil
 	}
-	return string(name) == "stream"
 }

@@ -63,6 +63,50 @@ func TestBoundary(t *testing.T) {
 	}
 }
 
+// TestBoundary_ForeignStreamElement: only the client's own stream header
+// is a restart; a top-level element merely named stream (another
+// namespace, or another prefix) nests like any element, so there is no
+// boundary inside it.
+func TestBoundary_ForeignStreamElement(t *testing.T) {
+	for _, tc := range []struct{ stream, open, close string }{
+		{"", "<x:stream xmlns:x='urn:a'>", "</x:stream>"},
+		{"", "<stream xmlns='urn:a'>", "</stream>"},
+		{"stream:stream", "<stream xmlns='urn:a'>", "</stream>"},
+		{"s:stream", "<stream:stream xmlns:stream='urn:a'>", "</stream:stream>"},
+	} {
+		b := boundary{stream: []byte(tc.stream)}
+		b.feed([]byte(tc.open + "<body/>"))
+		if b.atBoundary() {
+			t.Errorf("header %q: inside %s: at a boundary", tc.stream, tc.open)
+		}
+		b.feed([]byte(tc.close))
+		if !b.atBoundary() {
+			t.Errorf("header %q: after %s%s: not at a boundary", tc.stream, tc.open, tc.close)
+		}
+	}
+	// The header's own name, whatever its prefix, is a restart.
+	b := boundary{stream: []byte("s:stream")}
+	b.feed([]byte("<s:stream xmlns:s='" + xmppstream.NSStream + "' xmlns='jabber:client' to='x' version='1.0'>"))
+	if !b.atBoundary() {
+		t.Error("a restart with the header's own name s:stream: not a boundary")
+	}
+}
+
+func TestHeaderTagName(t *testing.T) {
+	for in, want := range map[string]string{
+		"<?xml version='1.0'?><stream:stream to='x'>": "stream:stream",
+		"<?xml version='1.0'?>\n<s:stream>":           "s:stream",
+		"<stream:stream\tto='x'>":                     "stream:stream",
+		"<?xml version='1.0'?>":                       "",
+		"<":                                           "",
+		"":                                            "",
+	} {
+		if got := string(headerTagName([]byte(in))); got != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+	}
+}
+
 // FuzzBoundary: client bytes are network input: never a panic, and a
 // run of whole elements (as the stream splitter reads them) ends at a
 // boundary.

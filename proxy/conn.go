@@ -36,18 +36,19 @@ type conn struct {
 	up  *dial.Conn
 	wmu sync.Mutex // one writer at a time on cc, element by element
 
-	domain   string
-	from     string       // the client's from=, sent upstream on s2s streams
-	toServer atomic.Int64 // bytes from the client, relayed
-	toClient atomic.Int64 // bytes written to the client
-	last     atomic.Int64 // unix nanoseconds of the last byte moved
-	stopping atomic.Bool  // Shutdown asked for a polite end
-	relaying atomic.Bool  // past the opening exchange
-	pinging  atomic.Bool  // a WebSocket ping is in flight
-	outcome  string       // for the log line: "closed", "remote-connection-failed", ...
-	omu      sync.Mutex
-	bg       sync.WaitGroup // pings and other helpers, waited before serve returns
-	idle     *time.Timer
+	domain    string
+	from      string       // the client's from=, sent upstream on s2s streams
+	streamTag []byte       // the qualified name of the client's stream header
+	toServer  atomic.Int64 // bytes from the client, relayed
+	toClient  atomic.Int64 // bytes written to the client
+	last      atomic.Int64 // unix nanoseconds of the last byte moved
+	stopping  atomic.Bool  // Shutdown asked for a polite end
+	relaying  atomic.Bool  // past the opening exchange
+	pinging   atomic.Bool  // a WebSocket ping is in flight
+	outcome   string       // for the log line: "closed", "remote-connection-failed", ...
+	omu       sync.Mutex
+	bg        sync.WaitGroup // pings and other helpers, waited before serve returns
+	idle      *time.Timer
 }
 
 func newConn(ctx context.Context, s *Server, nc net.Conn) *conn {
@@ -349,6 +350,7 @@ func (c *conn) readHeader(sp *xmppstream.Splitter) (*xmppstream.Header, error) {
 		c.srv.Metrics.refuse("bad-stream")
 		return nil, &openError{condition: "not-well-formed", text: "expected a stream header"}
 	}
+	c.streamTag = bytes.Clone(headerTagName(tok.Raw))
 	h := tok.Header
 	switch {
 	case h.NS != c.kind.Namespace():

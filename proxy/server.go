@@ -217,6 +217,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 				select {
 				case <-time.After(backoff):
 				case <-s.done:
+				case <-ctx.Done():
 				}
 				continue
 			}

@@ -21,7 +21,7 @@ func (c *conn) relayTLS(sp *xmppstream.Splitter, pending *xmppstream.Token) {
 	up := c.up.NetConn
 	var upDone atomic.Bool // the upstream's side ended
 	toServer := func() {
-		w := &upWriter{c: c, w: up, at: new(boundary)}
+		w := &upWriter{c: c, w: up, at: &boundary{stream: c.streamTag}}
 		if pending != nil {
 			if _, err := w.Write(pending.Raw); err != nil {
 				return
