@@ -42,6 +42,7 @@ type boshResult struct {
 	body      []byte
 	err       error
 	terminate bool // the request was our terminate
+	empty     bool // the request carried nothing: a poll or the held request
 }
 
 // relayBOSH translates between the client's byte stream and XEP-0124
@@ -130,7 +131,7 @@ func (c *conn) boshSchedule(in <-chan boshItem) {
 		pollC               <-chan time.Time
 		terminateSent       bool
 	)
-	post := func(body []byte, term bool) {
+	post := func(body []byte, term, empty bool) {
 		n := seq
 		seq++
 		inflight++
@@ -142,7 +143,7 @@ func (c *conn) boshSchedule(in <-chan boshItem) {
 			ctx, cancel := context.WithTimeout(c.ctx, wait+boshSlack)
 			defer cancel()
 			resp, err := s.Post(ctx, body)
-			results <- boshResult{seq: n, body: resp, err: err, terminate: term}
+			results <- boshResult{seq: n, body: resp, err: err, terminate: term, empty: empty}
 		}()
 	}
 	for {
@@ -150,11 +151,11 @@ func (c *conn) boshSchedule(in <-chan boshItem) {
 		for inflight < maxReq && !terminateSent {
 			switch {
 			case len(items) > 0 && items[0].close:
-				post(xmppstream.BOSHWrapTerminate(sess.SID, s.NextRID()), true)
+				post(xmppstream.BOSHWrapTerminate(sess.SID, s.NextRID()), true, false)
 				terminateSent = true
 			case len(items) > 0 && items[0].restart:
 				items = items[1:]
-				post(xmppstream.BOSHRestart(sess.SID, s.NextRID(), c.domain), false)
+				post(xmppstream.BOSHRestart(sess.SID, s.NextRID(), c.domain), false, false)
 			case len(items) > 0:
 				var elems [][]byte
 				size := 0
@@ -164,11 +165,14 @@ func (c *conn) boshSchedule(in <-chan boshItem) {
 					items = items[1:]
 				}
 				queued -= size
-				post(xmppstream.BOSHWrap(sess.SID, s.NextRID(), elems...), false)
+				post(xmppstream.BOSHWrap(sess.SID, s.NextRID(), elems...), false, false)
 			case inflight == 0:
 				if sess.Hold == 0 {
 					// A polling session: no empty request sooner than
-					// the polling interval (XEP-0124 section 12).
+					// the polling interval (XEP-0124 section 12) after
+					// the answer to the last one: the manager counts
+					// from what it sees, and a count from our request
+					// would come short by its answer's delay.
 					if left := poll - time.Since(lastEmpty); left > 0 {
 						if pollC == nil {
 							pollC = time.After(left)
@@ -176,8 +180,7 @@ func (c *conn) boshSchedule(in <-chan boshItem) {
 						break send
 					}
 				}
-				lastEmpty = time.Now()
-				post(xmppstream.BOSHWrap(sess.SID, s.NextRID()), false)
+				post(xmppstream.BOSHWrap(sess.SID, s.NextRID()), false, true)
 			default:
 				break send
 			}
@@ -199,6 +202,11 @@ func (c *conn) boshSchedule(in <-chan boshItem) {
 			}
 		case r := <-results:
 			inflight--
+			if r.empty {
+				// Empty requests go out only with nothing in flight, so
+				// this is the answer to the latest one.
+				lastEmpty = time.Now()
+			}
 			got[r.seq] = r
 			for {
 				r, ok := got[next]
@@ -207,9 +215,13 @@ func (c *conn) boshSchedule(in <-chan boshItem) {
 				}
 				delete(got, next)
 				next++
-				if r.err != nil && !r.terminate && terminateSent {
-					// A request that crossed our terminate: the manager
-					// may refuse it once the session is gone.
+				if r.err != nil && r.empty && terminateSent {
+					// An empty request that crossed our terminate: the
+					// manager may refuse it once the session is gone,
+					// and nothing of the client's was in it. A failed
+					// request with data goes on to boshDeliver: the
+					// client hears that its elements may be lost.
+					c.srv.log().Debug("proxy: BOSH empty request failed after the terminate", "domain", c.domain, "err", r.err)
 					continue
 				}
 				if c.boshDeliver(r) {

@@ -175,6 +175,42 @@ func TestRelay_BOSHPollingAndLateFeatures(t *testing.T) {
 	}
 }
 
+// TestRelay_BOSHPollFromAnswers: the polling interval of a session with
+// hold 0 runs from the manager's empty answer (XEP-0124 section 12), so a
+// manager that is slow to answer and strict about the interval still sees
+// it kept over several polls.
+func TestRelay_BOSHPollFromAnswers(t *testing.T) {
+	b := newBed(t)
+	up, err := hacxtest.StartEchoBOSH("127.0.0.1:0", b.cert, hacxtest.EchoConfig{
+		BOSHHold: -1, BOSHPolling: 1, BOSHPollDelay: 300 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Close() })
+	r := hacx.Route{Method: hacx.MethodBOSH, Addr: up.Addr(), SNI: domain, HasSNI: true, Source: hacx.SourceStatic, Index: 1,
+		URL: fmt.Sprintf("https://%s:%d/http-bind", domain, up.Addr().Port())}
+	_, addr := b.startProxy(t, []hacx.Route{r}, nil)
+	cl := openThrough(t, addr)
+	exchange(t, cl)
+	// Three empty answers: at least two gaps the manager measured.
+	before := up.Polls()
+	deadline := time.Now().Add(20 * time.Second)
+	for up.Polls() < before+3 && up.Sessions() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d polls in 20 s", up.Polls()-before)
+		}
+		time.Sleep(10 * time.Millisecond) // waiting for a condition, not for time
+	}
+	cl.send("</stream:stream>")
+	cl.expect(xmppstream.TokenClose, "")
+	for i, c := range up.Contacts() {
+		if c.Err != "" {
+			t.Errorf("manager, connection %d: %s", i, c.Err)
+		}
+	}
+}
+
 // TestRelay_BOSHBackPressure: a client writing far more than one request
 // may carry gets it relayed in requests the manager accepts, in order,
 // while the proxy holds no more than a bounded queue (the client is
