@@ -52,6 +52,36 @@
 // cipher, ALPN, the peer's chain, also for a refused certificate), the
 // DANE result, the times to TCP and TLS, and the server's stream header.
 //
+// # Using the connection with another XMPP library
+//
+// Libraries such as mellium.im/xmpp negotiate a stream from its very
+// beginning: they write their own <stream:stream> header and expect to
+// read the server's. A direct TLS [Conn] is past that point, because the
+// dialer had to see the server's header to prove the domain (C4).
+// [Conn.StreamConn] bridges the two: it absorbs (and checks) the
+// library's first header instead of sending it, answers with the
+// server's header rebuilt from [Conn.Header] and the features exactly as
+// received, and is transparent from then on, SASL and stream restarts
+// included. It offers ConnectionState, so SASL channel binding works (the
+// TLS connection is the server's own); tell the library the stream is
+// already encrypted (mellium: the xmpp.Secure state), since it cannot
+// see a *tls.Conn:
+//
+//	conn, err := d.Dial(ctx, j.Domain().String())
+//	...
+//	sc, err := conn.StreamConn()
+//	...
+//	session, err := xmpp.NewSession(ctx, j.Domain(), j, sc, xmpp.Secure,
+//		xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
+//			return xmpp.StreamConfig{Features: []xmpp.StreamFeature{xmpp.SASL("", password, sasl.ScramSha256, sasl.Plain), xmpp.BindResource()}}
+//		}))
+//
+// WebSocket and BOSH routes frame XMPP in messages, not a byte stream:
+// StreamConn refuses them with [ErrNotByteStream]; "hacx proxy" or the
+// translation in package xmppstream serve those. The examples/mellium
+// directory of the repository is a complete program with an integration
+// test against Prosody.
+//
 // # Measured
 //
 // BenchmarkRacingVsSequential dials four routes of which the first three
