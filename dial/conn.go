@@ -58,6 +58,11 @@ type Conn struct {
 	// subprotocol "xmpp", after the server's <open/>: the next message is
 	// normally <stream:features/>.
 	WebSocket *websocket.Conn
+	// WebSocketTLS is the TLS connection under WebSocket. websocket.Conn's
+	// Close waits up to 5 s for each step of the close handshake, and
+	// CloseNow waits for a Close under way; closing this connection (or
+	// its NetConn, which skips TLS's own close_notify) ends both at once.
+	WebSocketTLS *tls.Conn
 	// BOSH (MethodBOSH) is the created session.
 	BOSH *BOSHSession
 }

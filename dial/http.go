@@ -45,9 +45,10 @@ func routeURL(raw string, schemes ...string) (*url.URL, error) {
 // client never makes (C5: a loser leaves nothing open).
 //
 // Redirects are not followed: they would lead away from the route.
-func (d *Dialer) routeClient(a *attempt, names []string, tl *tlsaLookup, first *tls.Conn) (client *http.Client, release func()) {
+func (d *Dialer) routeClient(a *attempt, names []string, tl *tlsaLookup, first *tls.Conn) (client *http.Client, release func(), last func() *tls.Conn) {
 	var (
 		pending  atomic.Pointer[tls.Conn]
+		latest   atomic.Pointer[tls.Conn] // the connection last handed to the transport
 		released atomic.Bool
 	)
 	pending.Store(first)
@@ -58,6 +59,7 @@ func (d *Dialer) routeClient(a *attempt, names []string, tl *tlsaLookup, first *
 		},
 		DialTLSContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			if c := pending.Swap(nil); c != nil {
+				latest.Store(c)
 				return c, nil
 			}
 			if released.Load() {
@@ -65,7 +67,11 @@ func (d *Dialer) routeClient(a *attempt, names []string, tl *tlsaLookup, first *
 			}
 			// A later connection (BOSH keeps several): same route, same
 			// rules, its own phase tracking.
-			return d.connectTLS(ctx, &attempt{route: a.route, start: a.start}, names, tl)
+			c, err := d.connectTLS(ctx, &attempt{route: a.route, start: a.start}, names, tl)
+			if err == nil {
+				latest.Store(c)
+			}
+			return c, err
 		},
 		DisableCompression:  true, // bodies are bounded as sent (GO-NOTES)
 		MaxIdleConnsPerHost: 2,    // BOSH holds at most two requests (XEP-0124 hold=1)
@@ -79,13 +85,14 @@ func (d *Dialer) routeClient(a *attempt, names []string, tl *tlsaLookup, first *
 			return http.ErrUseLastResponse
 		},
 	}
-	return client, func() {
+	release = func() {
 		released.Store(true) // before the Swap: a dial that finds nothing pending sees it
 		if c := pending.Swap(nil); c != nil {
 			c.Close()
 		}
 		tr.CloseIdleConnections()
 	}
+	return client, release, latest.Load
 }
 
 // idleConnTimeout is how long a route client keeps an unused connection.
@@ -105,6 +112,9 @@ type httpRoute struct {
 	tls     tls.ConnectionState
 	client  *http.Client
 	release func()
+	// last is the connection the transport dialed last: after a
+	// WebSocket upgrade, its only request, the one under the WebSocket.
+	last func() *tls.Conn
 }
 
 // connectHTTPRoute is what WebSocket and BOSH share before their own
@@ -124,6 +134,6 @@ func (d *Dialer) connectHTTPRoute(ctx context.Context, a *attempt, domain, schem
 	}
 	a.setPhase(PhaseStream)
 	cs := tc.ConnectionState()
-	client, release := d.routeClient(a, names, tl, tc)
-	return &httpRoute{url: u, tls: cs, client: client, release: release}, nil
+	client, release, last := d.routeClient(a, names, tl, tc)
+	return &httpRoute{url: u, tls: cs, client: client, release: release, last: last}, nil
 }

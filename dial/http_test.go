@@ -148,3 +148,33 @@ func TestHTTPRoutes_NoGoroutineLeak_C5(t *testing.T) {
 	}
 	waitGoroutines(t, base)
 }
+
+// TestWebSocket_TLSUnderneath: WebSocketTLS is the connection the
+// WebSocket runs on: closing it ends a WebSocket read at once, which
+// the WebSocket's own Close would not against a silent peer.
+func TestWebSocket_TLSUnderneath(t *testing.T) {
+	ca := newCA(t)
+	srv := startHTTP(t, "127.0.0.1", issue(t, ca, domain), httpOpts{from: domain})
+	c := dialOK(t, newDialer(ca), route(hacx.MethodWebSocket, srv.addr, 1))
+	if c.WebSocketTLS == nil {
+		t.Fatal("no WebSocketTLS")
+	}
+	if got := c.WebSocketTLS.RemoteAddr().String(); got != srv.addr.String() {
+		t.Errorf("WebSocketTLS to %s, the route is %s", got, srv.addr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, _, err := c.WebSocket.Read(ctx); err != nil { // the features
+		t.Fatal(err)
+	}
+	read := make(chan error, 1)
+	go func() {
+		_, _, err := c.WebSocket.Read(ctx) // the echo server sends nothing more
+		read <- err
+	}()
+	c.WebSocketTLS.NetConn().Close()
+	if err := <-read; err == nil || ctx.Err() != nil {
+		t.Errorf("read after closing the connection underneath: %v (ctx %v)", err, ctx.Err())
+	}
+	c.WebSocket.CloseNow()
+}

@@ -58,7 +58,7 @@ func (d *Dialer) tryWebSocket(ctx context.Context, a *attempt, domain string, ki
 	}
 	return &Conn{
 		Domain: domain, Kind: kind, Route: a.route,
-		Header: hdr, Verified: a.how(), TLS: cs, WebSocket: ws,
+		Header: hdr, Verified: a.how(), TLS: cs, WebSocket: ws, WebSocketTLS: hr.last(),
 	}, nil
 }
 

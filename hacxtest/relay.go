@@ -77,6 +77,10 @@ type EchoConfig struct {
 	// BOSHPollDelay is how long the manager of a polling session takes
 	// to answer an empty request: a slow manager.
 	BOSHPollDelay time.Duration
+	// WSHangOnClose makes the WebSocket endpoint answer the client's
+	// <close/> and then neither read nor close until it is itself closed:
+	// a server that never completes the WebSocket close handshake.
+	WSHangOnClose bool
 }
 
 func (cfg EchoConfig) from(to string) string {
@@ -236,6 +240,10 @@ func (s *EchoWebSocketServer) handle(w http.ResponseWriter, r *http.Request, i i
 		case xmppstream.TokenClose:
 			s.n.Add(1)
 			ws.Write(ctx, websocket.MessageText, xmppstream.WSClose())
+			if s.cfg.WSHangOnClose {
+				<-ctx.Done()
+				return
+			}
 			// RFC 7395 section 3.6: the WebSocket ends with its own close
 			// handshake; a peer that just drops the connection (1006) is
 			// recorded.

@@ -224,7 +224,7 @@ func (c *conn) closeUpstream(politely bool) {
 	case up.NetConn != nil:
 		up.NetConn.Close()
 	case up.WebSocket != nil:
-		up.WebSocket.CloseNow()
+		cutWebSocket(up) // also ends a closeWebSocket under way
 	case up.BOSH != nil:
 		up.BOSH.Client.CloseIdleConnections()
 	}

@@ -938,3 +938,32 @@ func TestRelay_WebSocketCloseHandshake(t *testing.T) {
 		}
 	}
 }
+
+// TestRelay_WebSocketSilentPeerCutOff: a server that never completes the
+// WebSocket close handshake holds the connection for closeGrace (2 s),
+// not for the 5 s websocket.Conn's Close would wait.
+func TestRelay_WebSocketSilentPeerCutOff(t *testing.T) {
+	b := newBed(t)
+	up, err := hacxtest.StartEchoWebSocket("127.0.0.1:0", b.cert, hacxtest.EchoConfig{WSHangOnClose: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Close() })
+	r := hacx.Route{Method: hacx.MethodWebSocket, Addr: up.Addr(), SNI: domain, HasSNI: true, Source: hacx.SourceStatic, Index: 1,
+		URL: fmt.Sprintf("wss://%s:%d/xmpp-websocket", domain, up.Addr().Port())}
+	srv, addr := b.startProxy(t, []hacx.Route{r}, nil)
+	cl := openThrough(t, addr)
+	exchange(t, cl)
+	start := time.Now()
+	cl.send("</stream:stream>")
+	cl.expect(xmppstream.TokenClose, "")
+	if tok, err := cl.next(); err != io.EOF {
+		t.Fatalf("after close: %v %q", err, tok.Raw)
+	}
+	waitNoConns(t, srv)
+	// The bound lies between closeGrace and the 5 s of the handshake
+	// wait, with room for a loaded machine.
+	if el := time.Since(start); el >= 4500*time.Millisecond {
+		t.Errorf("the connection ended %v after the client's close: the silent server held it", el)
+	}
+}

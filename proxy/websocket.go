@@ -7,6 +7,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"hacx.dev/hacx/dial"
 	"hacx.dev/hacx/xmppstream"
 )
 
@@ -98,27 +99,38 @@ func (c *conn) relayWebSocket(sp *xmppstream.Splitter, pending *xmppstream.Token
 		}
 	}
 	c.runBoth(toServer, toClient)
-	c.closeWebSocket(ws)
+	c.closeWebSocket(c.up)
 }
 
 // closeWebSocket ends the upstream WebSocket with its close handshake
 // (RFC 7395 section 3.6), so that the server sees a normal closure (1000)
 // rather than a dropped connection (1006); a server that does not answer
-// within closeGrace is cut off.
-func (c *conn) closeWebSocket(ws *websocket.Conn) {
+// within closeGrace is cut off: the connection under the WebSocket is
+// closed, since websocket.Conn's Close waits up to 5 s for each step of
+// the handshake and its CloseNow waits for a Close under way.
+func (c *conn) closeWebSocket(up *dial.Conn) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		ws.Close(websocket.StatusNormalClosure, "")
+		up.WebSocket.Close(websocket.StatusNormalClosure, "")
 	}()
 	t := time.NewTimer(closeGrace)
 	defer t.Stop()
 	select {
 	case <-done:
 	case <-t.C:
-		ws.CloseNow()
+		cutWebSocket(up)
 		<-done
 	}
+}
+
+// cutWebSocket ends a WebSocket at once, whatever is under way on it: a
+// Close waiting for the peer included.
+func cutWebSocket(up *dial.Conn) {
+	if tc := up.WebSocketTLS; tc != nil {
+		tc.NetConn().Close() // not tc.Close: its close_notify may wait on a peer that does not read
+	}
+	up.WebSocket.CloseNow()
 }
 
 // ping sends a WebSocket ping for a client's whitespace keepalive, so
