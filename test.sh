@@ -41,6 +41,9 @@ go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 echo "== go test"
 go test -count=1 -timeout 20m ./...
 
+echo "== examples/mellium (nested module: ./... above does not enter it)"
+(cd examples/mellium && go vet ./... && go test -count=1 ./...)
+
 if [ -n "${FUZZTIME:-}" ]; then
   echo "== fuzz smoke (${FUZZTIME} per target)"
   for pkg in $(go list ./...); do

@@ -62,10 +62,10 @@
 // library's first header instead of sending it, answers with the
 // server's header rebuilt from [Conn.Header] and the features exactly as
 // received, and is transparent from then on, SASL and stream restarts
-// included. It offers ConnectionState, so SASL channel binding works (the
-// TLS connection is the server's own); tell the library the stream is
-// already encrypted (mellium: the xmpp.Secure state), since it cannot
-// see a *tls.Conn:
+// included. It offers ConnectionState, so a library can bind SASL to the
+// channel (-PLUS mechanisms): it is the server's own TLS connection, not
+// a proxy's. Tell the library that the stream is already encrypted
+// (mellium: the xmpp.Secure state), since it sees no *tls.Conn:
 //
 //	conn, err := d.Dial(ctx, j.Domain().String())
 //	...
