@@ -315,14 +315,6 @@ func (p *Prosody) Log() string {
 // Close stops Prosody (SIGTERM to its process group, SIGKILL after 5 s)
 // and removes its directory.
 func (p *Prosody) Close() error {
-	if p.cmd != nil && p.cmd.Process != nil {
-		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(5 * time.Second):
-			syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.exited
-		}
-	}
+	stopGroup(p.cmd, p.exited)
 	return os.RemoveAll(p.dir)
 }

@@ -1,7 +1,6 @@
 package hacxtest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -43,7 +41,7 @@ type Unbound struct {
 	identity string // answered to id.server: proves the port is ours
 	cmd      *exec.Cmd
 	exited   chan error
-	log      lockedBuffer
+	log      SyncBuffer
 }
 
 // UnboundAvailable reports why unbound cannot be started here, or nil.
@@ -261,33 +259,6 @@ func (u *Unbound) Log() string { return u.log.String() }
 // Close stops unbound (SIGTERM to its process group, SIGKILL after 5 s)
 // and removes its directory.
 func (u *Unbound) Close() error {
-	if u.cmd != nil && u.cmd.Process != nil {
-		syscall.Kill(-u.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-u.exited:
-		case <-time.After(5 * time.Second):
-			syscall.Kill(-u.cmd.Process.Pid, syscall.SIGKILL)
-			<-u.exited
-		}
-	}
+	stopGroup(u.cmd, u.exited)
 	return os.RemoveAll(u.dir)
-}
-
-// lockedBuffer is a bytes.Buffer safe for the process's writes and a
-// test's reads at once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

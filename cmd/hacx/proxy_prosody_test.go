@@ -12,31 +12,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"hacx.dev/hacx/hacxtest"
 )
-
-// lockedBuffer collects a command's stderr while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestProxy_GoSendXMPPToProsody: Debian's go-sendxmpp, which knows nothing
 // of HACX, sends a message through "hacx proxy" to a real Prosody whose
@@ -107,7 +88,7 @@ func TestProxy_GoSendXMPPToProsody(t *testing.T) {
 	addr := freeLoopbackAddr(t)
 
 	pctx, stop := context.WithCancel(ctx)
-	var stderr lockedBuffer
+	var stderr hacxtest.SyncBuffer
 	exited := make(chan int, 1)
 	go func() {
 		exited <- run(pctx, []string{"proxy", "--listen", addr, "--tls-cert", certFile, "--tls-key", keyFile,
@@ -191,7 +172,7 @@ func freeLoopbackAddr(t *testing.T) string {
 }
 
 // waitListening waits until the proxy accepts connections on addr.
-func waitListening(t *testing.T, addr string, exited <-chan int, stderr *lockedBuffer) {
+func waitListening(t *testing.T, addr string, exited <-chan int, stderr *hacxtest.SyncBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -81,7 +81,7 @@ func TestProxy_RunDiscoveryFailsThenSignal(t *testing.T) {
 	addr, metrics := freeLoopbackAddr(t), freeLoopbackAddr(t)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	var stderr lockedBuffer
+	var stderr hacxtest.SyncBuffer
 	exited := make(chan int, 1)
 	go func() {
 		exited <- run(ctx, []string{"proxy", "--listen", addr, "--allow-remote", "--metrics", metrics,
