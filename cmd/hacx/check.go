@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -31,7 +30,7 @@ and the winner. A route works when TLS used the route's exact SNI and ALPN
 WebPKI (A10), and the server's stream came from DOMAIN (C4).
 
 Attempts overlap as a client's do (C5): the next route starts after 250 ms
-or as soon as the previous one failed. Without --all the check stops at the
+(1 s through a SOCKS proxy) or as soon as the previous one failed. Without --all the check stops at the
 first working route, and routes not started by then are reported as not
 tried. --all tries every route, to report which ones work.
 
@@ -41,7 +40,7 @@ jabber:server) instead of client-to-server.
 Exit status: 0 a route works (with --all: every route works), 4 some
 routes work and some do not (--all only), 1 no route works or discovery
 failed, 3 DOMAIN publishes nothing (no document, no fallback record),
-2 bad usage.
+2 bad usage or an invalid DOMAIN.
 
 --json writes one object to stdout:
 
@@ -242,6 +241,9 @@ func check(ctx context.Context, sio *stdio, env *checkEnv, domain string, kind h
 	if env.progress != nil {
 		fmt.Fprint(env.progress, clearLine)
 	}
+	if res == nil && lerr != nil {
+		return usagef("%v", lerr) // only an invalid domain gives no result, as in lookup
+	}
 	if res != nil {
 		rep.Domain = res.Domain
 		for _, s := range res.Sources {
@@ -324,9 +326,7 @@ func check(ctx context.Context, sio *stdio, env *checkEnv, domain string, kind h
 
 func finishCheck(sio *stdio, rep *checkReport, asJSON bool, exit error) error {
 	if asJSON {
-		enc := json.NewEncoder(sio.out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := writeJSON(sio.out, rep); err != nil {
 			return err
 		}
 	} else {

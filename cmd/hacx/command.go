@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -90,8 +91,12 @@ func newFlags(c *command, sio *stdio) *flag.FlagSet {
 		if c.long != "" {
 			fmt.Fprintf(sio.err, "%s\n\n", strings.TrimSpace(c.long))
 		}
-		fmt.Fprintln(sio.err, "flags:")
-		fs.PrintDefaults()
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintln(sio.err, "flags:")
+			fs.PrintDefaults()
+		}
 	}
 	return fs
 }
@@ -99,11 +104,21 @@ func newFlags(c *command, sio *stdio) *flag.FlagSet {
 // parseFlags parses args allowing flags after positional arguments
 // ("hacx lint doc.xml --json"), until a "--" which ends flag parsing.
 // It returns the positional arguments; -h gives errHelp.
+//
+// A bad flag is reported once, by the caller, as a usage error with a hint
+// to run -h, not followed by the whole help: flag's own message and usage
+// dump are silenced while parsing.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	out, usage := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	defer func() { fs.SetOutput(out); fs.Usage = usage }()
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(out)
+				usage()
 				return nil, errHelp
 			}
 			return nil, &usageError{err.Error()}
@@ -190,26 +205,63 @@ func printHelp(w io.Writer) {
 func init() {
 	register(&command{
 		name: "help", args: "[COMMAND]", short: "show help for hacx or a command",
+		long: `Help lists the commands, or prints a command's help (the same text as
+'hacx COMMAND -h') on stdout.`,
 		run: func(ctx context.Context, sio *stdio, args []string) error {
-			if len(args) == 0 {
+			fs := newFlags(commands["help"], sio)
+			pos, err := parseFlags(fs, args)
+			if err != nil {
+				return err
+			}
+			switch {
+			case len(pos) == 0:
 				printHelp(sio.out)
 				return nil
+			case len(pos) > 1:
+				return usagef("want at most one COMMAND, got %d arguments", len(pos))
 			}
-			c, ok := commands[args[0]]
+			c, ok := commands[pos[0]]
 			if !ok {
-				return usagef("unknown command %q", args[0])
+				return usagef("unknown command %q", pos[0])
 			}
 			// A command's help is its -h output; asked for, it belongs on stdout.
 			return c.run(ctx, &stdio{in: sio.in, out: sio.out, err: sio.out}, []string{"-h"})
 		},
 	})
 	register(&command{
-		name: "version", args: "", short: "print the hacx version",
+		name: "version", args: "[--json]", short: "print the hacx version",
+		long: `Version prints "hacx VERSION": the module version of an installed binary,
+"devel" for one built from a work tree.
+
+--json prints {"version": "v1.2.3"}.`,
 		run: func(_ context.Context, sio *stdio, args []string) error {
+			fs := newFlags(commands["version"], sio)
+			asJSON := fs.Bool("json", false, "print JSON")
+			pos, err := parseFlags(fs, args)
+			if err != nil {
+				return err
+			}
+			if len(pos) > 0 {
+				return usagef("unexpected argument %q", pos[0])
+			}
+			if *asJSON {
+				return writeJSON(sio.out, struct {
+					Version string `json:"version"`
+				}{version()})
+			}
 			fmt.Fprintln(sio.out, "hacx", version())
 			return nil
 		},
 	})
+}
+
+// writeJSON writes v as the indented --json document every command prints,
+// with <, > and & left as they are (documents and messages quote XML).
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }
 
 // version is the module version for installed binaries, "devel" otherwise.

@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,7 +27,8 @@ routes in order, every attempt with its result and latency, the winner and
 the time to connect.
 
 By default a short tour of six scenarios is played; --scenario all plays
-every one, --list lists them. With --prosody the good endpoints are a real
+every one, --list lists them (with --json: [{"name", "rules", "story",
+"default": bool, played without --scenario}]). With --prosody the good endpoints are a real
 Prosody server (Debian's prosody package must be installed).
 
 The tor-only scenario (T1) gives the client nothing but a socks5h proxy,
@@ -107,6 +108,9 @@ func runDemo(ctx context.Context, sio *stdio, args []string) error {
 		return usagef("unexpected argument %q", pos[0])
 	}
 	if *list {
+		if *asJSON {
+			return writeJSON(sio.out, demoList())
+		}
 		return demo.List(sio.out)
 	}
 	var names []string
@@ -134,11 +138,12 @@ func runDemo(ctx context.Context, sio *stdio, args []string) error {
 	}
 
 	start := time.Now()
-	tty := isTerminal(sio.out) && !*asJSON
-	style := demo.Style{Color: tty}
+	style := demo.Style{Color: isTerminal(sio.out) && !*asJSON}
+	// Progress is a diagnostic: on stderr, and only on a terminal, as in check.
+	showProgress := isTerminal(sio.err)
 	progress := func(format string, a ...any) {
-		if tty {
-			fmt.Fprintf(sio.out, "\r\x1b[K"+format, a...)
+		if showProgress {
+			fmt.Fprintf(sio.err, clearLine+format, a...)
 		}
 	}
 	progress("starting the test bed…")
@@ -186,9 +191,7 @@ func runDemo(ctx context.Context, sio *stdio, args []string) error {
 	rep.TotalMS = float64(time.Since(start).Microseconds()) / 1000
 
 	if *asJSON {
-		enc := json.NewEncoder(sio.out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := writeJSON(sio.out, rep); err != nil {
 			return err
 		}
 	} else {
@@ -198,6 +201,22 @@ func runDemo(ctx context.Context, sio *stdio, args []string) error {
 		return exitWith(exitFail)
 	}
 	return nil
+}
+
+// demoListEntry is one scenario in "hacx demo --list --json".
+type demoListEntry struct {
+	Name    string `json:"name"`
+	Rules   string `json:"rules"`
+	Story   string `json:"story"`
+	Default bool   `json:"default"`
+}
+
+func demoList() []demoListEntry {
+	out := make([]demoListEntry, 0, len(demo.Scenarios))
+	for _, sc := range demo.Scenarios {
+		out = append(out, demoListEntry{Name: sc.Name, Rules: sc.Rules, Story: sc.Story, Default: slices.Contains(demo.Tour, sc.Name)})
+	}
+	return out
 }
 
 // demoProxy is the external proxy --socks names, nil for none. It parses

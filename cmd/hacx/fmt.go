@@ -44,11 +44,13 @@ func runFmt(_ context.Context, sio *stdio, args []string) error {
 	if *write && *check {
 		return usagef("-w and --check exclude each other")
 	}
-	var bad, unformatted bool
 	for _, name := range files {
 		if *write && name == "-" {
 			return usagef("-w cannot rewrite standard input")
 		}
+	}
+	var bad, unformatted bool
+	for _, name := range files {
 		data, err := readInput(sio, name)
 		if err != nil {
 			fmt.Fprintf(sio.err, "hacx fmt: %v\n", err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -39,7 +38,11 @@ Its path is printed on stdout after the files.
 
 Variants by client address (P4) need hacx serve and are not rendered; a
 redirect (P1) is printed on stderr as the web server rule to add (the
---nginx snippet already contains it).`,
+--nginx snippet already contains it).
+
+Exit status: 0 files rendered, 3 the configuration publishes no file
+matching --domain and --kind, 2 bad usage or an unreadable or invalid
+configuration, 1 a file could not be written.`,
 		run: runGen,
 	})
 }
@@ -79,12 +82,10 @@ func runGen(ctx context.Context, sio *stdio, args []string) error {
 	}
 	cfg, err := serve.LoadConfig(*config)
 	if err != nil {
-		var ce *serve.ConfigError
-		if errors.As(err, &ce) {
-			fmt.Fprintln(sio.err, err)
-			return exitWith(exitUsage)
-		}
-		return err
+		// Unreadable or invalid, it is bad input (as for serve
+		// --check-config); a ConfigError lists every problem, a line each.
+		fmt.Fprintln(sio.err, err)
+		return exitWith(exitUsage)
 	}
 	files, err := serve.Render(cfg)
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -35,7 +34,8 @@ Exit status: 0 clean (warnings allowed), 1 warnings only and --strict,
                               "message": "...", "lost": true}]}],
      "errors": 1, "warnings": 0}
 
-"records" and "ttl" are absent when the document does not parse; "record"
+"records" and "ttl" are absent when the document does not parse; "error"
+(absent otherwise) says why a file could not be read; "record"
 and "method" are absent for document-level problems; "lost" is true when
 'hacx fmt' would not keep the reported content.`,
 		run: runLint,
@@ -57,6 +57,7 @@ type lintFile struct {
 	File     string        `json:"file"`
 	Records  *int          `json:"records,omitempty"`
 	TTL      *uint32       `json:"ttl,omitempty"`
+	Error    string        `json:"error,omitempty"`
 	Problems []lintProblem `json:"problems"`
 }
 
@@ -79,13 +80,14 @@ func runLint(_ context.Context, sio *stdio, args []string) error {
 		return usagef("no file given (use - for standard input)")
 	}
 	color := !*asJSON && isTerminal(sio.out)
-	var rep lintReport
+	rep := lintReport{Files: []lintFile{}}
 	unreadable := false
 	for _, name := range files {
 		data, err := readInput(sio, name)
 		if err != nil {
 			fmt.Fprintf(sio.err, "hacx lint: %v\n", err)
 			unreadable = true
+			rep.Files = append(rep.Files, lintFile{File: name, Error: err.Error(), Problems: []lintProblem{}})
 			continue
 		}
 		lf := lintFile{File: name, Problems: []lintProblem{}}
@@ -107,9 +109,7 @@ func runLint(_ context.Context, sio *stdio, args []string) error {
 		rep.Files = append(rep.Files, lf)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(sio.out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := writeJSON(sio.out, rep); err != nil {
 			return err
 		}
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -29,7 +28,7 @@ merges them in; never uses the HACX document alone.
 
 Exit status: 0 routes found (a stale cached document counts, with a warning
 on stderr), 3 nothing published, 1 error (no route and a source failed), 2
-bad usage.
+bad usage or an invalid DOMAIN.
 
 --json writes one object to stdout:
 
@@ -99,9 +98,7 @@ func runLookup(ctx context.Context, sio *stdio, args []string) error {
 	if *asJSON {
 		out := lookupJSON(res, lerr)
 		out.Proxy = proxyName(r.Proxy)
-		enc := json.NewEncoder(sio.out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
+		if err := writeJSON(sio.out, out); err != nil {
 			return err
 		}
 	} else {

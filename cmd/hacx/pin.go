@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -24,7 +23,11 @@ func init() {
 server presents at HOST:PORT, leaf first. The server's chain is read, not
 verified: check that you are talking to the right server.
 
---json prints [{"subject": ..., "spki": base64 DER, "pins": {"sha-256": ...}}].`,
+Exit status: 0 pins printed, 2 bad usage or a file with no key, 1 the
+server could not be reached.
+
+--json prints [{"subject": ..., "spki": base64 DER, "pins": {"sha-256": base64 ...},
+"element": "<public-key-pin .../>"}], leaf first.`,
 		run: runPin,
 	})
 }
@@ -58,6 +61,9 @@ func runPin(ctx context.Context, sio *stdio, args []string) error {
 			names = append(names, h)
 		}
 	}
+	if len(names) == 0 {
+		return usagef("--hash: no hash name given")
+	}
 	var kps []serve.KeyPin
 	if data, ferr := os.ReadFile(pos[0]); ferr == nil {
 		if kps, err = serve.PinsFromPEM(data, names...); err != nil {
@@ -82,9 +88,7 @@ func runPin(ctx context.Context, sio *stdio, args []string) error {
 			}
 			out = append(out, j)
 		}
-		enc := json.NewEncoder(sio.out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return writeJSON(sio.out, out)
 	}
 	for _, k := range kps {
 		// The subject goes in a comment so the line pastes into a document;

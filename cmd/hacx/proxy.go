@@ -25,7 +25,7 @@ const proxyShutdownGrace = 10 * time.Second
 func init() {
 	register(&command{
 		name:  "proxy",
-		args:  "[--listen ADDR] [--listen-s2s ADDR] [--tls-cert F --tls-key F [--tls-required]] [--allow-remote] [--metrics ADDR] [--max-conns N] [network flags]",
+		args:  "[--listen ADDR] [--listen-s2s ADDR] [--tls-cert F --tls-key F [--tls-required]] [--allow-remote] [--metrics ADDR] [--max-conns N] [--idle-timeout D] [-v] [network flags]",
 		short: "let any XMPP client or server connect through HACX routes",
 		long: `Proxy accepts plain XMPP streams on a local address and carries each one to
 the domain its stream header names (to='example.org'), over the best route

@@ -60,7 +60,11 @@ no key the server presents (RFC 7469 section 4.3); hacx serve refuses to
 load a configuration or certificate that breaks this. Given --acme-cache
 instead, any HPKP policy is an error: ACME renewals make new keys, which
 would lock out clients holding the pins, so hacx serve refuses HPKP with
-ACME. Without either, a note on stderr says which policies went unchecked.`,
+ACME. Without either, a note on stderr says which policies went unchecked.
+
+Exit status: 0 after a signal-initiated shutdown (or a valid configuration
+with --check-config), 1 when serving fails, 2 bad usage or an invalid
+configuration.`,
 		run: runServe,
 	})
 }
