@@ -165,6 +165,15 @@ func (r *Resolver) dialTCP(ctx context.Context, network, addr string) (net.Conn,
 		return r.DialContext(ctx, network, addr)
 	}
 	d := net.Dialer{Timeout: connectTimeout}
+	if server := r.DNSServer; server != "" {
+		// The fetch host's addresses come from the DNS server the user
+		// chose, like every other query (--resolver), never from the
+		// system's resolver behind its back.
+		d.Resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var dd net.Dialer
+			return dd.DialContext(ctx, network, server)
+		}}
+	}
 	return d.DialContext(ctx, network, addr)
 }
 

@@ -32,7 +32,7 @@ type netFlags struct {
 
 func (n *netFlags) register(fs *flag.FlagSet) {
 	n.fs = fs
-	fs.StringVar(&n.resolver, "resolver", "", "DNS `server` (host:port) for SRV, A/AAAA and DNSSEC-validated TLSA lookups (default: system resolver); asked directly from this machine, outside any --socks proxy")
+	fs.StringVar(&n.resolver, "resolver", "", "DNS `server` (host:port) for every lookup: SRV, the addresses of web hosts, DNSSEC-validated TLSA (default: system resolver); asked directly from this machine, outside any --socks proxy")
 	fs.StringVar(&n.caFile, "ca-file", "", "PEM `file` of extra trusted root certificates")
 	fs.StringVar(&n.cacheDir, "cache-dir", "", "document cache `dir` (default: the user cache dir + /hacx)")
 	fs.BoolVar(&n.noCache, "no-cache", false, "do not read or write the document cache")
