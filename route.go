@@ -1,6 +1,8 @@
 package hacx
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 )
@@ -71,4 +73,70 @@ func (r Route) String() string {
 		return fmt.Sprintf("%s record %d (%s)", r.Source, r.Index, s)
 	}
 	return fmt.Sprintf("%s (%s)", r.Source, s)
+}
+
+// RouteReport is the JSON form of a Route, the one every report shares
+// (hacx lookup, hacx check, library users marshaling a Route). Its members
+// are stable. The rule for absence is one for all: numbers and booleans
+// are always present, strings are left out when empty, pins is always an
+// array.
+//
+//   - sni is left out when the route sends no SNI (A5); a route that
+//     sends one never has it empty (A5 makes sni="" invalid).
+//   - alpn is left out when the route sends no ALPN (A6); a protocol ID
+//     that is not printable ASCII is written "base64:" + its base64.
+//   - pins holds one string per acceptable key (A9), its digests as
+//     "hash=base64", several separated by a space; [] when unpinned.
+//   - index is the 1-based position of the record in its source, 0 for a
+//     route given by the caller; host is the DNS name the address came
+//     from (X4), left out when none.
+type RouteReport struct {
+	Source   Source   `json:"source"`
+	Index    int      `json:"index"`
+	Method   Method   `json:"method"`
+	IP       string   `json:"ip"`
+	Port     uint16   `json:"port"`
+	Host     string   `json:"host,omitempty"`
+	SNI      string   `json:"sni,omitempty"`
+	ALPN     string   `json:"alpn,omitempty"`
+	URL      string   `json:"url,omitempty"`
+	Pins     []string `json:"pins"`
+	Priority uint16   `json:"priority"`
+	Weight   uint16   `json:"weight"`
+}
+
+// Report is r in its JSON form.
+func (r Route) Report() RouteReport {
+	rr := RouteReport{Source: r.Source, Index: r.Index, Method: r.Method,
+		Port: r.Addr.Port(), Host: r.Host, URL: r.URL, Pins: make([]string, 0, len(r.Pins)),
+		Priority: r.Priority, Weight: r.Weight}
+	if r.Addr.IsValid() {
+		rr.IP = r.Addr.Addr().String()
+	}
+	if r.HasSNI {
+		rr.SNI = r.SNI
+	}
+	if r.ALPN != nil {
+		rr.ALPN = alpnText(r.ALPN)
+	}
+	for _, p := range r.Pins {
+		rr.Pins = append(rr.Pins, p.String())
+	}
+	return rr
+}
+
+// MarshalJSON writes r as its RouteReport, so that every report shows a
+// route the same way.
+func (r Route) MarshalJSON() ([]byte, error) { return json.Marshal(r.Report()) }
+
+// alpnText shows a protocol ID as text when it is printable ASCII, else
+// as "base64:" and the base64 a document would carry (A6): an ID is
+// bytes, and a report must not carry raw control bytes.
+func alpnText(b []byte) string {
+	for _, c := range b {
+		if c < 0x21 || c > 0x7e {
+			return "base64:" + base64.StdEncoding.EncodeToString(b)
+		}
+	}
+	return string(b)
 }

@@ -94,17 +94,9 @@ type Runner struct {
 	Via *socks.Proxy
 }
 
-// Source is one discovery source consulted, as reported.
-type Source struct {
-	Source string `json:"source"`
-	Query  string `json:"query,omitempty"`
-	Status string `json:"status"`
-	Routes int    `json:"routes"`
-	Cached bool   `json:"cached,omitempty"`
-	Stale  bool   `json:"stale,omitempty"`
-	Note   string `json:"note,omitempty"`
-	Error  string `json:"error,omitempty"`
-}
+// Source is one discovery source consulted, as reported: the form every
+// hacx report shares.
+type Source = discover.SourceReport
 
 // Attempt is one route tried, as reported.
 type Attempt struct {
@@ -246,11 +238,7 @@ func (r *Runner) Run(ctx context.Context, sc Scenario) Result {
 	if lr != nil {
 		res.Stale = lr.Stale
 		for _, s := range lr.Sources {
-			rs := Source{Source: string(s.Source), Query: s.Query, Status: string(s.Status), Routes: s.Routes, Cached: s.Cached, Stale: s.Stale, Note: s.Note}
-			if s.Err != nil {
-				rs.Error = s.Err.Error()
-			}
-			res.Sources = append(res.Sources, rs)
+			res.Sources = append(res.Sources, s.Report())
 		}
 		for _, rt := range lr.Routes {
 			res.Routes = append(res.Routes, rt.String())

@@ -3,6 +3,7 @@ package discover
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -180,6 +181,49 @@ type SourceResult struct {
 	HPKP string // "none", "enforced", "observed", "not stored: ...", "not enforced (custom transport)[, observed, not stored]" (X6)
 	DANE string // "unsigned", "no-tlsa", "verified", "skipped ...", "not checked (custom transport)" (X4)
 }
+
+// SourceReport is the JSON form of a SourceResult, the one every report
+// shares (hacx lookup, check and demo). Its members are stable. The rule
+// for absence is one for all: numbers and booleans are always present
+// (routes, cached, stale), strings are left out when empty (query, note,
+// error, final_url, hsts, hpkp, dane), and so are fetched_at when the
+// answer was not fetched over the network and redirects when there were
+// none.
+type SourceReport struct {
+	Source    hacx.Source `json:"source"`
+	Query     string      `json:"query,omitempty"`
+	Status    Status      `json:"status"`
+	Routes    int         `json:"routes"`
+	Cached    bool        `json:"cached"`
+	Stale     bool        `json:"stale"`
+	FetchedAt *time.Time  `json:"fetched_at,omitempty"`
+	Redirects []string    `json:"redirects,omitempty"`
+	FinalURL  string      `json:"final_url,omitempty"`
+	HSTS      string      `json:"hsts,omitempty"`
+	HPKP      string      `json:"hpkp,omitempty"`
+	DANE      string      `json:"dane,omitempty"`
+	Note      string      `json:"note,omitempty"`
+	Error     string      `json:"error,omitempty"`
+}
+
+// Report is s in its JSON form.
+func (s SourceResult) Report() SourceReport {
+	r := SourceReport{Source: s.Source, Query: s.Query, Status: s.Status, Routes: s.Routes,
+		Cached: s.Cached, Stale: s.Stale, Redirects: s.Redirects, FinalURL: s.FinalURL,
+		HSTS: s.HSTS, HPKP: s.HPKP, DANE: s.DANE, Note: s.Note}
+	if !s.FetchedAt.IsZero() {
+		t := s.FetchedAt
+		r.FetchedAt = &t
+	}
+	if s.Err != nil {
+		r.Error = s.Err.Error()
+	}
+	return r
+}
+
+// MarshalJSON writes s as its SourceReport, so that every report shows a
+// source the same way.
+func (s SourceResult) MarshalJSON() ([]byte, error) { return json.Marshal(s.Report()) }
 
 // Result is the outcome of a Lookup.
 type Result struct {

@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,12 +47,8 @@ failed, 3 DOMAIN publishes nothing (no document, no fallback record),
 
     {"domain": "example.org", "kind": "client",
      "result": "ok",
-     "sources": [{"source": "hacx", "query": "https://example.org/.well-known/xmpp-client.xml",
-                  "status": "found", "routes": 2, "cached": false, "stale": false,
-                  "note": "", "error": ""}],
-     "routes": [{"n": 1, "source": "hacx", "record": 1, "method": "tls",
-                 "addr": "192.0.2.1:443", "sni": "xmpp.example.org", "alpn": "xmpp-client",
-                 "url": "", "pins": 0, "priority": 10, "weight": 0}],
+     "sources": [SOURCE, ...],
+     "routes": [ROUTE, ...],
      "attempts": [{"route": 1, "phase": "done", "ok": true, "reachable": true,
                    "verified": "webpki", "pin": "none", "dane": "none",
                    "sni_sent": "xmpp.example.org", "alpn_sent": "xmpp-client",
@@ -67,8 +64,7 @@ failed, 3 DOMAIN publishes nothing (no document, no fallback record),
      "proxy": ""}
 
 "result" is one of "ok", "partial", "failed", "nothing-published",
-"discovery-failed". "sni" and "alpn" are null when the route sends none
-(A5, A6). "status" is "found", "none", "error" or "skipped". "route" and
+"discovery-failed". "routes" are in the order tried. "route" and
 "winner" are 1-based positions in "routes"; "winner" is null when no route
 works, and with --all it is the first working route. "attempts" lists the
 routes started, in order; "error" is empty for a working route and
@@ -87,6 +83,8 @@ is the server's stream from (C4), "" unless the route works. "connect_ms"
 and "tls_ms" are the times from the attempt's start to TCP connected and to
 TLS verified (null when not reached); "duration_ms" is the latency to a
 verified stream, or to the failure.
+
+` + jsonRouteSourceHelp + `
 
 On a terminal, a progress line on stderr shows the attempts as they run;
 it is never written when stderr is a file or pipe.`,
@@ -150,39 +148,14 @@ func newCheckEnv(nf *netFlags) (*checkEnv, error) {
 
 // The --json report; the schema is documented in the command's help.
 type checkReport struct {
-	Domain   string         `json:"domain"`
-	Kind     string         `json:"kind"`
-	Result   string         `json:"result"`
-	Sources  []checkSource  `json:"sources"`
-	Routes   []checkRoute   `json:"routes"`
-	Attempts []checkAttempt `json:"attempts"`
-	Winner   *int           `json:"winner"`
-	Proxy    string         `json:"proxy"`
-}
-
-type checkSource struct {
-	Source string `json:"source"`
-	Query  string `json:"query"`
-	Status string `json:"status"`
-	Routes int    `json:"routes"`
-	Cached bool   `json:"cached"`
-	Stale  bool   `json:"stale"`
-	Note   string `json:"note"`
-	Error  string `json:"error"`
-}
-
-type checkRoute struct {
-	N        int     `json:"n"`
-	Source   string  `json:"source"`
-	Record   int     `json:"record"`
-	Method   string  `json:"method"`
-	Addr     string  `json:"addr"`
-	SNI      *string `json:"sni"`
-	ALPN     *string `json:"alpn"`
-	URL      string  `json:"url"`
-	Pins     int     `json:"pins"`
-	Priority uint16  `json:"priority"`
-	Weight   uint16  `json:"weight"`
+	Domain   string                  `json:"domain"`
+	Kind     string                  `json:"kind"`
+	Result   string                  `json:"result"`
+	Sources  []discover.SourceReport `json:"sources"`
+	Routes   []hacx.RouteReport      `json:"routes"`
+	Attempts []checkAttempt          `json:"attempts"`
+	Winner   *int                    `json:"winner"`
+	Proxy    string                  `json:"proxy"`
 }
 
 type checkAttempt struct {
@@ -233,7 +206,7 @@ const (
 // check discovers, dials and reports; the returned error carries the exit
 // code.
 func check(ctx context.Context, sio *stdio, env *checkEnv, domain string, kind hacx.Kind, all, asJSON bool) error {
-	rep := checkReport{Domain: domain, Kind: kind.String(), Sources: []checkSource{}, Routes: []checkRoute{}, Attempts: []checkAttempt{}, Proxy: env.proxy}
+	rep := checkReport{Domain: domain, Kind: kind.String(), Sources: []discover.SourceReport{}, Routes: []hacx.RouteReport{}, Attempts: []checkAttempt{}, Proxy: env.proxy}
 	if env.progress != nil {
 		fmt.Fprintf(env.progress, "%sdiscovering %s…", clearLine, domain)
 	}
@@ -247,14 +220,10 @@ func check(ctx context.Context, sio *stdio, env *checkEnv, domain string, kind h
 	if res != nil {
 		rep.Domain = res.Domain
 		for _, s := range res.Sources {
-			cs := checkSource{Source: string(s.Source), Query: s.Query, Status: string(s.Status), Routes: s.Routes, Cached: s.Cached, Stale: s.Stale, Note: s.Note}
-			if s.Err != nil {
-				cs.Error = s.Err.Error()
-			}
-			rep.Sources = append(rep.Sources, cs)
+			rep.Sources = append(rep.Sources, s.Report())
 		}
-		for i, r := range res.Routes {
-			rep.Routes = append(rep.Routes, reportRoute(i+1, r))
+		for _, r := range res.Routes {
+			rep.Routes = append(rep.Routes, r.Report())
 		}
 	}
 	switch {
@@ -336,9 +305,9 @@ func finishCheck(sio *stdio, rep *checkReport, asJSON bool, exit error) error {
 }
 
 // reportAttempt is one attempt as --json shows it; r is its route.
-func reportAttempt(n int, r checkRoute, a dial.Attempt, now time.Time) checkAttempt {
+func reportAttempt(n int, r hacx.RouteReport, a dial.Attempt, now time.Time) checkAttempt {
 	ca := checkAttempt{Route: n, Phase: a.Phase.String(), OK: a.OK(), Reachable: a.Connect > 0,
-		Verified: a.Verified, DANE: a.DANE, SNISent: r.SNI, ALPNSent: r.ALPN,
+		Verified: a.Verified, DANE: a.DANE, SNISent: sent(r.SNI), ALPNSent: sent(r.ALPN),
 		StartMS: ms(a.Start), DurationMS: ms(a.Duration)}
 	if a.Err != nil {
 		ca.Error = a.Err.Error()
@@ -353,7 +322,7 @@ func reportAttempt(n int, r checkRoute, a dial.Attempt, now time.Time) checkAtte
 	}
 	var ve *dial.VerifyError
 	switch {
-	case r.Pins == 0:
+	case len(r.Pins) == 0:
 		ca.Pin = "none"
 	case a.Verified == dial.VerifiedPin:
 		ca.Pin = "match"
@@ -382,29 +351,18 @@ func reportAttempt(n int, r checkRoute, a dial.Attempt, now time.Time) checkAtte
 	return ca
 }
 
-func reportRoute(n int, r hacx.Route) checkRoute {
-	cr := checkRoute{N: n, Source: string(r.Source), Record: r.Index, Method: string(r.Method),
-		Addr: r.Addr.String(), URL: r.URL, Pins: len(r.Pins), Priority: r.Priority, Weight: r.Weight}
-	if r.HasSNI {
-		s := r.SNI
-		cr.SNI = &s
+// sent is what a ClientHello carries for a route's SNI or ALPN: nil for
+// no extension, which a RouteReport says with "" (A5, A6).
+func sent(s string) *string {
+	if s == "" {
+		return nil
 	}
-	if r.ALPN != nil {
-		s := alpnText(r.ALPN)
-		cr.ALPN = &s
-	}
-	return cr
+	return &s
 }
 
-// alpnText shows a protocol ID as text when it is printable, else as the
-// base64 a document would carry (A6).
-func alpnText(b []byte) string {
-	for _, c := range b {
-		if c < 0x21 || c > 0x7e {
-			return "base64:" + base64.StdEncoding.EncodeToString(b)
-		}
-	}
-	return string(b)
+// routeAddr is the route's ip:port as the text report shows it.
+func routeAddr(r hacx.RouteReport) string {
+	return net.JoinHostPort(r.IP, strconv.Itoa(int(r.Port)))
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -442,21 +400,21 @@ func printCheck(w io.Writer, rep *checkReport) {
 	if len(rep.Routes) > 0 {
 		fmt.Fprintln(w, "\nroutes, in the order tried:")
 	}
-	for _, r := range rep.Routes {
-		line := fmt.Sprintf("  %2d. %s record %d: %s %s prio=%d weight=%d", r.N, r.Source, r.Record, r.Method, r.Addr, r.Priority, r.Weight)
-		if r.SNI != nil {
-			line += " sni=" + *r.SNI
+	for i, r := range rep.Routes {
+		line := fmt.Sprintf("  %2d. %s record %d: %s %s prio=%d weight=%d", i+1, r.Source, r.Index, r.Method, routeAddr(r), r.Priority, r.Weight)
+		if r.SNI != "" {
+			line += " sni=" + r.SNI
 		} else {
 			line += " sni=(none)"
 		}
-		if r.ALPN != nil {
-			line += " alpn=" + *r.ALPN
+		if r.ALPN != "" {
+			line += " alpn=" + r.ALPN
 		}
 		if r.URL != "" {
 			line += " url=" + r.URL
 		}
-		if r.Pins > 0 {
-			line += fmt.Sprintf(" pins=%d", r.Pins)
+		if len(r.Pins) > 0 {
+			line += fmt.Sprintf(" pins=%d", len(r.Pins))
 		}
 		fmt.Fprintln(w, line)
 	}
@@ -477,7 +435,7 @@ func printCheck(w io.Writer, rep *checkReport) {
 	fmt.Fprintln(w)
 	if rep.Winner != nil {
 		r := rep.Routes[*rep.Winner-1]
-		fmt.Fprintf(w, "winner: %d. %s record %d (%s %s)\n", r.N, r.Source, r.Record, r.Method, r.Addr)
+		fmt.Fprintf(w, "winner: %d. %s record %d (%s %s)\n", *rep.Winner, r.Source, r.Index, r.Method, routeAddr(r))
 	}
 	fmt.Fprintln(w, "result:", strings.ReplaceAll(rep.Result, "-", " "))
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"hacx.dev/hacx"
 	"hacx.dev/hacx/hacxtest"
 )
 
@@ -107,10 +108,10 @@ func TestCheck_ProsodyAllTransports(t *testing.T) {
 		if fetched.Load() == 0 || rep.Sources[0].Source != "hacx" || rep.Sources[0].Status != "found" {
 			t.Errorf("the document was not found over HTTPS: %+v", rep.Sources)
 		}
-		wantMethods := []string{"tls", "websocket", "bosh"}
+		wantMethods := []hacx.Method{"tls", "websocket", "bosh"}
 		for i, a := range rep.Attempts {
 			r := rep.Routes[i]
-			t.Run(r.Method, func(t *testing.T) {
+			t.Run(string(r.Method), func(t *testing.T) {
 				if r.Method != wantMethods[i] {
 					t.Fatalf("route %d is %s, want %s (document order)", i+1, r.Method, wantMethods[i])
 				}

@@ -153,13 +153,17 @@ func TestCheck_ExitCodesAndReport(t *testing.T) {
 
 func TestCheck_JSONRouteFields_A5_A6(t *testing.T) {
 	ca, _ := hacxtest.NewCA("check")
-	_, out, _ := runCheckEnv(t, checkWorld(ca, nil, refused(t)), false, true)
+	dead := refused(t)
+	_, out, _ := runCheckEnv(t, checkWorld(ca, nil, dead), false, true)
 	var raw map[string]any
 	if err := json.Unmarshal([]byte(out), &raw); err != nil {
 		t.Fatal(err)
 	}
 	r := raw["routes"].([]any)[0].(map[string]any)
-	if r["sni"] != "xmpp.example.test" || r["alpn"] != "xmpp-client" || r["method"] != "tls" || r["n"] != 1.0 {
+	// The route has the shared form (hacx.RouteReport): position in its
+	// source as "index", the address as "ip" and "port", pins an array.
+	if r["sni"] != "xmpp.example.test" || r["alpn"] != "xmpp-client" || r["method"] != "tls" ||
+		r["index"] != 1.0 || r["ip"] != dead.Addr().String() || r["port"] != float64(dead.Port()) || r["pins"] == nil {
 		t.Errorf("route %v", r)
 	}
 	a := raw["attempts"].([]any)[0].(map[string]any)

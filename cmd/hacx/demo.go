@@ -55,8 +55,7 @@ Exit status: 0 when every scenario ended exactly as expected, 1 otherwise,
    "total_ms": number,    wall time, bed start-up included
    "scenarios": [{
      "name", "story", "rules": string,
-     "sources": [{"source", "query", "status", "routes", "cached", "stale",
-                  "note", "error"}],
+     "sources": [SOURCE, ...], every source consulted or skipped
      "stale": bool,       the HACX document was a stale cached copy (H5)
      "routes": [string],  in the order tried
      "attempts": [{"route", "phase" (tcp|tls|verify|stream|done),
@@ -78,7 +77,9 @@ Exit status: 0 when every scenario ended exactly as expected, 1 otherwise,
        "direct_dials": number, connections tried around the proxy
        "dane": string},   DANE of the HACX fetch ("unavailable over SOCKS")
      "expected": {"winner", "fail", "phases", "stale", "proxied"},
-     "as_expected": bool, "mismatch": string}]}`,
+     "as_expected": bool, "mismatch": string}]}
+
+` + jsonSourceHelp,
 		run: runDemo,
 	})
 }

@@ -34,21 +34,15 @@ bad usage or an invalid DOMAIN.
 
     {"domain": "example.org", "kind": "client",
      "stale": false, "stale_since": "RFC 3339 time, only when stale",
-     "routes": [{"method": "tls|websocket|bosh|starttls", "addr": "192.0.2.1:443",
-                 "host": "name the address came from", "sni": "sent name, null = no SNI",
-                 "alpn": "protocol or absent", "url": "wss:// or https://, or absent",
-                 "pins": ["sha-256=BASE64 ..."], "priority": 10, "weight": 5,
-                 "source": "hacx|host-meta2|host-meta|srv", "index": 1}],
-     "sources": [{"source": "hacx", "query": "URL or DNS name",
-                  "status": "found|none|error|skipped", "routes": 2,
-                  "error": "absent unless status is error (or stale)", "note": "...",
-                  "cached": false, "stale": false, "fetched_at": "RFC 3339",
-                  "final_url": "...", "redirects": ["..."],
-                  "hsts": "...", "hpkp": "...", "dane": "..."}],
+     "routes": [ROUTE, ...],
+     "sources": [SOURCE, ...],
      "proxy": "socks5h://127.0.0.1:9050 (no credentials), absent without --socks/ALL_PROXY",
      "error": "absent unless the lookup failed"}
 
-Absent means the member is left out; routes and sources are always arrays.`,
+Absent means the member is left out; routes (in the order a client tries
+them) and sources are always arrays.
+
+` + jsonRouteSourceHelp,
 		run: runLookup,
 	})
 }
@@ -216,51 +210,22 @@ func sniText(rt hacx.Route) string {
 	return rt.SNI
 }
 
-type lookupRouteJSON struct {
-	Method   hacx.Method `json:"method"`
-	Addr     string      `json:"addr"`
-	Host     string      `json:"host,omitempty"`
-	SNI      *string     `json:"sni"`
-	ALPN     string      `json:"alpn,omitempty"`
-	URL      string      `json:"url,omitempty"`
-	Pins     []string    `json:"pins,omitempty"`
-	Priority uint16      `json:"priority"`
-	Weight   uint16      `json:"weight"`
-	Source   hacx.Source `json:"source"`
-	Index    int         `json:"index,omitempty"`
-}
-
-type lookupSourceJSON struct {
-	Source    hacx.Source     `json:"source"`
-	Query     string          `json:"query,omitempty"`
-	Status    discover.Status `json:"status"`
-	Routes    int             `json:"routes"`
-	Error     string          `json:"error,omitempty"`
-	Note      string          `json:"note,omitempty"`
-	Cached    bool            `json:"cached"`
-	Stale     bool            `json:"stale"`
-	FetchedAt *time.Time      `json:"fetched_at,omitempty"`
-	FinalURL  string          `json:"final_url,omitempty"`
-	Redirects []string        `json:"redirects,omitempty"`
-	HSTS      string          `json:"hsts,omitempty"`
-	HPKP      string          `json:"hpkp,omitempty"`
-	DANE      string          `json:"dane,omitempty"`
-}
-
+// lookupJSONOut is the --json document; routes and sources have the
+// form every report shares (hacx.RouteReport, discover.SourceReport).
 type lookupJSONOut struct {
-	Domain     string             `json:"domain"`
-	Kind       string             `json:"kind"`
-	Stale      bool               `json:"stale"`
-	StaleSince *time.Time         `json:"stale_since,omitempty"`
-	Routes     []lookupRouteJSON  `json:"routes"`
-	Sources    []lookupSourceJSON `json:"sources"`
-	Proxy      string             `json:"proxy,omitempty"`
-	Error      string             `json:"error,omitempty"`
+	Domain     string                  `json:"domain"`
+	Kind       string                  `json:"kind"`
+	Stale      bool                    `json:"stale"`
+	StaleSince *time.Time              `json:"stale_since,omitempty"`
+	Routes     []hacx.RouteReport      `json:"routes"`
+	Sources    []discover.SourceReport `json:"sources"`
+	Proxy      string                  `json:"proxy,omitempty"`
+	Error      string                  `json:"error,omitempty"`
 }
 
 func lookupJSON(res *discover.Result, lerr error) lookupJSONOut {
 	out := lookupJSONOut{Domain: res.Domain, Kind: res.Kind.String(), Stale: res.Stale,
-		Routes: []lookupRouteJSON{}, Sources: []lookupSourceJSON{}}
+		Routes: []hacx.RouteReport{}, Sources: []discover.SourceReport{}}
 	if res.Stale {
 		t := res.StaleSince
 		out.StaleSince = &t
@@ -269,29 +234,10 @@ func lookupJSON(res *discover.Result, lerr error) lookupJSONOut {
 		out.Error = lerr.Error()
 	}
 	for _, rt := range res.Routes {
-		j := lookupRouteJSON{Method: rt.Method, Addr: rt.Addr.String(), Host: rt.Host, ALPN: string(rt.ALPN),
-			URL: rt.URL, Priority: rt.Priority, Weight: rt.Weight, Source: rt.Source, Index: rt.Index}
-		if rt.HasSNI {
-			s := rt.SNI
-			j.SNI = &s
-		}
-		for _, p := range rt.Pins {
-			j.Pins = append(j.Pins, p.String())
-		}
-		out.Routes = append(out.Routes, j)
+		out.Routes = append(out.Routes, rt.Report())
 	}
 	for _, s := range res.Sources {
-		j := lookupSourceJSON{Source: s.Source, Query: s.Query, Status: s.Status, Routes: s.Routes, Note: s.Note,
-			Cached: s.Cached, Stale: s.Stale, FinalURL: s.FinalURL, Redirects: s.Redirects,
-			HSTS: s.HSTS, HPKP: s.HPKP, DANE: s.DANE}
-		if s.Err != nil {
-			j.Error = s.Err.Error()
-		}
-		if !s.FetchedAt.IsZero() {
-			t := s.FetchedAt
-			j.FetchedAt = &t
-		}
-		out.Sources = append(out.Sources, j)
+		out.Sources = append(out.Sources, s.Report())
 	}
 	return out
 }

@@ -69,8 +69,9 @@ func TestLookupCommand(t *testing.T) {
 			var res struct {
 				Domain string `json:"domain"`
 				Routes []struct {
-					Method, Addr, Source string
-					SNI                  *string
+					Method, IP, Source string
+					Port               int
+					SNI                *string
 				} `json:"routes"`
 				Sources []struct{ Source, Status string } `json:"sources"`
 			}
@@ -80,7 +81,7 @@ func TestLookupCommand(t *testing.T) {
 			if res.Domain != tt.domain || res.Sources[0].Source != "hacx" || res.Sources[0].Status != tt.status {
 				t.Errorf("json = %s", out.String())
 			}
-			if tt.code == exitOK && (len(res.Routes) != 1 || res.Routes[0].Addr != "127.0.0.2:5223" || res.Routes[0].SNI == nil) {
+			if tt.code == exitOK && (len(res.Routes) != 1 || res.Routes[0].IP != "127.0.0.2" || res.Routes[0].Port != 5223 || res.Routes[0].SNI == nil) {
 				t.Errorf("routes = %+v", res.Routes)
 			}
 		})
