@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -123,6 +124,18 @@ func (e *ReloadError) Error() string {
 }
 func (e *ReloadError) Unwrap() error { return e.Err }
 
+// StartError is Serve's failure to load what it serves first: the
+// configuration or the certificate files are unreadable or invalid, so
+// nothing was served. Unlike a ReloadError, no previous version exists to
+// fall back on. Err holds every problem found (a *ConfigError, a file
+// error), each line of its text prefixed "serve: ".
+type StartError struct {
+	Err error
+}
+
+func (e *StartError) Error() string { return e.Err.Error() }
+func (e *StartError) Unwrap() error { return e.Err }
+
 // Reload loads the configuration and the certificate files again. Each part
 // is replaced only if its new version is valid; the error lists what was
 // kept and why. A configuration whose HPKP policy has no pin of the
@@ -130,17 +143,33 @@ func (e *ReloadError) Unwrap() error { return e.Err }
 // (Config.CheckChain, P2), and so is a new certificate that the
 // configuration in service would leave without either. With ACME, any
 // HPKP policy is invalid (Config.CheckACME). It is safe to call at any time, from any goroutine.
-func (s *Server) Reload() error {
+func (s *Server) Reload() error { return s.load(false) }
+
+// load is Reload, or with start set the first load of Serve: then a
+// failure is a *StartError, left for Serve's caller to report rather than
+// logged, since there is no previous version still serving.
+func (s *Server) load(start bool) error {
 	s.init()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stamps = s.stampAll() // what we load now is what later polls compare to
 	var errs []error
+	fail := func(part string, err error) {
+		switch {
+		case !start:
+			err = &ReloadError{Part: part, Err: err}
+		case part == "certificate":
+			err = fmt.Errorf("serve: certificate: %w", err)
+		case !strings.HasPrefix(err.Error(), "serve: "):
+			err = fmt.Errorf("serve: configuration: %w", err)
+		}
+		errs = append(errs, err)
+	}
 	var newCert *tls.Certificate
 	if s.CertFile != "" {
 		c, err := s.readCert()
 		if err != nil {
-			errs = append(errs, &ReloadError{Part: "certificate", Err: err})
+			fail("certificate", err)
 		} else {
 			newCert = c
 		}
@@ -151,15 +180,15 @@ func (s *Server) Reload() error {
 	}
 	chain, _ := certChain(serving) // readCert parsed every certificate already
 	if s.Load == nil {
-		errs = append(errs, &ReloadError{Part: "config", Err: errors.New("no Load function")})
+		fail("config", errors.New("no Load function"))
 	} else if cfg, err := s.Load(); err != nil {
-		errs = append(errs, &ReloadError{Part: "config", Err: err})
+		fail("config", err)
 	} else if err := cfg.CheckChain(chain); err != nil {
-		errs = append(errs, &ReloadError{Part: "config", Err: err})
+		fail("config", err)
 	} else if err := s.checkACME(cfg); err != nil {
-		errs = append(errs, &ReloadError{Part: "config", Err: err})
+		fail("config", err)
 	} else if err := s.Handler.Load(cfg); err != nil {
-		errs = append(errs, &ReloadError{Part: "config", Err: err})
+		fail("config", err)
 	} else {
 		s.cfg = cfg
 	}
@@ -168,7 +197,7 @@ func (s *Server) Reload() error {
 			if err := s.cfg.CheckChain(chain); err != nil {
 				// The configuration kept in service pins this chain
 				// without a backup: serving it would strand clients.
-				errs = append(errs, &ReloadError{Part: "certificate", Err: err})
+				fail("certificate", err)
 				newCert = nil
 			}
 		}
@@ -181,9 +210,12 @@ func (s *Server) Reload() error {
 	}
 	err := errors.Join(errs...)
 	s.metrics.reload(err == nil)
-	if err != nil {
+	switch {
+	case err != nil && start:
+		return &StartError{Err: err}
+	case err != nil:
 		s.Logger.Error("reload failed", "err", err)
-	} else {
+	default:
 		s.Logger.Info("configuration loaded", "domains", len(s.Handler.Domains()))
 	}
 	return err
@@ -203,6 +235,10 @@ func (s *Server) checkACME(cfg *Config) error {
 func (s *Server) readCert() (*tls.Certificate, error) {
 	c, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
 	if err != nil {
+		if _, isPath := errors.AsType[*fs.PathError](err); !isPath {
+			// crypto/tls names neither file.
+			err = fmt.Errorf("%s, %s: %w", s.CertFile, s.KeyFile, err)
+		}
 		return nil, err
 	}
 	if c.Leaf == nil {
@@ -328,14 +364,14 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // Serve is Run on given listeners; httpLn and metricsLn may be nil. It
-// loads the configuration first and fails if that fails: a server must not
-// start with nothing to serve.
+// loads the configuration and certificate first and fails with a
+// *StartError if that fails: a server must not start with nothing to serve.
 func (s *Server) Serve(ctx context.Context, ln, httpLn, metricsLn net.Listener) error {
 	s.init()
 	if s.CertFile == "" && s.ACME == nil {
 		return errors.New("serve: need a certificate (CertFile/KeyFile) or ACME")
 	}
-	if err := s.Reload(); err != nil {
+	if err := s.load(true); err != nil {
 		ln.Close()
 		for _, l := range []net.Listener{httpLn, metricsLn} {
 			if l != nil {

@@ -51,6 +51,12 @@ type command struct {
 	short string // one line for "hacx help"
 	long  string // paragraphs for "hacx help CMD" and "hacx CMD -h"
 	run   func(ctx context.Context, sio *stdio, args []string) error
+
+	// pkg names the hacx package whose errors the command reports when it
+	// is not the command's own name (gen reports serve's configuration
+	// errors): its "pkg: " prefix is dropped from diagnostics like the
+	// command's own.
+	pkg string
 }
 
 var commands = map[string]*command{}
@@ -64,16 +70,46 @@ func register(c *command) {
 }
 
 // exitError ends a command with a given exit code; msg, when set, is
-// printed on stderr.
+// printed on stderr, each line prefixed like every diagnostic (diagnose).
 type exitError struct {
 	code int
 	msg  string
+	err  error // the cause, for errors.Is/As; may be nil
 }
 
 func (e *exitError) Error() string { return e.msg }
+func (e *exitError) Unwrap() error { return e.err }
 
 // exitWith ends a command with code and no further message.
 func exitWith(code int) error { return &exitError{code: code} }
+
+// exitErr ends a command with code, reporting err.
+func exitErr(code int, err error) error { return &exitError{code: code, msg: err.Error(), err: err} }
+
+// diagnose writes msg on w as c's diagnostic: every line starts with
+// exactly one "hacx CMD: ". Errors from the package a command is named
+// after (or its pkg) already start with that name ("serve: ...",
+// "demo: "), and messages built elsewhere may carry the full prefix: both
+// are dropped rather than doubled, so the prefix is added here and nowhere
+// else.
+func diagnose(w io.Writer, c *command, msg string) {
+	full := "hacx " + c.name + ": "
+	for line := range strings.Lines(strings.TrimRight(msg, "\n")) {
+		line = strings.TrimSuffix(line, "\n")
+		line = strings.TrimPrefix(line, full)
+		line = strings.TrimPrefix(line, c.name+": ")
+		if c.pkg != "" {
+			line = strings.TrimPrefix(line, c.pkg+": ")
+		}
+		fmt.Fprintf(w, "%s%s\n", full, line)
+	}
+}
+
+// diagf is diagnose with a format, for notes and warnings that do not end
+// the command.
+func diagf(sio *stdio, c *command, format string, a ...any) {
+	diagnose(sio.err, c, fmt.Sprintf(format, a...))
+}
 
 // usageError is bad usage: the message and a usage hint go to stderr, exit 2.
 type usageError struct{ msg string }
@@ -174,15 +210,16 @@ func exitCode(c *command, sio *stdio, err error) int {
 	case errors.Is(err, errHelp):
 		return exitOK
 	case errors.As(err, &ue):
-		fmt.Fprintf(sio.err, "hacx %s: %s\nRun 'hacx %s -h' for usage.\n", c.name, ue.msg, c.name)
+		diagnose(sio.err, c, ue.msg)
+		fmt.Fprintf(sio.err, "Run 'hacx %s -h' for usage.\n", c.name)
 		return exitUsage
 	case errors.As(err, &ee):
 		if ee.msg != "" {
-			fmt.Fprintf(sio.err, "hacx %s: %s\n", c.name, ee.msg)
+			diagnose(sio.err, c, ee.msg)
 		}
 		return ee.code
 	default:
-		fmt.Fprintf(sio.err, "hacx %s: %v\n", c.name, err)
+		diagnose(sio.err, c, err.Error())
 		return exitFail
 	}
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -83,5 +85,67 @@ func TestDemoListJSON(t *testing.T) {
 	}
 	if def == 0 || def == len(list) {
 		t.Errorf("%d of %d scenarios marked default", def, len(list))
+	}
+}
+
+// TestDiagnostics_OnePrefix: every diagnostic line starts with exactly one
+// "hacx CMD: ", whether the message comes from the command, from the
+// package it is named after ("serve: ...", "demo: ...") or from the one
+// it reports for (gen reports serve's configuration errors).
+func TestDiagnostics_OnePrefix(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "nope.toml")
+	bad := filepath.Join(dir, "bad.toml")
+	if err := os.WriteFile(bad, []byte("x = 1\n[[domain]]\nname = \"bad domain\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args  []string
+		lines int // diagnostic lines expected
+		want  string
+	}{
+		{[]string{"serve", "--check-config", "--config", missing}, 1, "hacx serve: open " + missing},
+		{[]string{"serve", "--check-config", "--config", bad}, 3, "hacx serve: " + bad + ": line 1: x: unknown setting"},
+		{[]string{"gen", "--config", missing}, 1, "hacx gen: open " + missing},
+		{[]string{"gen", "--config", bad}, 3, "hacx gen: " + bad + ": line 3: domain[0].name"},
+		{[]string{"demo", "--scenario", "nope"}, 1, `hacx demo: no scenario "nope"`},
+		{[]string{"lint", filepath.Join(dir, "nope.xml")}, 1, "hacx lint: open "},
+		{[]string{"proxy", "--metrics", "0.0.0.0:9090"}, 1, "hacx proxy: --metrics 0.0.0.0:9090 is not a loopback address"},
+	}
+	for _, tt := range tests {
+		name := strings.Join(tt.args[:2], " ")
+		t.Run(name, func(t *testing.T) {
+			code, _, errs := runCmd(t, "", tt.args...)
+			if code != exitUsage {
+				t.Errorf("exit %d, want 2", code)
+			}
+			if !strings.Contains(errs, tt.want) {
+				t.Errorf("stderr lacks %q:\n%s", tt.want, errs)
+			}
+			cmd := tt.args[0]
+			var diag []string
+			for line := range strings.Lines(errs) {
+				if line == "Run 'hacx "+cmd+" -h' for usage.\n" {
+					continue
+				}
+				diag = append(diag, line)
+				rest, ok := strings.CutPrefix(line, "hacx "+cmd+": ")
+				if !ok || strings.HasPrefix(rest, "hacx ") || strings.HasPrefix(rest, cmd+": ") || strings.HasPrefix(rest, "serve: ") {
+					t.Errorf("not exactly one %q prefix: %q", "hacx "+cmd+": ", line)
+				}
+			}
+			if len(diag) != tt.lines {
+				t.Errorf("%d diagnostic lines, want %d:\n%s", len(diag), tt.lines, errs)
+			}
+		})
+	}
+}
+
+func TestDiagnose_Lines(t *testing.T) {
+	var b strings.Builder
+	diagnose(&b, &command{name: "gen", pkg: "serve"}, "serve: a\nhacx gen: b\ngen: c\nd: e\n")
+	want := "hacx gen: a\nhacx gen: b\nhacx gen: c\nhacx gen: d: e\n"
+	if b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
 	}
 }

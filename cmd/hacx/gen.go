@@ -14,6 +14,7 @@ func init() {
 		name:  "gen",
 		args:  "--config FILE [--domain D] [--kind client|server|host-meta|host-meta.json] [--out DIR [--nginx DIR]]",
 		short: "render the discovery files of a configuration",
+		pkg:   "serve", // its configuration errors
 		long: `Render the files "hacx serve" would publish, for operators who publish
 through an existing web server such as nginx. With --out, every selected file
 is written (atomically) to DIR/DOMAIN/.well-known/NAME and its path printed;
@@ -55,7 +56,8 @@ var kindPaths = map[string]string{
 }
 
 func runGen(ctx context.Context, sio *stdio, args []string) error {
-	fs := newFlags(commands["gen"], sio)
+	c := commands["gen"]
+	fs := newFlags(c, sio)
 	config := fs.String("config", "", "TOML configuration `file`")
 	domain := fs.String("domain", "", "only this `domain`")
 	kind := fs.String("kind", "", "only this file: client, server, host-meta or host-meta.json")
@@ -84,8 +86,7 @@ func runGen(ctx context.Context, sio *stdio, args []string) error {
 	if err != nil {
 		// Unreadable or invalid, it is bad input (as for serve
 		// --check-config); a ConfigError lists every problem, a line each.
-		fmt.Fprintln(sio.err, err)
-		return exitWith(exitUsage)
+		return exitErr(exitUsage, err)
 	}
 	files, err := serve.Render(cfg)
 	if err != nil {
@@ -102,7 +103,7 @@ func runGen(ctx context.Context, sio *stdio, args []string) error {
 	}
 	for _, f := range sel {
 		if f.Redirect != "" {
-			fmt.Fprintf(sio.err, "%s%s: redirect, add to the web server: location = %s { return 302 %s; }\n", f.Domain, f.Path, f.Path, f.Redirect)
+			diagf(sio, c, "%s%s: redirect, add to the web server: location = %s { return 302 %s; }", f.Domain, f.Path, f.Path, f.Redirect)
 		}
 	}
 	if *out == "" {

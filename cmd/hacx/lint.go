@@ -35,7 +35,8 @@ Exit status: 0 clean (warnings allowed), 1 warnings only and --strict,
      "errors": 1, "warnings": 0}
 
 "records" and "ttl" are absent when the document does not parse; "error"
-(absent otherwise) says why a file could not be read; "record"
+(absent otherwise) says why a file could not be read, and such a file
+counts as one of the "errors"; "record"
 and "method" are absent for document-level problems; "lost" is true when
 'hacx fmt' would not keep the reported content.`,
 		run: runLint,
@@ -81,12 +82,13 @@ func runLint(_ context.Context, sio *stdio, args []string) error {
 	}
 	color := !*asJSON && isTerminal(sio.out)
 	rep := lintReport{Files: []lintFile{}}
-	unreadable := false
 	for _, name := range files {
 		data, err := readInput(sio, name)
 		if err != nil {
-			fmt.Fprintf(sio.err, "hacx lint: %v\n", err)
-			unreadable = true
+			diagf(sio, c, "%v", err)
+			// Counted, so that "errors": 0 always means every file
+			// was read and is usable.
+			rep.Errors++
 			rep.Files = append(rep.Files, lintFile{File: name, Error: err.Error(), Problems: []lintProblem{}})
 			continue
 		}
@@ -114,7 +116,7 @@ func runLint(_ context.Context, sio *stdio, args []string) error {
 		}
 	}
 	switch {
-	case unreadable || rep.Errors > 0:
+	case rep.Errors > 0:
 		return exitWith(exitUsage)
 	case *strict && rep.Warnings > 0:
 		return exitWith(exitFail)

@@ -148,3 +148,24 @@ func TestHelpAndVersion(t *testing.T) {
 		t.Errorf("no args: %d", code)
 	}
 }
+
+// TestLintJSON_UnreadableFileCountsAsError: "errors" in the summary counts
+// unreadable files, so that 0 means every file was read and is usable, and
+// agrees with the exit status; the help says so.
+func TestLintJSON_UnreadableFileCountsAsError(t *testing.T) {
+	code, out, errs := runCmd(t, "", "lint", "--json", "../../testdata/valid/draft-example-fixed.xml", "testdata/no-such-file.xml")
+	var rep lintReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if code != exitUsage || rep.Errors != 1 || rep.Warnings != 0 || len(rep.Files) != 2 || rep.Files[1].Error == "" {
+		t.Errorf("exit %d, report %+v; want exit 2 and errors 1 for the unreadable file", code, rep)
+	}
+	if strings.Count(errs, "no-such-file.xml") != 1 || !strings.HasPrefix(errs, "hacx lint: ") {
+		t.Errorf("stderr %q, want the file reported once", errs)
+	}
+	_, help, _ := runCmd(t, "", "help", "lint")
+	if !strings.Contains(help, `counts as one of the "errors"`) {
+		t.Errorf("hacx help lint does not say unreadable files count as errors")
+	}
+}

@@ -52,7 +52,7 @@ WebSocket or BOSH relay is a <policy-violation/>.
 (jabber:server) for a local XMPP server, dialed with the domain's
 xmpp-server document. Listening on anything but a loopback address needs
 --allow-remote: whoever can reach the port can make the proxy connect to
-any XMPP server.
+any XMPP server. The same holds for --metrics.
 
 Clients that insist on TLS even to 127.0.0.1 (most do) get it with
 --tls-cert and --tls-key: the proxy then offers STARTTLS itself (and never
@@ -74,8 +74,8 @@ SIGINT or SIGTERM stops accepting, ends every stream politely and waits up
 to 10 s for them.
 
 Exit status: 0 after a signal-initiated shutdown, 1 when a listener fails,
-2 bad usage (a non-loopback address without --allow-remote, an unreadable
-certificate).`,
+2 bad usage (a non-loopback --listen, --listen-s2s or --metrics address
+without --allow-remote, an unreadable certificate).`,
 		run: runProxy,
 	})
 }
@@ -91,7 +91,7 @@ func runProxy(ctx context.Context, sio *stdio, args []string) error {
 		certFile    = fs.String("tls-cert", "", "PEM certificate chain `file` for local STARTTLS")
 		keyFile     = fs.String("tls-key", "", "PEM private key `file` for local STARTTLS")
 		tlsRequired = fs.Bool("tls-required", false, "refuse clients that do not start TLS (needs --tls-cert)")
-		allowRemote = fs.Bool("allow-remote", false, "allow listening on non-loopback addresses (an open relay to XMPP servers)")
+		allowRemote = fs.Bool("allow-remote", false, "allow listening (--listen, --listen-s2s, --metrics) on non-loopback addresses (an open relay to XMPP servers)")
 		metricsAddr = fs.String("metrics", "", "serve Prometheus /metrics on this `address` (keep it private)")
 		maxConns    = fs.Int("max-conns", proxy.DefaultMaxConns, "relay at most `N` connections at once per listener")
 		idle        = fs.Duration("idle-timeout", proxy.DefaultIdleTimeout, "end connections on which nothing moved for this `duration` (0 means the default, negative never)")
@@ -115,6 +115,17 @@ func runProxy(ctx context.Context, sio *stdio, args []string) error {
 		}
 		if !loop && !*allowRemote {
 			return usagef("%s is not a loopback address: anyone who reaches it could use this proxy to connect anywhere; add --allow-remote if that is what you want", addr)
+		}
+	}
+	if *metricsAddr != "" {
+		// Metrics tell who uses the proxy, how much and where it fails:
+		// private by default, like the relay itself.
+		loop, err := loopbackAddr(*metricsAddr)
+		if err != nil {
+			return usagef("--metrics: %v", err)
+		}
+		if !loop && !*allowRemote {
+			return usagef("--metrics %s is not a loopback address: anyone who reaches it could read the proxy's traffic and failure counts; add --allow-remote if that is what you want", *metricsAddr)
 		}
 	}
 	if (*certFile == "") != (*keyFile == "") {
@@ -193,6 +204,9 @@ func runProxy(ctx context.Context, sio *stdio, args []string) error {
 		if err != nil {
 			closeAll()
 			return &exitError{code: exitFail, msg: "--metrics: " + err.Error()}
+		}
+		if !isLoopbackListener(mln) {
+			logger.Warn("proxy: metrics on a non-loopback address: anyone who reaches it can read them", "addr", mln.Addr().String())
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))

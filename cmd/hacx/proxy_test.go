@@ -36,6 +36,10 @@ func TestProxy_Usage(t *testing.T) {
 		{"unreadable cert", []string{"--tls-cert", junk, "--tls-key", junk}, "--tls-cert/--tls-key"},
 		{"max-conns 0", []string{"--max-conns", "0"}, "must be positive"},
 		{"argument", []string{"example.org"}, "unexpected argument"},
+		{"metrics on all interfaces", []string{"--metrics", ":9090"}, "--metrics :9090 is not a loopback address"},
+		{"metrics on a LAN address", []string{"--metrics", "192.0.2.1:9090"}, "add --allow-remote"},
+		{"metrics on any IPv6", []string{"--metrics", "[::]:9090"}, "not a loopback address"},
+		{"metrics host name", []string{"--metrics", "metrics.example:9090"}, "--metrics: listen address"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -151,5 +155,17 @@ func TestProxy_PortTaken(t *testing.T) {
 	code, _, errs := runCmd(t, "", "proxy", "--listen", ln.Addr().String(), "--no-cache", "--state-dir", t.TempDir(), "--socks", "none")
 	if code != exitFail || !strings.Contains(errs, "address already in use") {
 		t.Errorf("exit %d, stderr %s", code, errs)
+	}
+}
+
+// TestProxy_MetricsRemoteAllowed: with --allow-remote a non-loopback
+// --metrics address passes the check like --listen. 192.0.2.1
+// (TEST-NET-1) is no address of this machine, so opening it fails: exit 1
+// with the listen error, not the usage error, and nothing leaves loopback.
+func TestProxy_MetricsRemoteAllowed(t *testing.T) {
+	code, _, errs := runCmd(t, "", "proxy", "--listen", freeLoopbackAddr(t), "--metrics", "192.0.2.1:9090", "--allow-remote",
+		"--no-cache", "--state-dir", t.TempDir(), "--socks", "none")
+	if code != exitFail || !strings.Contains(errs, "hacx proxy: --metrics: ") || strings.Contains(errs, "not a loopback address") {
+		t.Errorf("exit %d, stderr %s; want 1 from opening the address", code, errs)
 	}
 }

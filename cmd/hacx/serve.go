@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -63,8 +64,9 @@ would lock out clients holding the pins, so hacx serve refuses HPKP with
 ACME. Without either, a note on stderr says which policies went unchecked.
 
 Exit status: 0 after a signal-initiated shutdown (or a valid configuration
-with --check-config), 1 when serving fails, 2 bad usage or an invalid
-configuration.`,
+with --check-config), 1 when serving fails, 2 bad usage, or a
+configuration, certificate or key that is unreadable or invalid at
+start-up (later, on reload, the previous one keeps serving).`,
 		run: runServe,
 	})
 }
@@ -139,14 +141,13 @@ func runServe(ctx context.Context, sio *stdio, args []string) error {
 		default:
 			for _, d := range cfg.Domains {
 				if d.HPKP != nil {
-					fmt.Fprintf(sio.err, "note: HPKP policy of %s not checked against a certificate chain: give --cert FILE (P2); with ACME (--acme-cache) HPKP is refused\n", d.Name)
+					diagf(sio, c, "note: HPKP policy of %s not checked against a certificate chain: give --cert FILE (P2); with ACME (--acme-cache) HPKP is refused", d.Name)
 				}
 			}
 		}
 		if err != nil {
 			// Every problem, each with its line, for the operator to fix.
-			fmt.Fprintln(sio.err, err)
-			return exitWith(exitUsage)
+			return exitErr(exitUsage, err)
 		}
 		fmt.Fprintf(sio.out, "configuration OK: %d domain(s)\n", len(cfg.Domains))
 		return nil
@@ -205,7 +206,14 @@ func runServe(ctx context.Context, sio *stdio, args []string) error {
 			}
 		}
 	}()
-	return s.Run(ctx)
+	err = s.Run(ctx)
+	if _, bad := errors.AsType[*serve.StartError](err); bad {
+		// An unreadable or invalid configuration, certificate or key:
+		// bad input, reported once (the server logs only reload
+		// failures, when an older version keeps serving).
+		return exitErr(exitUsage, err)
+	}
+	return err
 }
 
 // checkChain checks cfg's HPKP policies against the PEM chain in certFile.

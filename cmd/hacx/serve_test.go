@@ -281,3 +281,65 @@ func TestServe_ACMEDirectory_Pebble_P1(t *testing.T) {
 		t.Errorf("served certificate is not for example.org: %v", cn.DNSNames)
 	}
 }
+
+// TestServe_StartupBadCertificate_P1: nothing is served yet, so an
+// unreadable or invalid certificate or key at start-up is bad input: one
+// clear line naming the file, exit 2, and not the reload message about a
+// previous certificate that does not exist.
+func TestServe_StartupBadCertificate_P1(t *testing.T) {
+	ca, err := hacxtest.NewCA("startup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue("example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, _ := hacxtest.CertPEM(cert)
+	other, _ := ca.Issue("example.org")
+	_, otherKey, _ := hacxtest.CertPEM(other)
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good, key := write("cert.pem", certPEM), write("key.pem", keyPEM)
+	junk, wrongKey := write("junk.pem", []byte("not a certificate\n")), write("other.key", otherKey)
+	missing := filepath.Join(dir, "missing.pem")
+	tests := []struct {
+		name, cert, key, want string
+	}{
+		{"missing cert", missing, key, "missing.pem: no such file"},
+		{"missing key", good, missing, "missing.pem: no such file"},
+		{"not PEM", junk, key, "junk.pem"},
+		{"key of another certificate", good, wrongKey, "other.key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errs := runCmd(t, "", "serve", "--config", "../../examples/hacx.toml", "--cert", tt.cert, "--key", tt.key,
+				"--listen", "127.0.0.1:0", "--http-listen", "", "--poll", "0")
+			lines := strings.Split(strings.TrimSuffix(errs, "\n"), "\n")
+			if code != exitUsage || out != "" || len(lines) != 1 {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want exit 2 and one line", code, out, errs)
+			}
+			if !strings.HasPrefix(lines[0], "hacx serve: certificate: ") || !strings.Contains(lines[0], tt.want) {
+				t.Errorf("stderr %q, want \"hacx serve: certificate: \" naming %q", lines[0], tt.want)
+			}
+			if strings.Contains(errs, "reload") || strings.Contains(errs, "previous") {
+				t.Errorf("start-up failure worded as a reload: %q", errs)
+			}
+		})
+	}
+
+	// The configuration is checked at start-up the same way: every
+	// problem, exit 2.
+	badCfg := write("bad.toml", []byte("x = 1\n[[domain]]\nname = \"example.org\"\n"))
+	code, _, errs := runCmd(t, "", "serve", "--config", badCfg, "--cert", good, "--key", key,
+		"--listen", "127.0.0.1:0", "--http-listen", "", "--poll", "0")
+	if code != exitUsage || !strings.Contains(errs, "hacx serve: "+badCfg+": line 1: x: unknown setting") || strings.Contains(errs, "reload") {
+		t.Errorf("invalid configuration at start-up: exit %d, stderr %q", code, errs)
+	}
+}
