@@ -225,13 +225,7 @@ func TestGen_NginxServesLikeHacxServe_P1_P2_P3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certPEM, keyPEM, err := hacxtest.CertPEM(cert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, certPEM, 0o644)
-	os.WriteFile(keyFile, keyPEM, 0o600)
+	certFile, keyFile := writeCert(t, dir, "cert", cert)
 
 	www, snippets := filepath.Join(dir, "www"), filepath.Join(dir, "nginx-hacx")
 	code, out, errs := runCmd(t, "", "gen", "--config", cfgPath, "--out", www, "--nginx", snippets)

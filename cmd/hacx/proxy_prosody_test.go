@@ -78,13 +78,7 @@ func TestProxy_GoSendXMPPToProsody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certPEM, keyPEM, err := hacxtest.CertPEM(local)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := filepath.Join(dir, "proxy.crt"), filepath.Join(dir, "proxy.key")
-	os.WriteFile(certFile, certPEM, 0o600)
-	os.WriteFile(keyFile, keyPEM, 0o600)
+	certFile, keyFile := writeCert(t, dir, "proxy", local)
 	addr := freeLoopbackAddr(t)
 
 	pctx, stop := context.WithCancel(ctx)

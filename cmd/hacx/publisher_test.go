@@ -8,7 +8,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"hacx.dev/hacx/hacxtest"
 )
 
 // publish serves h over TLS with cert on loopback and points every HTTPS
@@ -27,4 +31,22 @@ func publish(t *testing.T, cert *tls.Certificate, h http.Handler) *httptest.Serv
 	}
 	t.Cleanup(func() { testDialContext = nil })
 	return srv
+}
+
+// writeCert writes cert's chain and key as PEM files named base.crt and
+// base.key in dir, for the --cert/--key and --tls-cert/--tls-key flags.
+func writeCert(t *testing.T, dir, base string, cert *tls.Certificate) (certFile, keyFile string) {
+	t.Helper()
+	certPEM, keyPEM, err := hacxtest.CertPEM(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, base+".crt"), filepath.Join(dir, base+".key")
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
 }
