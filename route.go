@@ -2,7 +2,6 @@ package hacx
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net/netip"
 )
@@ -124,10 +123,6 @@ func (r Route) Report() RouteReport {
 	}
 	return rr
 }
-
-// MarshalJSON writes r as its RouteReport, so that every report shows a
-// route the same way.
-func (r Route) MarshalJSON() ([]byte, error) { return json.Marshal(r.Report()) }
 
 // alpnText shows a protocol ID as text when it is printable ASCII, else
 // as "base64:" and the base64 a document would carry (A6): an ID is
