@@ -74,8 +74,8 @@ func (r Route) String() string {
 	return fmt.Sprintf("%s (%s)", r.Source, s)
 }
 
-// RouteReport is the JSON form of a Route, the one every report shares
-// (hacx lookup, hacx check, library users marshaling a Route). Its members
+// RouteReport is the form a report shows a Route in (Route.Report), the
+// one hacx lookup and hacx check share in their JSON. Its members
 // are stable. The rule for absence is one for all: numbers and booleans
 // are always present, strings are left out when empty, pins is always an
 // array.
