@@ -86,13 +86,13 @@ func runProxy(ctx context.Context, sio *stdio, args []string) error {
 	var nf netFlags
 	nf.register(fs)
 	var (
-		listen      = fs.String("listen", "127.0.0.1:5222", "client-to-server listen `address`")
-		listenS2S   = fs.String("listen-s2s", "", "server-to-server listen `address` (off when empty)")
+		listen      = fs.String("listen", "127.0.0.1:5222", "client-to-server listen `address` (IP:port)")
+		listenS2S   = fs.String("listen-s2s", "", "server-to-server listen `address` (IP:port; off when empty)")
 		certFile    = fs.String("tls-cert", "", "PEM certificate chain `file` for local STARTTLS")
 		keyFile     = fs.String("tls-key", "", "PEM private key `file` for local STARTTLS")
 		tlsRequired = fs.Bool("tls-required", false, "refuse clients that do not start TLS (needs --tls-cert)")
 		allowRemote = fs.Bool("allow-remote", false, "allow listening (--listen, --listen-s2s, --metrics) on non-loopback addresses (an open relay to XMPP servers)")
-		metricsAddr = fs.String("metrics", "", "serve Prometheus /metrics on this `address` (keep it private)")
+		metricsAddr = fs.String("metrics", "", "serve Prometheus /metrics on this `address` (IP:port; beyond loopback only with --allow-remote)")
 		maxConns    = fs.Int("max-conns", proxy.DefaultMaxConns, "relay at most `N` connections at once per listener")
 		idle        = fs.Duration("idle-timeout", proxy.DefaultIdleTimeout, "end connections on which nothing moved for this `duration` (0 means the default, negative never)")
 		verbose     = fs.Bool("v", false, "log every step (debug level)")
