@@ -71,16 +71,40 @@ func nginxAvailable() (string, error) {
 	return "", errors.New("nginx is not installed (apt-get install nginx)")
 }
 
+// nginxIP is a loopback address no other test listens on: a port picked
+// free on it cannot meanwhile be taken by another test's 127.0.0.1:0
+// listener, which a plain connect would then mistake for nginx.
+const nginxIP = "127.0.0.93"
+
 // startNginx runs nginx in the foreground with prefix dir, serving the
-// given server blocks on 127.0.0.1, and returns its address once it accepts
-// connections.
+// given server blocks on nginxIP, and returns its address once it accepts
+// connections. A port taken between picking and binding is retried with
+// another, at most three times.
 func startNginx(t *testing.T, bin, dir, servers string) string {
 	t.Helper()
-	port, err := freePort()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for attempt := 1; ; attempt++ {
+		addr, taken := tryNginx(t, bin, dir, servers)
+		if !taken {
+			return addr
+		}
+		if attempt == 3 {
+			t.Fatalf("nginx: %s and two other ports were taken before nginx bound them", addr)
+		}
+	}
+}
+
+// tryNginx starts nginx once; taken reports that its port was in use.
+func tryNginx(t *testing.T, bin, dir, servers string) (addr string, taken bool) {
+	t.Helper()
+	l, err := net.Listen("tcp", nginxIP+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	addr = l.Addr().String()
+	l.Close()
 	user := ""
 	if os.Geteuid() == 0 {
 		// Workers would run as nobody, who cannot read the test's
@@ -102,22 +126,21 @@ http {
 %[3]s
 }
 `, user, dir, strings.ReplaceAll(servers, "LISTEN", addr))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	confPath := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	errorLog := filepath.Join(dir, "error.log")
+	os.Remove(errorLog)
 	var out bytes.Buffer
-	cmd := exec.Command(bin, "-p", dir, "-e", filepath.Join(dir, "error.log"), "-c", confPath, "-g", "daemon off;")
+	cmd := exec.Command(bin, "-p", dir, "-e", errorLog, "-c", confPath, "-g", "daemon off;")
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
+	stop := func() {
 		cmd.Process.Signal(os.Interrupt) // nginx: fast shutdown
 		select {
 		case <-exited:
@@ -125,33 +148,29 @@ http {
 			cmd.Process.Kill()
 			<-exited
 		}
-	})
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			return addr
+			t.Cleanup(stop)
+			return addr, false
 		}
 		select {
 		case err := <-exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			log, _ := os.ReadFile(errorLog)
+			if bytes.Contains(log, []byte("Address already in use")) || strings.Contains(out.String(), "Address already in use") {
+				return addr, true
+			}
 			t.Fatalf("nginx exited during start-up: %v\n%s%s", err, out.String(), log)
 		case <-time.After(20 * time.Millisecond): // poll interval, not a timing assumption
 		}
 		if time.Now().After(deadline) {
+			stop()
 			t.Fatalf("nginx does not listen on %s", addr)
 		}
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // pinnedClient sends every request to addr, trusting only ca; the URL host

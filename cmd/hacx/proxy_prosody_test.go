@@ -153,10 +153,12 @@ func storeHas(dir, text string) bool {
 	return found
 }
 
-// freeLoopbackAddr returns a 127.0.0.1 address with a port that was free.
+// freeLoopbackAddr returns a loopback address with a port that was free.
 func freeLoopbackAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// Not 127.0.0.1, where other packages' tests open listeners all the
+	// time: one of them could take the port before the command binds it.
+	ln, err := net.Listen("tcp", "127.0.0.95:0")
 	if err != nil {
 		t.Fatal(err)
 	}
