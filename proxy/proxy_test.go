@@ -644,7 +644,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	for _, m := range methods {
 		routes = append(routes, b.echoRoute(t, m, hacxtest.EchoConfig{BOSHWait: 10}))
 	}
-	dead, _ := hacxtest.RefusedAddr("127.0.0.1")
+	dead, _ := hacxtest.RefusedAddr("127.0.0.250")
 	base := runtime.NumGoroutine()
 	for _, r := range routes {
 		srv, addr := b.startProxy(t, []hacx.Route{r}, nil)

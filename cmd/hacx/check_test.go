@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -49,13 +48,14 @@ func startCheckXMPP(t *testing.T, cert *tls.Certificate, from string) netip.Addr
 	return netip.MustParseAddrPort(ln.Addr().String())
 }
 
+// refused is an address nothing listens on, on a loopback address no test
+// listens on either, so that no other test can take the port meanwhile.
 func refused(t *testing.T) netip.AddrPort {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := hacxtest.RefusedAddr(refusedIP)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln.Close()
-	return netip.MustParseAddrPort(ln.Addr().String())
+	return a
 }
 
 // checkWorld returns an env whose discovery yields addrs as HACX tls

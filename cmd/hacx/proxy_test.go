@@ -67,7 +67,7 @@ func TestProxy_HelpDocumentsBehaviour(t *testing.T) {
 // a domain that publishes nothing reachable gets remote-connection-failed;
 // metrics count it; the signal ends the command with exit 0.
 func TestProxy_RunDiscoveryFailsThenSignal(t *testing.T) {
-	refused, err := hacxtest.RefusedAddr("127.0.0.1")
+	refused, err := hacxtest.RefusedAddr(refusedIP)
 	if err != nil {
 		t.Fatal(err)
 	}

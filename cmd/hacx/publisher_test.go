@@ -15,6 +15,10 @@ import (
 	"hacx.dev/hacx/hacxtest"
 )
 
+// refusedIP is the loopback address where tests find ports nothing
+// listens on (hacxtest.RefusedAddr); nothing is ever started there.
+const refusedIP = "127.0.0.250"
+
 // publish serves h over TLS with cert on loopback and points every HTTPS
 // connection the command makes (discovery's DOMAIN:443) at it, until the
 // test ends; routes are still dialed at their own ip:port (A8).
