@@ -63,11 +63,9 @@ func Marshal(d *Document) ([]byte, error) {
 		}
 		b.WriteString(">\n")
 		for _, p := range r.Pins {
-			b.WriteString("    <public-key-pin")
-			for _, dg := range p.Digests {
-				attr(&b, dg.Hash, base64.StdEncoding.EncodeToString(dg.Value))
-			}
-			b.WriteString("/>\n")
+			b.WriteString("    ")
+			p.writeElement(&b)
+			b.WriteByte('\n')
 		}
 		fmt.Fprintf(&b, "  </%s>\n", r.Method)
 	}

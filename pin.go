@@ -1,6 +1,7 @@
 package hacx
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/sha3"
 	"crypto/sha512"
@@ -126,6 +127,22 @@ func (e *PinHashError) Error() string {
 		return "hacx: pin hash " + e.Name + " is too weak (A9)"
 	}
 	return "hacx: unknown pin hash " + e.Name + " (not in the IANA registry)"
+}
+
+// Element renders the pin as the <public-key-pin/> element of a document
+// (A9), one attribute per digest; Marshal writes pins this way.
+func (p Pin) Element() string {
+	var b bytes.Buffer
+	p.writeElement(&b)
+	return b.String()
+}
+
+func (p Pin) writeElement(b *bytes.Buffer) {
+	b.WriteString("<public-key-pin")
+	for _, dg := range p.Digests {
+		attr(b, dg.Hash, base64.StdEncoding.EncodeToString(dg.Value))
+	}
+	b.WriteString("/>")
 }
 
 // String renders the pin as its attributes would appear in a document.

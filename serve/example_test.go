@@ -74,7 +74,7 @@ func ExamplePinsFromPEM() {
 		return
 	}
 	fmt.Println(len(pins), pins[0].Subject, pins[0].Pin.MatchesSPKI(der))
-	fmt.Println(serve.PinElement(pins[0].Pin)[:25])
+	fmt.Println(pins[0].Pin.Element()[:25])
 	// Output:
 	// 1 public key true
 	// <public-key-pin sha-256="

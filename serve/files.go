@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/internal/atomicfile"
@@ -149,17 +148,4 @@ func PinsFromTLS(ctx context.Context, addr, sni string, hashes ...string) ([]Key
 		return nil, fmt.Errorf("serve: %s presented no certificate", addr)
 	}
 	return PinsFromCerts(certs, hashes...)
-}
-
-// PinElement renders a pin as a HACX <public-key-pin/> element (A9).
-func PinElement(p hacx.Pin) string {
-	var b strings.Builder
-	b.WriteString("<public-key-pin")
-	for _, d := range p.Digests {
-		s := hacx.Pin{Digests: []hacx.Digest{d}}.String() // name=base64
-		name, val, _ := strings.Cut(s, "=")
-		fmt.Fprintf(&b, ` %s="%s"`, name, val)
-	}
-	b.WriteString("/>")
-	return b.String()
 }

@@ -82,7 +82,7 @@ func runPin(ctx context.Context, sio *stdio, args []string) error {
 	if *asJSON {
 		out := make([]pinJSON, 0, len(kps))
 		for _, k := range kps {
-			j := pinJSON{Subject: k.Subject, SPKI: base64.StdEncoding.EncodeToString(k.SPKI), Pins: map[string]string{}, Element: serve.PinElement(k.Pin)}
+			j := pinJSON{Subject: k.Subject, SPKI: base64.StdEncoding.EncodeToString(k.SPKI), Pins: map[string]string{}, Element: k.Pin.Element()}
 			for _, d := range k.Pin.Digests {
 				j.Pins[d.Hash] = base64.StdEncoding.EncodeToString(d.Value)
 			}
@@ -93,7 +93,7 @@ func runPin(ctx context.Context, sio *stdio, args []string) error {
 	for _, k := range kps {
 		// The subject goes in a comment so the line pastes into a document;
 		// "--" may not appear inside an XML comment.
-		fmt.Fprintf(sio.out, "%s <!-- %s -->\n", serve.PinElement(k.Pin), strings.ReplaceAll(k.Subject, "--", "- -"))
+		fmt.Fprintf(sio.out, "%s <!-- %s -->\n", k.Pin.Element(), strings.ReplaceAll(k.Subject, "--", "- -"))
 	}
 	return nil
 }
