@@ -84,13 +84,8 @@ func Render(cfg *Config) ([]RenderedFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(st.sites))
-	for n := range st.sites {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	var out []RenderedFile
-	for _, n := range names {
+	for _, n := range st.domains() {
 		for f, r := range st.sites[n].variants[0].files {
 			if r == nil {
 				continue
@@ -99,8 +94,7 @@ func Render(cfg *Config) ([]RenderedFile, error) {
 			if r.status == 302 {
 				rf.Redirect = r.location[0]
 			} else {
-				rf.Body = r.body
-				fmt.Sscanf(r.cache[0], "max-age=%d", &rf.TTL)
+				rf.Body, rf.TTL = r.body, r.ttl
 			}
 			out = append(out, rf)
 		}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
-	"sort"
 	"strings"
 )
 
@@ -33,11 +32,7 @@ func Nginx(cfg *Config, dir string) ([]NginxSnippet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
-	names := make([]string, 0, len(st.sites))
-	for n := range st.sites {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := st.domains()
 	out := make([]NginxSnippet, 0, len(names))
 	for _, n := range names {
 		conf, err := nginxSite(st.sites[n], abs)

@@ -46,6 +46,7 @@ var contentTypes = [numFiles]string{
 type response struct {
 	status   int // 200 or 302
 	body     []byte
+	ttl      uint32 // what Cache-Control says, for Render
 	etag     string // with quotes, strong
 	ctype    []string
 	cache    []string
@@ -60,6 +61,7 @@ func newResponse(f file, body []byte, ttl uint32) *response {
 	return &response{
 		status:  200,
 		body:    body,
+		ttl:     ttl,
 		etag:    etag,
 		ctype:   []string{contentTypes[f]},
 		cache:   []string{"max-age=" + strconv.FormatUint(uint64(ttl), 10)},
@@ -97,6 +99,17 @@ type state struct {
 	sites   map[string]*site
 	trusted []netip.Prefix
 	header  string
+}
+
+// domains lists the compiled domains in order, for output that must not
+// depend on map order (hacx gen files and nginx snippets).
+func (st *state) domains() []string {
+	names := make([]string, 0, len(st.sites))
+	for n := range st.sites {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // compile checks cfg and renders every file of every domain and variant.

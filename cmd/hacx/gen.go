@@ -49,10 +49,10 @@ configuration, 1 a file could not be written.`,
 }
 
 var kindPaths = map[string]string{
-	"client":         "/.well-known/xmpp-client.xml",
-	"server":         "/.well-known/xmpp-server.xml",
-	"host-meta":      "/.well-known/host-meta",
-	"host-meta.json": "/.well-known/host-meta.json",
+	"client":         serve.Paths[0],
+	"server":         serve.Paths[1],
+	"host-meta":      serve.Paths[2],
+	"host-meta.json": serve.Paths[3],
 }
 
 func runGen(ctx context.Context, sio *stdio, args []string) error {
