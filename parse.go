@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // MaxSize is the largest document Parse accepts (H6).
@@ -497,12 +496,14 @@ func parseUint16(s string) (uint16, bool) {
 
 // isToken reports whether s looks like a plain protocol name that someone
 // forgot to base64-encode, for a helpful hint.
-func isToken(s string) bool {
-	if s == "" || !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if r <= ' ' || r > '~' {
+func isToken(s string) bool { return s != "" && printableASCII(s) }
+
+// printableASCII reports whether every byte of s is visible ASCII ('!' to
+// '~'): no space, control byte or non-ASCII byte. Non-ASCII UTF-8 bytes are
+// all above '~', so no separate UTF-8 check is needed.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
 			return false
 		}
 	}

@@ -128,10 +128,8 @@ func (r Route) Report() RouteReport {
 // as "base64:" and the base64 a document would carry (A6): an ID is
 // bytes, and a report must not carry raw control bytes.
 func alpnText(b []byte) string {
-	for _, c := range b {
-		if c < 0x21 || c > 0x7e {
-			return "base64:" + base64.StdEncoding.EncodeToString(b)
-		}
+	if !printableASCII(string(b)) {
+		return "base64:" + base64.StdEncoding.EncodeToString(b)
 	}
 	return string(b)
 }
