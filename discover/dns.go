@@ -94,7 +94,7 @@ func (r *Resolver) exchange(ctx context.Context, name string, qtype uint16) (*dn
 	}
 	if resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError {
 		de := &DNSError{Name: name, Type: tname, Server: server, Rcode: dns.RcodeToString[resp.Rcode],
-			EDE: extendedError(resp), validating: trusted}
+			EDE: extendedError(resp)}
 		if trusted && resp.Rcode == dns.RcodeServerFailure {
 			// A validating resolver answers bogus data with SERVFAIL; an
 			// unreachable zone looks the same, and both fail closed (X4).

@@ -66,10 +66,6 @@ type DNSError struct {
 	// Bogus): ...", when it sent one; unbound does with "ede: yes".
 	EDE string
 	Err error
-
-	// validating is set when the server is trusted to validate DNSSEC
-	// (X4), so that its SERVFAIL may mean a bogus answer.
-	validating bool
 }
 
 func (e *DNSError) Error() string {

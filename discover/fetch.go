@@ -299,18 +299,9 @@ func (r *Resolver) verifyHop(host string, certs []*x509.Certificate, tlsa []*dns
 	return chain, "", nil
 }
 
+// webPKI is the browser's check for host (H2), the one dial uses too.
 func (r *Resolver) webPKI(host string, certs []*x509.Certificate) ([]*x509.Certificate, error) {
-	inter := x509.NewCertPool()
-	for _, c := range certs[1:] {
-		inter.AddCert(c)
-	}
-	chains, err := certs[0].Verify(x509.VerifyOptions{
-		DNSName:       host,
-		Roots:         r.Roots,
-		Intermediates: inter,
-		CurrentTime:   r.now(),
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	})
+	chains, err := trust.VerifyWebPKI(certs, trust.VerifyOptions{Roots: r.Roots, Names: []string{host}, Now: r.now()})
 	if err != nil {
 		return nil, err
 	}
