@@ -111,7 +111,7 @@ func runCheck(ctx context.Context, sio *stdio, args []string) error {
 	if *server {
 		kind = hacx.Server
 	}
-	env, err := newCheckEnv(&nf)
+	env, err := newCheckEnv(sio, c, &nf)
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -138,8 +138,8 @@ type checkEnv struct {
 
 // newCheckEnv wires the shared network flags to a discover.Resolver and a
 // dial.Dialer that agree on roots, DNS server and proxy.
-func newCheckEnv(nf *netFlags) (*checkEnv, error) {
-	r, d, err := nf.client()
+func newCheckEnv(sio *stdio, c *command, nf *netFlags) (*checkEnv, error) {
+	r, d, err := nf.client(sio, c)
 	if err != nil {
 		return nil, err
 	}

@@ -62,7 +62,7 @@ func runLookup(ctx context.Context, sio *stdio, args []string) error {
 	if len(pos) != 1 {
 		return usagef("want exactly one DOMAIN, got %d arguments", len(pos))
 	}
-	r, _, err := nf.client()
+	r, _, err := nf.client(sio, c)
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -104,7 +104,7 @@ func runLookup(ctx context.Context, sio *stdio, args []string) error {
 	if res.Stale {
 		// H5: stale use is reported, never silent; on stderr too, so a
 		// script reading --json on stdout still gets the warning.
-		fmt.Fprintf(sio.err, "hacx lookup: warning: %s\n", staleText(res, time.Now()))
+		diagf(sio, c, "warning: %s", staleText(res, time.Now()))
 	}
 	switch {
 	case len(res.Routes) > 0:

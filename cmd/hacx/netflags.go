@@ -26,12 +26,9 @@ type netFlags struct {
 	stateDir string        // HSTS / HPKP stores
 	timeout  time.Duration // whole-operation timeout
 	socks    string        // socks5h:// or socks5:// proxy URL, "none" to disable
-
-	fs *flag.FlagSet // its Output (stderr) gets the warnings of client
 }
 
 func (n *netFlags) register(fs *flag.FlagSet) {
-	n.fs = fs
 	fs.StringVar(&n.resolver, "resolver", "", "DNS `server` (host:port) for every lookup: SRV, the addresses of web hosts, DNSSEC-validated TLSA (default: system resolver); asked directly from this machine, outside any --socks proxy")
 	fs.StringVar(&n.caFile, "ca-file", "", "PEM `file` of extra trusted root certificates")
 	fs.StringVar(&n.cacheDir, "cache-dir", "", "document cache `dir` (default: the user cache dir + /hacx)")
@@ -46,7 +43,8 @@ var testDialContext func(ctx context.Context, network, addr string) (net.Conn, e
 
 // client builds the discovery resolver and the dialer the flags describe;
 // the two agree on roots, DNS server, cache, HSTS/HPKP state and proxy.
-func (n *netFlags) client() (*discover.Resolver, *dial.Dialer, error) {
+// Its warnings are c's diagnostics on sio.
+func (n *netFlags) client(sio *stdio, c *command) (*discover.Resolver, *dial.Dialer, error) {
 	r := &discover.Resolver{DNSServer: n.resolver, DialContext: testDialContext}
 	d := &dial.Dialer{}
 	if n.caFile != "" {
@@ -77,8 +75,8 @@ func (n *netFlags) client() (*discover.Resolver, *dial.Dialer, error) {
 	// --resolver names a server explicitly. That server is then asked
 	// from this machine, outside the proxy: allowed, since the user asked
 	// for it, but never silently.
-	if p != nil && p.RemoteDNS() && n.resolver != "" && n.fs != nil {
-		fmt.Fprintf(n.fs.Output(), "%s: warning: DNS queries (SRV, A/AAAA, TLSA) go directly to --resolver %s, outside the proxy %s\n", n.fs.Name(), n.resolver, p)
+	if p != nil && p.RemoteDNS() && n.resolver != "" {
+		diagf(sio, c, "warning: DNS queries (SRV, A/AAAA, TLSA) go directly to --resolver %s, outside the proxy %s", n.resolver, p)
 	}
 	r.Proxy, d.Proxy = p, p
 	d.Routes = dial.Discovery{Resolver: r}

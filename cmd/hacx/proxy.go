@@ -145,7 +145,7 @@ func runProxy(ctx context.Context, sio *stdio, args []string) error {
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	_, dialer, err := nf.client()
+	_, dialer, err := nf.client(sio, c)
 	if err != nil {
 		return usagef("%v", err)
 	}
