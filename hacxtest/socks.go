@@ -31,7 +31,9 @@ type SOCKSServer struct {
 	// Addr is "127.0.0.1:port".
 	Addr string
 
-	ln    net.Listener
+	// e is the listener, its accept loop and the connections Close
+	// closes. Not embedded: an endpoint's Contacts would stay empty here.
+	e     *endpoint
 	names map[string]string
 
 	mu       sync.Mutex
@@ -39,9 +41,6 @@ type SOCKSServer struct {
 	refuse   byte
 	stall    bool
 	connects []SOCKSConnect
-	conns    map[net.Conn]struct{}
-	closed   bool
-	wg       sync.WaitGroup
 }
 
 // SOCKSConnect is one CONNECT request the server received.
@@ -73,16 +72,15 @@ func (c SOCKSConnect) String() string {
 // requests for that IP target too (tests cannot all listen on port 443);
 // other IP targets are dialed as they are. Close it when done.
 func NewSOCKSServer(names map[string]string) (*SOCKSServer, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	e, err := listenLoopback("127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("hacxtest: socks: %w", err)
+		return nil, err
 	}
-	s := &SOCKSServer{Addr: ln.Addr().String(), ln: ln, names: map[string]string{}, conns: map[net.Conn]struct{}{}}
+	s := &SOCKSServer{Addr: e.Addr().String(), e: e, names: map[string]string{}}
 	for k, v := range names {
 		s.names[k] = v
 	}
-	s.wg.Add(1)
-	go s.accept()
+	e.serve(s.serve)
 	return s, nil
 }
 
@@ -118,56 +116,9 @@ func (s *SOCKSServer) Connects() []SOCKSConnect {
 	return append([]SOCKSConnect(nil), s.connects...)
 }
 
-// Close stops the server and closes every connection it holds.
-func (s *SOCKSServer) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	err := s.ln.Close()
-	s.wg.Wait()
-	return err
-}
-
-// track registers c to be closed by Close; false if already closed.
-func (s *SOCKSServer) track(c net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.conns[c] = struct{}{}
-	return true
-}
-
-func (s *SOCKSServer) untrack(c net.Conn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.conns, c)
-}
-
-func (s *SOCKSServer) accept() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		if !s.track(c) {
-			c.Close()
-			return
-		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer s.untrack(c)
-			defer c.Close()
-			s.serve(c)
-		}()
-	}
-}
+// Close stops the server and closes every connection it holds; a second
+// Close returns nil.
+func (s *SOCKSServer) Close() error { return s.e.Close() }
 
 func (s *SOCKSServer) serve(c net.Conn) {
 	s.mu.Lock()
@@ -198,10 +149,10 @@ func (s *SOCKSServer) serve(c net.Conn) {
 		return
 	}
 	defer upstream.Close()
-	if !s.track(upstream) {
+	if !s.e.track(upstream) {
 		return
 	}
-	defer s.untrack(upstream)
+	defer s.e.untrack(upstream)
 	if socksReply(c, 0) != nil {
 		return
 	}
