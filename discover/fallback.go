@@ -29,10 +29,10 @@ func (r *Resolver) lookupFallbacks(ctx context.Context, domain string, kind hacx
 
 	hm, hmSR := r.lookupHostMetaJSON(ctx, domain, kind)
 	routes = append(routes, hm...)
-	srs = append(srs, hmSR...)
-	hm2 := len(hmSR) > 0 && hmSR[0].Source == hacx.SourceHostMeta2 && hmSR[0].Status == StatusFound
+	srs = append(srs, hmSR)
+	hm2 := hmSR.Source == hacx.SourceHostMeta2 && hmSR.Status == StatusFound
 
-	if kind == hacx.Client && !hasSource(hmSR, hacx.SourceHostMeta, StatusFound) {
+	if kind == hacx.Client && !(hmSR.Source == hacx.SourceHostMeta && hmSR.Status == StatusFound) {
 		xr, xsr := r.lookupHostMetaXRD(ctx, domain)
 		routes = append(routes, xr...)
 		srs = append(srs, xsr)
@@ -61,15 +61,6 @@ func (r *Resolver) lookupFallbacks(ctx context.Context, domain string, kind hacx
 		srs = append(srs, sr)
 	}
 	return routes, srs
-}
-
-func hasSource(srs []SourceResult, src hacx.Source, st Status) bool {
-	for _, s := range srs {
-		if s.Source == src && s.Status == st {
-			return true
-		}
-	}
-	return false
 }
 
 // alpnFor is the ALPN protocol ID of direct TLS (XEP-0368).
@@ -161,17 +152,17 @@ func (r *Resolver) fetchHostMeta(ctx context.Context, u string, sr *SourceResult
 
 // lookupHostMetaJSON reads host-meta.json: Host Meta 2 (X3) when it has an
 // xmpp object, else XEP-0156 links (X2).
-func (r *Resolver) lookupHostMetaJSON(ctx context.Context, domain string, kind hacx.Kind) ([]hacx.Route, []SourceResult) {
+func (r *Resolver) lookupHostMetaJSON(ctx context.Context, domain string, kind hacx.Kind) ([]hacx.Route, SourceResult) {
 	u := "https://" + domain + "/.well-known/host-meta.json"
 	sr := SourceResult{Source: hacx.SourceHostMeta2, Query: u}
 	body, ok := r.fetchHostMeta(ctx, u, &sr)
 	if !ok {
-		return nil, []SourceResult{sr}
+		return nil, sr
 	}
 	doc, err := hostmeta.ParseJSON(body)
 	if err != nil {
 		sr.Status, sr.Err = StatusError, &FetchError{URL: sr.FinalURL, Op: "parse", Err: err}
-		return nil, []SourceResult{sr}
+		return nil, sr
 	}
 	if doc.XMPP == nil {
 		sr.Source = hacx.SourceHostMeta
@@ -184,7 +175,7 @@ func (r *Resolver) lookupHostMetaJSON(ctx context.Context, domain string, kind h
 		// for this kind: it still tells us to skip SRV (X3).
 		sr.Status = StatusFound
 	}
-	return routes, []SourceResult{sr}
+	return routes, sr
 }
 
 // lookupHostMetaXRD reads the XEP-0156 XRD host-meta (X2).

@@ -221,3 +221,12 @@ func TestSOCKS_FailingProxyNoDirectFallback_T1(t *testing.T) {
 		})
 	}
 }
+
+func hasSource(srs []SourceResult, src hacx.Source, st Status) bool {
+	for _, s := range srs {
+		if s.Source == src && s.Status == st {
+			return true
+		}
+	}
+	return false
+}
