@@ -43,13 +43,29 @@ func (q DNSQuery) String() string { return q.Net + " " + q.Type + " " + q.Name }
 // when done.
 func NewDNSServer() (*DNSServer, error) {
 	s := &DNSServer{zone: map[string][]dns.RR{}, rcode: map[string]int{}}
+	pc, l, err := listenUDPTCP("127.0.0.1")
+	if err != nil {
+		return nil, fmt.Errorf("hacxtest: dns: %w", err)
+	}
+	s.Addr = pc.LocalAddr().String()
+	s.udp = s.start(&dns.Server{PacketConn: pc, Net: "udp"})
+	s.tcp = s.start(&dns.Server{Listener: l, Net: "tcp"})
+	if s.udp == nil || s.tcp == nil {
+		s.Close()
+		return nil, errors.New("hacxtest: dns: server did not start")
+	}
+	return s, nil
+}
+
+// listenUDPTCP listens on one port of ip for both UDP and TCP: UDP first
+// on a free port, then TCP on the same one; another process may hold that
+// TCP port, so it retries a few times.
+func listenUDPTCP(ip string) (net.PacketConn, net.Listener, error) {
 	var lastErr error
-	// UDP first on a free port, then TCP on the same one; another process
-	// may hold that TCP port, so retry a few times.
 	for range 20 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
 		if err != nil {
-			return nil, fmt.Errorf("hacxtest: dns: %w", err)
+			return nil, nil, err
 		}
 		l, err := net.Listen("tcp", pc.LocalAddr().String())
 		if err != nil {
@@ -57,16 +73,9 @@ func NewDNSServer() (*DNSServer, error) {
 			lastErr = err
 			continue
 		}
-		s.Addr = pc.LocalAddr().String()
-		s.udp = s.start(&dns.Server{PacketConn: pc, Net: "udp"})
-		s.tcp = s.start(&dns.Server{Listener: l, Net: "tcp"})
-		if s.udp == nil || s.tcp == nil {
-			s.Close()
-			return nil, errors.New("hacxtest: dns: server did not start")
-		}
-		return s, nil
+		return pc, l, nil
 	}
-	return nil, fmt.Errorf("hacxtest: dns: no port free for both UDP and TCP: %w", lastErr)
+	return nil, nil, fmt.Errorf("no port free for both UDP and TCP: %w", lastErr)
 }
 
 func (s *DNSServer) start(srv *dns.Server) *dns.Server {

@@ -204,22 +204,13 @@ func unboundAddr(hostport string) (string, error) {
 // process can take it before unbound binds it; StartUnbound then starts
 // again on a new one.
 func freeUDPTCPPort(ip string) (uint16, error) {
-	var lastErr error
-	for range 20 {
-		pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			return 0, fmt.Errorf("hacxtest: unbound: %w", err)
-		}
-		l, err := net.Listen("tcp", pc.LocalAddr().String())
-		pc.Close()
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		l.Close()
-		return uint16(pc.LocalAddr().(*net.UDPAddr).Port), nil
+	pc, l, err := listenUDPTCP(ip)
+	if err != nil {
+		return 0, fmt.Errorf("hacxtest: unbound: %w", err)
 	}
-	return 0, fmt.Errorf("hacxtest: unbound: no port free for both UDP and TCP: %w", lastErr)
+	pc.Close()
+	l.Close()
+	return uint16(pc.LocalAddr().(*net.UDPAddr).Port), nil
 }
 
 // waitReady polls id.server until unbound answers with its identity. An
