@@ -9,14 +9,13 @@ import (
 // parse, otherwise what Parse dropped or ignored plus advice a publisher
 // should follow (both address families, a sensible ttl). Problems are
 // sorted by position.
-func Lint(data []byte) []Problem {
-	doc, err := Parse(data)
+func Lint(data []byte) []Problem { return LintDocument(Parse(data)) }
+
+// LintDocument is Lint on what Parse returned, for a caller that also
+// needs the Document and should not parse the data twice.
+func LintDocument(doc *Document, err error) []Problem {
 	if err != nil {
-		var se *SyntaxError
-		if errors.As(err, &se) {
-			return []Problem{se.Problem()}
-		}
-		return []Problem{{Severity: Error, Msg: err.Error()}}
+		return ProblemsOf(err)
 	}
 	probs := append([]Problem(nil), doc.Warnings...)
 	if !HasErrors(probs) {
@@ -31,6 +30,21 @@ func Lint(data []byte) []Problem {
 		return probs[i].Col < probs[j].Col
 	})
 	return probs
+}
+
+// ProblemsOf turns an error from Parse or Marshal into Problems, so that
+// tools report it like any other finding: a *SyntaxError keeps its
+// position and rule, any other error becomes one Error with its text. A
+// nil error has no problems.
+func ProblemsOf(err error) []Problem {
+	if err == nil {
+		return nil
+	}
+	var se *SyntaxError
+	if errors.As(err, &se) {
+		return []Problem{se.Problem()}
+	}
+	return []Problem{{Severity: Error, Msg: err.Error()}}
 }
 
 // advise gives the publisher-side recommendations that do not make the

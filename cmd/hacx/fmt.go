@@ -99,16 +99,13 @@ type lossError []hacx.Problem
 
 func (e lossError) Error() string { return fmt.Sprintf("%d problems", len(e)) }
 
+// problemsOf is hacx.ProblemsOf that also unpacks a lossError.
 func problemsOf(err error) []hacx.Problem {
 	var le lossError
-	var se *hacx.SyntaxError
-	switch {
-	case errors.As(err, &le):
+	if errors.As(err, &le) {
 		return le
-	case errors.As(err, &se):
-		return []hacx.Problem{se.Problem()}
 	}
-	return []hacx.Problem{{Severity: hacx.Error, Msg: err.Error()}}
+	return hacx.ProblemsOf(err)
 }
 
 func canonical(data []byte, force bool) ([]byte, error) {

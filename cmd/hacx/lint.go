@@ -93,11 +93,12 @@ func runLint(_ context.Context, sio *stdio, args []string) error {
 			continue
 		}
 		lf := lintFile{File: name, Problems: []lintProblem{}}
-		if doc, err := hacx.Parse(data); err == nil {
+		doc, err := hacx.Parse(data)
+		if err == nil {
 			n := len(doc.Records)
 			lf.Records, lf.TTL = &n, &doc.TTL
 		}
-		for _, p := range hacx.Lint(data) {
+		for _, p := range hacx.LintDocument(doc, err) {
 			if p.Severity == hacx.Error {
 				rep.Errors++
 			} else {
