@@ -141,8 +141,7 @@ func (r *Resolver) fetchHostMeta(ctx context.Context, u string, sr *SourceResult
 		sr.Status, sr.Err = StatusError, err
 		return nil, false
 	}
-	sr.FinalURL, sr.Redirects, sr.HSTS, sr.HPKP, sr.DANE = f.finalURL, f.redirects, f.hsts, f.hpkp, f.dane
-	sr.FetchedAt = r.now()
+	sr.setFetched(f, r.now())
 	if f.notFound {
 		sr.Status, sr.Note = StatusNone, "404"
 		return nil, false

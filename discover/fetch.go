@@ -42,6 +42,12 @@ type fetched struct {
 	dnsNote   string // local DNS queries made outside the proxy (T1)
 }
 
+// setFetched reports what a fetch found about its connection (H2, H3, X4-X6).
+func (sr *SourceResult) setFetched(f *fetched, at time.Time) {
+	sr.FetchedAt, sr.FinalURL, sr.Redirects = at, f.finalURL, f.redirects
+	sr.HSTS, sr.HPKP, sr.DANE = f.hsts, f.hpkp, f.dane
+}
+
 // fetchTrace collects TLS facts of the hops of one fetch; it travels in
 // the request context to the Transport's TLS dialer, which may run on
 // another goroutine.

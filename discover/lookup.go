@@ -171,8 +171,7 @@ func (r *Resolver) lookupHACX(ctx context.Context, domain string, kind hacx.Kind
 		return sr, nil
 	}
 
-	sr.FetchedAt, sr.FinalURL, sr.Redirects = now, f.finalURL, f.redirects
-	sr.HSTS, sr.HPKP, sr.DANE = f.hsts, f.hpkp, f.dane
+	sr.setFetched(f, now)
 	e := cacheEntry{Version: 1, URL: f.finalURL, FetchedAt: now, TTL: hacx.DefaultTTL, NotFound: f.notFound}
 	if f.notFound {
 		sr.Status, sr.Note = StatusNone, "404: no HACX document published"
