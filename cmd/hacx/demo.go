@@ -134,7 +134,7 @@ func runDemo(ctx context.Context, sio *stdio, args []string) error {
 	}
 	if *prosody {
 		if err := hacxtest.ProsodyAvailable(); err != nil {
-			return &exitError{code: exitFail, msg: err.Error()}
+			return err
 		}
 	}
 
@@ -165,14 +165,11 @@ func runDemo(ctx context.Context, sio *stdio, args []string) error {
 			viaText = ", SOCKS via " + via.String()
 		}
 		fmt.Fprintf(sio.out, "hacx demo: domain %s, publisher %s, DNS %s, good endpoints: %s%s (ready in %.0f ms)\n\n",
-			bed.Domain, bed.Publisher, bed.DNS.Addr, good, viaText, float64(time.Since(start).Microseconds())/1000)
+			bed.Domain, bed.Publisher, bed.DNS.Addr, good, viaText, ms(time.Since(start)))
 	}
 
 	runner := &demo.Runner{Bed: bed, Via: via}
-	rep := demoReport{OK: true, Prosody: *prosody}
-	if via != nil {
-		rep.SOCKS = via.String()
-	}
+	rep := demoReport{OK: true, Prosody: *prosody, SOCKS: proxyName(via)}
 	for i, sc := range scenarios {
 		progress("[%d/%d] %s…", i+1, len(scenarios), sc.Name)
 		r := runner.Run(ctx, sc)
@@ -189,7 +186,7 @@ func runDemo(ctx context.Context, sio *stdio, args []string) error {
 			break
 		}
 	}
-	rep.TotalMS = float64(time.Since(start).Microseconds()) / 1000
+	rep.TotalMS = ms(time.Since(start))
 
 	if *asJSON {
 		if err := writeJSON(sio.out, rep); err != nil {
