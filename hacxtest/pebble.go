@@ -1,7 +1,6 @@
 package hacxtest
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -13,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"time"
 )
 
@@ -35,8 +33,7 @@ type Pebble struct {
 	dir    string
 	cmd    *exec.Cmd
 	exited chan error
-	mu     sync.Mutex
-	out    bytes.Buffer
+	log    SyncBuffer
 }
 
 // PebbleAvailable reports why Pebble cannot be started here, or nil.
@@ -119,12 +116,10 @@ func (p *Pebble) start(ctx context.Context, bin string) error {
 		Timeout:   30 * time.Second,
 	}
 	p.exited = make(chan error, 1)
-	p.mu.Lock()
-	p.out.Reset() // the log of this start-up only
-	p.mu.Unlock()
+	p.log.Reset() // the log of this start-up only
 	p.cmd = exec.Command(bin, "-config", confPath, "-dnsserver", fmt.Sprintf("127.0.0.1:%d", ports[4]))
 	p.cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_VA_ALWAYS_VALID=1", "PEBBLE_WFE_NONCEREJECT=0")
-	p.cmd.Stdout, p.cmd.Stderr = p, p
+	p.cmd.Stdout, p.cmd.Stderr = &p.log, &p.log
 	if err := p.cmd.Start(); err != nil {
 		return err
 	}
@@ -172,19 +167,8 @@ func (p *Pebble) waitAnswer(ctx context.Context, url string) error {
 	}
 }
 
-// Write collects Pebble's output for Log.
-func (p *Pebble) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
 // Log is what Pebble printed so far.
-func (p *Pebble) Log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
+func (p *Pebble) Log() string { return p.log.String() }
 
 // Roots returns the root that signs the certificates Pebble issues, as a
 // pool for clients of the servers that got them.

@@ -27,6 +27,13 @@ func (l *SyncBuffer) String() string {
 	return l.b.String()
 }
 
+// Reset empties the buffer, for a program started again.
+func (l *SyncBuffer) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Reset()
+}
+
 // stopGroup ends a program started in its own process group: SIGTERM to
 // the group, SIGKILL after 5 s, then waits for exited.
 func stopGroup(cmd *exec.Cmd, exited <-chan error) {
