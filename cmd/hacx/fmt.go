@@ -53,7 +53,7 @@ func runFmt(_ context.Context, sio *stdio, args []string) error {
 	for _, name := range files {
 		data, err := readInput(sio, name)
 		if err != nil {
-			fmt.Fprintf(sio.err, "hacx fmt: %v\n", err)
+			diagf(sio, c, "%v", err)
 			bad = true
 			continue
 		}
