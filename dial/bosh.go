@@ -5,11 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync/atomic"
 
 	"hacx.dev/hacx"
@@ -69,10 +67,7 @@ func (s *BOSHSession) Close() error {
 	defer s.Client.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), closeGrace)
 	defer cancel()
-	var sid strings.Builder
-	xml.EscapeText(&sid, []byte(s.Session.SID))
-	body := fmt.Sprintf(`<body xmlns='%s' rid='%d' sid='%s' type='terminate'/>`, xmppstream.NSHTTPBind, s.NextRID(), sid.String())
-	_, err := s.Post(ctx, []byte(body))
+	_, err := s.Post(ctx, xmppstream.BOSHWrapTerminate(s.Session.SID, s.NextRID()))
 	return err
 }
 

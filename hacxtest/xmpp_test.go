@@ -456,7 +456,7 @@ func TestBOSHServer_Good_C4_A8(t *testing.T) {
 	if got.Host != "chat.example.com" || got.Path != "/http-bind" || got.SNI != "chat.example.com" || got.To != domain {
 		t.Errorf("contact = %+v", got)
 	}
-	_, data = boshPost(t, b, s.Addr().String(), "https://chat.example.com/http-bind", xmppstream.BOSHCloseRequest(sess.SID, 1001))
+	_, data = boshPost(t, b, s.Addr().String(), "https://chat.example.com/http-bind", xmppstream.BOSHWrapTerminate(sess.SID, 1001))
 	if _, err := xmppstream.ParseBOSHSession(data, domain); !errors.Is(err, xmppstream.ErrClosed) {
 		t.Errorf("terminate answer %q: %v", data, err)
 	}

@@ -395,7 +395,7 @@ func (b *boshTransport) next() (xmppstream.Token, error) {
 
 func (b *boshTransport) close() {
 	b.rid++
-	b.post(xmppstream.BOSHCloseRequest(b.sid, b.rid))
+	b.post(xmppstream.BOSHWrapTerminate(b.sid, b.rid))
 	b.client.CloseIdleConnections()
 }
 

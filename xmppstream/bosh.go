@@ -32,16 +32,6 @@ func BOSHSessionRequest(to string, rid uint64, kind hacx.Kind) []byte {
 	return b.Bytes()
 }
 
-// BOSHCloseRequest returns the body that ends session sid (XEP-0124
-// section 12), so a prober does not leave the session to time out.
-func BOSHCloseRequest(sid string, rid uint64) []byte {
-	var b bytes.Buffer
-	b.WriteString("<body rid='" + strconv.FormatUint(rid, 10) + "'")
-	xmlAttr(&b, "sid", sid)
-	b.WriteString(" type='terminate' xmlns='" + NSHTTPBind + "'/>")
-	return b.Bytes()
-}
-
 // BOSHSession is a connection manager's session creation response
 // (XEP-0124 section 7.2, XEP-0206 section 4).
 type BOSHSession struct {

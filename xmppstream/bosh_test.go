@@ -108,7 +108,7 @@ func TestRoundTrip_BOSH_C4(t *testing.T) {
 	if b := string(BOSHTerminate("x'/>")); strings.Contains(b, "condition") {
 		t.Errorf("unsafe condition written: %s", b)
 	}
-	if _, err := ParseBOSHRequest(BOSHCloseRequest("sid", 2)); err == nil {
+	if _, err := ParseBOSHRequest(BOSHWrapTerminate("sid", 2)); err == nil {
 		t.Error("a request with sid was taken for session creation")
 	}
 }
