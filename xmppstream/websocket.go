@@ -11,11 +11,12 @@ const WSSubprotocol = "xmpp"
 
 // WSOpen returns the client's RFC 7395 <open/> message for domain to.
 func WSOpen(to string) []byte {
-	var b bytes.Buffer
-	b.WriteString("<open xmlns='" + NSFraming + "'")
-	xmlAttr(&b, "to", to)
-	b.WriteString(" version='1.0' xml:lang='en'/>")
-	return b.Bytes()
+	if to == "" {
+		// OpenFromHeader leaves an empty to out; the client's <open/>
+		// always carries to, so an empty domain is sent as to=''.
+		return []byte("<open xmlns='" + NSFraming + "' to='' version='1.0' xml:lang='en'/>")
+	}
+	return OpenFromHeader(&Header{To: to, Lang: "en"})
 }
 
 // CheckWSOpen checks the server's first WebSocket message: an <open/> in
