@@ -17,8 +17,6 @@ import (
 // that does not read never holds Close up for longer.
 const closeGrace = time.Second
 
-func timeNowPlus(d time.Duration) time.Time { return time.Now().Add(d) }
-
 // Conn is a verified XMPP stream to the domain asked for: the route that
 // won, what the server said, how every route fared, and the transport.
 //
@@ -75,7 +73,10 @@ func (c *Conn) Close() error {
 	case c == nil:
 		return nil
 	case c.NetConn != nil:
-		return closeWithDeadline(c.NetConn, []byte("</stream:stream>"))
+		// A peer that does not read never holds Close up for long.
+		c.NetConn.SetWriteDeadline(time.Now().Add(closeGrace))
+		c.NetConn.Write([]byte("</stream:stream>"))
+		return c.NetConn.Close()
 	case c.WebSocket != nil:
 		ctx, cancel := context.WithTimeout(context.Background(), closeGrace)
 		defer cancel()

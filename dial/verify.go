@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 
@@ -231,14 +230,4 @@ func acceptableNames(domain, urlHost string) []string {
 		names = append(names, urlHost)
 	}
 	return names
-}
-
-// closeWithDeadline closes c after trying to write a goodbye, never
-// waiting long for a peer that does not read.
-func closeWithDeadline(c net.Conn, goodbye []byte) error {
-	if len(goodbye) > 0 {
-		c.SetWriteDeadline(timeNowPlus(closeGrace))
-		c.Write(goodbye)
-	}
-	return c.Close()
 }
