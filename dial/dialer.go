@@ -310,13 +310,12 @@ func (d *Dialer) DialRoutes(ctx context.Context, domain string, kind hacx.Kind, 
 	if len(routes) == 0 {
 		return nil, &Error{Domain: domain, Kind: kind, Err: ErrNoRoutes}
 	}
-	conns, attempts, err := d.race(ctx, domain, kind, routes, false)
+	// race sets the winner's Attempts.
+	conns, _, err := d.race(ctx, domain, kind, routes, false)
 	if err != nil {
 		return nil, err
 	}
-	c := conns[0]
-	c.Attempts = attempts
-	return c, nil
+	return conns[0], nil
 }
 
 // DialAll tries every route, overlapping them like DialRoutes but without
