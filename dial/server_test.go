@@ -258,14 +258,14 @@ func (s *httpServer) seenHTTP() (hosts, paths []string) {
 
 // refusedAddr returns a loopback address nothing listens on: connecting
 // is refused at once.
+// refusedAddr is a port nothing listens on, on a loopback address no test
+// listens on, so no other test can take the port meanwhile.
 func refusedAddr(t testing.TB) netip.AddrPort {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := hacxtest.RefusedAddr("127.0.0.13")
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := netip.MustParseAddrPort(ln.Addr().String())
-	ln.Close()
 	return a
 }
 
