@@ -170,11 +170,6 @@ func normalizeHost(host string) (string, bool) {
 	if net.ParseIP(host) != nil {
 		return "", false
 	}
-	if i := strings.IndexByte(host, '%'); i >= 0 { // zone of a scoped IPv6 literal
-		if net.ParseIP(host[:i]) != nil {
-			return "", false
-		}
-	}
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	if host == "" || len(host) > 253 {
 		return "", false
