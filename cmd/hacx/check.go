@@ -130,8 +130,7 @@ func runCheck(ctx context.Context, sio *stdio, args []string) error {
 // function and a dialer. Tests build one pointing at loopback servers.
 type checkEnv struct {
 	lookup func(ctx context.Context, domain string, kind hacx.Kind) (*discover.Result, error)
-	dialer *dial.Dialer
-	proxy  string // the proxy used, for the report ("" for none)
+	dialer *dial.Dialer // its Proxy is the one the report names
 	// progress, when not nil, gets a live progress line (a terminal).
 	progress io.Writer
 }
@@ -143,7 +142,7 @@ func newCheckEnv(sio *stdio, c *command, nf *netFlags) (*checkEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &checkEnv{lookup: r.Lookup, dialer: d, proxy: proxyName(r.Proxy)}, nil
+	return &checkEnv{lookup: r.Lookup, dialer: d}, nil
 }
 
 // The --json report; the schema is documented in the command's help.
@@ -206,7 +205,7 @@ const (
 // check discovers, dials and reports; the returned error carries the exit
 // code.
 func check(ctx context.Context, sio *stdio, env *checkEnv, domain string, kind hacx.Kind, all, asJSON bool) error {
-	rep := checkReport{Domain: domain, Kind: kind.String(), Sources: []discover.SourceReport{}, Routes: []hacx.RouteReport{}, Attempts: []checkAttempt{}, Proxy: env.proxy}
+	rep := checkReport{Domain: domain, Kind: kind.String(), Sources: []discover.SourceReport{}, Routes: []hacx.RouteReport{}, Attempts: []checkAttempt{}, Proxy: proxyName(env.dialer.Proxy)}
 	if env.progress != nil {
 		fmt.Fprintf(env.progress, "%sdiscovering %s…", clearLine, domain)
 	}
