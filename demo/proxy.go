@@ -39,7 +39,7 @@ func (w *World) ThroughSOCKS() error {
 		// through the external one, by IP: it must reach loopback.
 		p.Forward = w.via.DialContext
 	}
-	w.socks, w.proxy = srv, p
+	w.socks = srv
 
 	// The censor's DNS: nothing useful for the domain.
 	for _, name := range []string{b.Domain, "_xmpps-client._tcp." + b.Domain, "_xmpp-client._tcp." + b.Domain} {
@@ -66,7 +66,7 @@ func (w *World) ThroughSOCKS() error {
 
 // proxyReport is what the proxy saw, once the client is done.
 func (w *World) proxyReport(lr *discover.Result) *ProxyReport {
-	pr := &ProxyReport{URL: w.proxy.String(), DirectDials: int(w.direct.Load())}
+	pr := &ProxyReport{URL: w.Resolver.Proxy.String(), DirectDials: int(w.direct.Load())}
 	if w.via != nil {
 		pr.Via = w.via.String()
 	}

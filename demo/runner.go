@@ -37,10 +37,9 @@ type World struct {
 	// via and defaultStagger come from the Runner (see ThroughSOCKS).
 	via            *socks.Proxy
 	defaultStagger bool
-	// socks is the in-process proxy of a proxy scenario, proxy the one
-	// the client was given, direct the dials the censor refused.
+	// socks is the in-process proxy of a proxy scenario (the client is
+	// given it as Resolver.Proxy), direct the dials the censor refused.
 	socks    *hacxtest.SOCKSServer
-	proxy    *socks.Proxy
 	direct   atomic.Int64
 	cleanups []func()
 }
@@ -275,7 +274,7 @@ func (r *Runner) Run(ctx context.Context, sc Scenario) Result {
 		}
 		res.Attempts = append(res.Attempts, ra)
 	}
-	if w.proxy != nil {
+	if w.socks != nil {
 		res.Proxy = w.proxyReport(lr)
 	}
 	if sc.Expect.Proxied {
