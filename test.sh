@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every check and test of hacx: gofmt, go vet, go test (unit and
-# integration), and a short fuzz smoke of every FuzzXxx target when
-# FUZZTIME is set (e.g. FUZZTIME=15s ./test.sh).
+# Runs every check and test of hacx: gofmt, go vet, staticcheck, go test
+# (unit and integration), go vet and go test of the nested examples/mellium
+# module, and a short fuzz smoke of every FuzzXxx target when FUZZTIME is
+# set (e.g. FUZZTIME=15s ./test.sh).
 #
 # Integration tests drive real Debian programs (HACX_APT_PACKAGES, e.g.
 # "prosody unbound nginx pebble go-sendxmpp"); when they are missing and we
