@@ -214,7 +214,7 @@ func (s *openReader) readErr(phase, what string, err error, at int64) *Error {
 // header reads up to and including the stream header's start tag.
 func (s *openReader) header() (*Header, error) {
 	c, err := s.br.ReadByte()
-	for err == nil && isSpace(c) { // whitespace keepalives (RFC 6120 section 4.6.1)
+	for err == nil && isXMLSpace(c) { // whitespace keepalives (RFC 6120 section 4.6.1)
 		c, err = s.br.ReadByte()
 	}
 	if err != nil {

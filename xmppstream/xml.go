@@ -94,8 +94,6 @@ func (b *boundedReader) Read(p []byte) (int, error) {
 	return 1, nil
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
-
 // newDecoder returns a strict decoder over r that knows only the five
 // predefined entities (RFC 6120 section 11.1).
 func newDecoder(r io.Reader) *xml.Decoder {
@@ -138,6 +136,8 @@ type elem struct {
 	Raw      []byte // the element's bytes as received
 }
 
+// attr is get that also reports whether the attribute is present, for
+// callers that tell an absent attribute from an empty one (intAttr).
 func (e *elem) attr(space, local string) (string, bool) {
 	for _, a := range e.Attr {
 		if a.Name.Space == space && a.Name.Local == local {
@@ -148,8 +148,7 @@ func (e *elem) attr(space, local string) (string, bool) {
 }
 
 func (e *elem) get(space, local string) string {
-	v, _ := e.attr(space, local)
-	return v
+	return attrValue(e.Attr, space, local)
 }
 
 // child returns the first child element named {space}local, or nil.
