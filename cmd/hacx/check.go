@@ -118,11 +118,8 @@ func runCheck(ctx context.Context, sio *stdio, args []string) error {
 	if isTerminal(sio.err) {
 		env.progress = sio.err
 	}
-	if nf.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, nf.timeout)
-		defer cancel()
-	}
+	ctx, cancel := nf.withTimeout(ctx)
+	defer cancel()
 	return check(ctx, sio, env, pos[0], kind, *all, *asJSON)
 }
 

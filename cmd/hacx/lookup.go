@@ -80,11 +80,8 @@ func runLookup(ctx context.Context, sio *stdio, args []string) error {
 	if *server {
 		kind = hacx.Server
 	}
-	if nf.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, nf.timeout)
-		defer cancel()
-	}
+	ctx, cancel := nf.withTimeout(ctx)
+	defer cancel()
 	res, lerr := r.Lookup(ctx, pos[0], kind)
 	if res == nil {
 		return usagef("%v", lerr) // only an invalid domain gives no result

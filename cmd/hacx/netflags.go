@@ -83,6 +83,15 @@ func (n *netFlags) client(sio *stdio, c *command) (*discover.Resolver, *dial.Dia
 	return r, d, nil
 }
 
+// withTimeout bounds ctx by --timeout (none when it is not positive);
+// the caller must call the returned cancel.
+func (n *netFlags) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if n.timeout > 0 {
+		return context.WithTimeout(ctx, n.timeout)
+	}
+	return ctx, func() {}
+}
+
 // orUserDir is dir, or base()/hacx when dir is empty ("" if neither).
 func orUserDir(dir string, base func() (string, error)) string {
 	if dir != "" {
