@@ -99,10 +99,7 @@ var Scenarios = []Scenario{
 		setup: func(w *World) error {
 			w.Resolver.Fallback = discover.FallbackAlways
 			w.Net.Block(w.Bed.TLS.String())
-			if err := w.Bed.AddDNS(
-				fmt.Sprintf("_xmpps-client._tcp.%s. 300 IN SRV 0 0 %d xmpp.%s.", w.Bed.Domain, w.Bed.TLS.Port(), w.Bed.Domain),
-				fmt.Sprintf("xmpp.%s. 300 IN A %s", w.Bed.Domain, w.Bed.TLS.Addr()),
-			); err != nil {
+			if err := w.publishSRV(); err != nil {
 				return err
 			}
 			return w.Publish(60, w.TLSRecord(w.Bed.TLS, 5), w.WSRecord(10))
@@ -151,10 +148,7 @@ var Scenarios = []Scenario{
 			Phases: []dial.Phase{dial.PhaseDone},
 		},
 		setup: func(w *World) error {
-			return w.Bed.AddDNS(
-				fmt.Sprintf("_xmpps-client._tcp.%s. 300 IN SRV 0 0 %d xmpp.%s.", w.Bed.Domain, w.Bed.TLS.Port(), w.Bed.Domain),
-				fmt.Sprintf("xmpp.%s. 300 IN A %s", w.Bed.Domain, w.Bed.TLS.Addr()),
-			)
+			return w.publishSRV()
 		},
 	},
 	{
@@ -337,6 +331,16 @@ func leaf(c *tls.Certificate) (*x509.Certificate, error) {
 		return nil, fmt.Errorf("demo: bed certificate: %w", err)
 	}
 	return l, nil
+}
+
+// publishSRV publishes the XEP-0368 fallback: an _xmpps-client SRV
+// record for xmpp.DOMAIN at the bed's direct-TLS port, and that host's A
+// record.
+func (w *World) publishSRV() error {
+	return w.Bed.AddDNS(
+		fmt.Sprintf("_xmpps-client._tcp.%s. 300 IN SRV 0 0 %d xmpp.%s.", w.Bed.Domain, w.Bed.TLS.Port(), w.Bed.Domain),
+		fmt.Sprintf("xmpp.%s. 300 IN A %s", w.Bed.Domain, w.Bed.TLS.Addr()),
+	)
 }
 
 // TLSRecord is a direct-TLS record to addr (SNI = domain, ALPN
