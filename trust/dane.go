@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/miekg/dns"
 )
@@ -136,7 +135,6 @@ func VerifyDANE(tlsa []*dns.TLSA, certs []*x509.Certificate, opts VerifyOptions)
 		return fail(errNoCerts)
 	}
 	leaf := certs[0]
-	now := opts.now()
 
 	// WebPKI is computed at most once, and only if a PKIX record needs it.
 	var (
@@ -182,7 +180,7 @@ func VerifyDANE(tlsa []*dns.TLSA, certs []*x509.Certificate, opts VerifyOptions)
 				}
 			}
 		case usageDANETA:
-			err := verifyDANETA(r, certs, opts, now)
+			err := verifyDANETA(r, certs, opts)
 			if err == nil {
 				return nil
 			}
@@ -209,39 +207,23 @@ var errNoAnchor = errors.New("trust: no certificate matches the DANE-TA record")
 // leaf up to a certificate matching the record, which then serves as the
 // only trust anchor (RFC 7671 §5.2), and the leaf must carry an acceptable
 // name.
-func verifyDANETA(r tlsaRecord, certs []*x509.Certificate, opts VerifyOptions, now time.Time) error {
-	var anchors []*x509.Certificate
-	for _, c := range certs[1:] {
-		if r.matches(c) {
-			anchors = append(anchors, c)
-		}
-	}
+func verifyDANETA(r tlsaRecord, certs []*x509.Certificate, opts VerifyOptions) error {
 	// RFC 7671 §5.2.2: a "2 0 0" record carries the anchor itself, which the
 	// server may then omit from its chain.
+	var extra []*x509.Certificate
 	if r.selector == selectorCert && r.matching == matchFull {
 		if c, err := x509.ParseCertificate(r.data); err == nil {
-			anchors = append(anchors, c)
+			extra = append(extra, c)
 		}
 	}
-	var lastErr error = errNoAnchor
-	for _, a := range anchors {
-		pool := x509.NewCertPool()
-		pool.AddCert(a)
-		if _, err := verifyChain(certs, pool, now); err != nil {
-			lastErr = err
-			continue
-		}
+	ok, _, chainErr := anchoredChain(certs, opts, r.matches, extra...)
+	switch {
+	case ok:
 		return verifyName(certs[0], opts.Names)
+	case chainErr != nil:
+		return chainErr
 	}
-	// The anchor may be a root in opts.Roots the server did not send.
-	if chains, err := verifyChain(certs, opts.Roots, now); err == nil {
-		for _, ch := range chains {
-			if anyMatch(r, ch[1:]) {
-				return verifyName(certs[0], opts.Names)
-			}
-		}
-	}
-	return lastErr
+	return errNoAnchor
 }
 
 // DANEError reports that a usable TLSA set did not authenticate the peer

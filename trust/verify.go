@@ -52,6 +52,41 @@ func VerifyWebPKI(certs []*x509.Certificate, opts VerifyOptions) ([][]*x509.Cert
 	return chains, nil
 }
 
+// anchoredChain reports whether certs verify from the leaf up to a
+// certificate isAnchor accepts (a pinned CA key, A9; a DANE-TA record,
+// X4): each accepted certificate presented, or given in extra, is tried as
+// the only trust anchor, so the anchor holds even for a private CA not in
+// opts.Roots; failing that, one in a chain verified to opts.Roots (a root
+// the server did not send). Names are not checked. candidate says some
+// presented or extra certificate was accepted; chainErr is why the last
+// such chain did not verify.
+func anchoredChain(certs []*x509.Certificate, opts VerifyOptions, isAnchor func(*x509.Certificate) bool, extra ...*x509.Certificate) (ok, candidate bool, chainErr error) {
+	now := opts.now()
+	for _, c := range append(certs[1:len(certs):len(certs)], extra...) {
+		if c == nil || !isAnchor(c) {
+			continue
+		}
+		candidate = true
+		anchor := x509.NewCertPool()
+		anchor.AddCert(c)
+		if _, err := verifyChain(certs, anchor, now); err != nil {
+			chainErr = err
+			continue
+		}
+		return true, true, nil
+	}
+	if chains, err := verifyChain(certs, opts.Roots, now); err == nil {
+		for _, ch := range chains {
+			for _, c := range ch[1:] {
+				if isAnchor(c) {
+					return true, candidate, nil
+				}
+			}
+		}
+	}
+	return false, candidate, chainErr
+}
+
 // verifyChain builds chains from certs[0] to roots using certs[1:] as
 // intermediates. Names are checked separately (verifyName) because A10
 // accepts any of several names and x509 takes only one.
@@ -152,43 +187,14 @@ func VerifyPins(pins []hacx.Pin, certs []*x509.Certificate, opts VerifyOptions) 
 	if matches(leaf) {
 		return nil
 	}
-	now := opts.now()
-	var chainErr error
-	caPinned := false
 	// A9: a pinned CA key counts only when the chain verifies from the leaf
-	// up to the certificate with that key. Use each pinned presented
-	// certificate as the only anchor, so the pin holds even for a private
-	// CA that is not in Roots.
-	for _, c := range certs[1:] {
-		if c == nil || !matches(c) {
-			continue
-		}
-		caPinned = true
-		anchor := x509.NewCertPool()
-		anchor.AddCert(c)
-		if _, err := verifyChain(certs, anchor, now); err != nil {
-			chainErr = err
-			continue
-		}
+	// up to the certificate with that key.
+	ok, caPinned, chainErr := anchoredChain(certs, opts, matches)
+	if ok {
 		if err := verifyName(leaf, opts.Names); err != nil {
 			return fail("pinned CA key verified but name check failed", err)
 		}
 		return nil
-	}
-	// The pinned key may belong to a root in Roots that the server did not
-	// send: look for it in the chains verified to Roots.
-	chains, err := verifyChain(certs, opts.Roots, now)
-	if err == nil {
-		for _, ch := range chains {
-			for _, c := range ch[1:] {
-				if matches(c) {
-					if err := verifyName(leaf, opts.Names); err != nil {
-						return fail("pinned CA key verified but name check failed", err)
-					}
-					return nil
-				}
-			}
-		}
 	}
 	if caPinned {
 		return fail("a presented CA certificate matches a pin but the chain does not verify up to it", chainErr)
