@@ -154,9 +154,8 @@ func runProxy(ctx context.Context, sio *stdio, args []string) error {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(sio.err, &slog.HandlerOptions{Level: level}))
-	dialer.Logger = logger.With("component", "dial")
-	if !*verbose {
-		dialer.Logger = nil
+	if *verbose {
+		dialer.Logger = logger.With("component", "dial")
 	}
 
 	reg := prometheus.NewRegistry()
