@@ -124,7 +124,7 @@ func TestRelay_ServerCloses(t *testing.T) {
 // end in the log, not a client error.
 func TestRelay_ServerClosesClientLingers(t *testing.T) {
 	b := newBed(t)
-	var logBuf syncBuffer
+	var logBuf hacxtest.SyncBuffer
 	srv, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, hacxtest.EchoConfig{})}, func(s *proxy.Server) {
 		s.Logger = slog.New(slog.NewTextHandler(&logBuf, nil))
 	})
@@ -142,7 +142,7 @@ func TestRelay_ServerClosesClientLingers(t *testing.T) {
 }
 
 // waitLog waits until the log holds want, and returns it.
-func waitLog(t *testing.T, log *syncBuffer, want string) string {
+func waitLog(t *testing.T, log *hacxtest.SyncBuffer, want string) string {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(log.String(), want); {
 		if time.Now().After(deadline) {
@@ -684,7 +684,7 @@ func TestMetricsAndLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logBuf syncBuffer
+	var logBuf hacxtest.SyncBuffer
 	srv, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodWebSocket, hacxtest.EchoConfig{})}, func(s *proxy.Server) {
 		s.Metrics = m
 		s.Logger = slog.New(slog.NewTextHandler(&logBuf, nil))
