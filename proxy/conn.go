@@ -263,7 +263,7 @@ func (c *conn) handshakeFailed(err error) {
 func (c *conn) open() (*xmppstream.Splitter, *xmppstream.Token, error) {
 	headerTimeout := orDefault(c.srv.HeaderTimeout, DefaultHeaderTimeout)
 	c.raw.SetReadDeadline(time.Now().Add(headerTimeout))
-	sp := xmppstream.NewSplitter(c.raw, c.srv.maxElement())
+	sp := xmppstream.NewSplitter(c.raw, c.srv.MaxElement)
 	hdr, err := c.readHeader(sp)
 	if err != nil {
 		// The client has not got a header yet: give it one to carry the error.
@@ -326,7 +326,7 @@ func (c *conn) open() (*xmppstream.Splitter, *xmppstream.Token, error) {
 	c.mu.Lock()
 	c.cc = tc
 	c.mu.Unlock()
-	sp = xmppstream.NewSplitter(tc, c.srv.maxElement())
+	sp = xmppstream.NewSplitter(tc, c.srv.MaxElement)
 	if _, err := c.readHeader(sp); err != nil {
 		// A new stream over TLS: the error needs a header of its own.
 		c.writeHeader(&xmppstream.Header{From: c.domain, ID: newID()})
