@@ -128,13 +128,6 @@ func (s *Server) maxConns() int64 {
 	return int64(s.MaxConns)
 }
 
-func (s *Server) maxElement() int {
-	if s.MaxElement > 0 {
-		return s.MaxElement
-	}
-	return xmppstream.DefaultMaxElement
-}
-
 func orDefault(v, def time.Duration) time.Duration {
 	if v > 0 {
 		return v
@@ -325,8 +318,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Close stops accepting and closes every connection at once.
 func (s *Server) Close() error {
-	s.stop()
-	for _, c := range s.remaining() {
+	// stop sets shutdown under the lock that adding a connection takes, so
+	// its list is every connection there will be.
+	for _, c := range s.stop() {
 		c.abort()
 	}
 	s.wg.Wait()
