@@ -178,22 +178,3 @@ func trailing(p []byte, c byte, before int) int {
 	}
 	return n
 }
-
-// headerTagName is the qualified name of a stream header's start tag in
-// raw (an XML declaration may come first), nil when there is none.
-func headerTagName(raw []byte) []byte {
-	for {
-		i := bytes.IndexByte(raw, '<')
-		if i < 0 || i+1 >= len(raw) {
-			return nil
-		}
-		raw = raw[i+1:]
-		if raw[0] == '?' || raw[0] == '!' {
-			continue // the XML declaration
-		}
-		if j := bytes.IndexAny(raw, " \t\r\n/>"); j > 0 {
-			return raw[:j]
-		}
-		return nil
-	}
-}

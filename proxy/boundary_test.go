@@ -92,21 +92,6 @@ func TestBoundary_ForeignStreamElement(t *testing.T) {
 	}
 }
 
-func TestHeaderTagName(t *testing.T) {
-	for in, want := range map[string]string{
-		"<?xml version='1.0'?><stream:stream to='x'>": "stream:stream",
-		"<?xml version='1.0'?>\n<s:stream>":           "s:stream",
-		"<stream:stream\tto='x'>":                     "stream:stream",
-		"<?xml version='1.0'?>":                       "",
-		"<":                                           "",
-		"":                                            "",
-	} {
-		if got := string(headerTagName([]byte(in))); got != want {
-			t.Errorf("%q: %q, want %q", in, got, want)
-		}
-	}
-}
-
 // FuzzBoundary: client bytes are network input: never a panic, and a
 // run of whole elements (as the stream splitter reads them) ends at a
 // boundary.

@@ -350,7 +350,7 @@ func (c *conn) readHeader(sp *xmppstream.Splitter) (*xmppstream.Header, error) {
 		c.srv.Metrics.refuse("bad-stream")
 		return nil, &openError{condition: "not-well-formed", text: "expected a stream header"}
 	}
-	c.streamTag = bytes.Clone(headerTagName(tok.Raw))
+	c.streamTag = sp.StreamName()
 	h := tok.Header
 	switch {
 	case h.NS != c.kind.Namespace():

@@ -265,6 +265,12 @@ func newByteSplitter(b []byte, max int, mode splitMode) *Splitter {
 // STARTTLS <proceed/>, say). It aliases the Splitter's buffer.
 func (s *Splitter) Buffered() []byte { return s.buf[s.pos:s.end] }
 
+// StreamName returns the qualified name of the stream header in effect
+// as the peer wrote it (stream:stream, or another prefix), for a relay
+// that writes the matching end tag; nil before the first header. The
+// slice is the caller's.
+func (s *Splitter) StreamName() []byte { return bytes.Clone(s.rootQName) }
+
 // Next returns the next token. At the end of the input between tokens it
 // returns io.EOF; after a TokenClose it returns io.EOF without reading.
 // Input that is not an acceptable XMPP stream gives an *Error whose cause

@@ -171,6 +171,36 @@ func TestSplitter_Names(t *testing.T) {
 	}
 }
 
+// TestSplitter_StreamName: the header's qualified name as written, after
+// an XML declaration and whatever whitespace ends the name; none without
+// a header.
+func TestSplitter_StreamName(t *testing.T) {
+	const decls = " xmlns:stream='" + NSStream + "' xmlns='jabber:client'"
+	for in, want := range map[string]string{
+		"<?xml version='1.0'?><stream:stream" + decls + " to='x'>":                           "stream:stream",
+		"<?xml version='1.0'?>\n<s:stream xmlns:s='" + NSStream + "' xmlns='jabber:client'>": "s:stream",
+		"<stream:stream\tto='x'" + decls + ">":                                               "stream:stream",
+		"<?xml version='1.0'?>":                                                              "",
+		"<":                                                                                  "",
+		"":                                                                                   "",
+	} {
+		s := NewSplitter(strings.NewReader(in), 0)
+		if _, err := s.Next(); want != "" && err != nil {
+			t.Errorf("%q: %v", in, err)
+		}
+		got := s.StreamName()
+		if string(got) != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+		if len(got) > 0 {
+			got[0] = 'X'
+			if string(s.StreamName()) != want {
+				t.Errorf("%q: changing the returned name changed the Splitter's", in)
+			}
+		}
+	}
+}
+
 // TestSplitter_Errors_RFC6120Section11: what RFC 6120 forbids or XML
 // does not allow is a stream error with the right condition, however the
 // input is cut, and never a panic.
