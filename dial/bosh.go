@@ -103,13 +103,7 @@ func (d *Dialer) tryBOSH(ctx context.Context, a *attempt, domain string, kind ha
 	}
 	if err != nil {
 		hr.release()
-		if te := timedOut(ctx, sctx, err, "bosh session creation", "stream timeout", limit); te != nil {
-			return nil, te
-		}
-		if sctx.Err() != nil {
-			return nil, fmt.Errorf("%w (%v)", context.Cause(sctx), err)
-		}
-		return nil, err
+		return nil, streamErr(ctx, sctx, err, "bosh session creation", limit)
 	}
 	hdr := s.Session.Header
 	return &Conn{

@@ -222,6 +222,20 @@ func (e *TimeoutError) Is(target error) bool {
 // Timeout reports true, as net.Error asks.
 func (e *TimeoutError) Timeout() bool { return true }
 
+// streamErr is the error of a step of the XMPP proof (op) that failed with
+// err under pctx, the attempt's context bounded by the stream timeout: a
+// *TimeoutError when that limit expired, the cancellation's cause (with
+// err) when pctx ended otherwise, else err itself.
+func streamErr(ctx, pctx context.Context, err error, op string, limit time.Duration) error {
+	if te := timedOut(ctx, pctx, err, op, "stream timeout", limit); te != nil {
+		return te
+	}
+	if pctx.Err() != nil {
+		return fmt.Errorf("%w (%v)", context.Cause(pctx), err)
+	}
+	return err
+}
+
 // timedOut returns err as a *TimeoutError when the phase's own context
 // (pctx, derived from the attempt's ctx with limit) expired while the
 // attempt as a whole was still wanted, else nil. A cancelled attempt (lost

@@ -83,10 +83,7 @@ func (d *Dialer) exchangeHeaders(ctx context.Context, tc *tls.Conn, domain strin
 		if err == nil {
 			err = context.Cause(sctx)
 		}
-		if te := timedOut(ctx, sctx, err, "xmpp stream header", "stream timeout", limit); te != nil {
-			return nil, nil, te
-		}
-		return nil, nil, fmt.Errorf("%w (%v)", context.Cause(sctx), err)
+		return nil, nil, streamErr(ctx, sctx, err, "xmpp stream header", limit)
 	}
 	if err != nil {
 		return nil, nil, err

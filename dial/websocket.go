@@ -48,13 +48,7 @@ func (d *Dialer) tryWebSocket(ctx context.Context, a *attempt, domain string, ki
 	hdr, err := wsOpen(sctx, ws, domain)
 	if err != nil {
 		ws.CloseNow()
-		if te := timedOut(ctx, sctx, err, "websocket <open/>", "stream timeout", limit); te != nil {
-			return nil, te
-		}
-		if sctx.Err() != nil {
-			return nil, fmt.Errorf("%w (%v)", context.Cause(sctx), err)
-		}
-		return nil, err
+		return nil, streamErr(ctx, sctx, err, "websocket <open/>", limit)
 	}
 	return &Conn{
 		Domain: domain, Kind: kind, Route: a.route,
