@@ -3,7 +3,9 @@ package hacx
 import (
 	"encoding/base64"
 	"fmt"
+	"net"
 	"net/netip"
+	"strconv"
 )
 
 // Source says where a route was discovered.
@@ -15,6 +17,7 @@ const (
 	SourceHostMeta2 Source = "host-meta2" // Host Meta 2 host-meta.json (X3)
 	SourceHostMeta  Source = "host-meta"  // XEP-0156 host-meta / host-meta.json (X2)
 	SourceSRV       Source = "srv"        // XEP-0368 / RFC 6120 SRV records (X1)
+	SourceFallback  Source = "fallback"   // the domain itself when nothing is published (F1)
 	SourceStatic    Source = "static"     // given by the caller
 )
 
@@ -22,7 +25,10 @@ const (
 // type discovery hands to dialing.
 type Route struct {
 	Method Method
-	Addr   netip.AddrPort // where the TCP connection goes (A8)
+	// Addr is where the TCP connection goes (A8). A route by name has no
+	// address, only Addr's port: the connection goes to Host on that port
+	// through a proxy that resolves it (the F1 fallback over socks5h, T1).
+	Addr netip.AddrPort
 
 	// SNI and HasSNI, ALPN, URL and Pins mean what they mean in Record.
 	SNI    string
@@ -41,6 +47,15 @@ type Route struct {
 	// Index is the 1-based position of the record in its source document
 	// (or SRV answer), for messages such as "record 3 (websocket)".
 	Index int
+}
+
+// Dest is the "host:port" to connect to: Addr, or Host and Addr's port
+// for a route by name.
+func (r Route) Dest() string {
+	if !r.Addr.Addr().IsValid() && r.Host != "" {
+		return net.JoinHostPort(r.Host, strconv.Itoa(int(r.Addr.Port())))
+	}
+	return r.Addr.String()
 }
 
 // Route converts a record into a route from source src at position index.
@@ -64,7 +79,7 @@ func (d *Document) Routes(src Source) []Route {
 
 // String names the route as messages do: "hacx record 3 (websocket 192.0.2.1:443)".
 func (r Route) String() string {
-	s := fmt.Sprintf("%s %s", r.Method, r.Addr)
+	s := fmt.Sprintf("%s %s", r.Method, r.Dest())
 	if r.URL != "" {
 		s += " " + r.URL
 	}

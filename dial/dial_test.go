@@ -373,10 +373,13 @@ func TestRace_AllFailListsEveryRoute_C3(t *testing.T) {
 		route(hacx.MethodTLS, wrongDomain.addr, 2),
 		pinned,
 		route(hacx.MethodTLS, wrongName.addr, 4),
-		route(hacx.MethodStartTLS, wrongName.addr, 5),
+		route(hacx.Method("carrier-pigeon"), wrongName.addr, 5),
+		// A STARTTLS route to a direct-TLS port: the TLS server takes
+		// the plaintext header for a bad ClientHello and hangs up (S1).
+		route(hacx.MethodStartTLS, wrongName.addr, 6),
 	}
 	de := dialFail(t, newDialer(ca), routes...)
-	wantPhases := []dial.Phase{dial.PhaseTCP, dial.PhaseStream, dial.PhaseVerify, dial.PhaseVerify, dial.PhaseNone}
+	wantPhases := []dial.Phase{dial.PhaseTCP, dial.PhaseStream, dial.PhaseVerify, dial.PhaseVerify, dial.PhaseNone, dial.PhaseStartTLS}
 	if len(de.Attempts) != len(routes) {
 		t.Fatalf("%d attempts, want %d", len(de.Attempts), len(routes))
 	}

@@ -22,6 +22,9 @@ const (
 	PhaseNone Phase = iota
 	// PhaseTCP: connecting TCP to the route's ip:port (A8).
 	PhaseTCP
+	// PhaseStartTLS: the plaintext stream before TLS on a STARTTLS route:
+	// header, features offering <starttls/>, <proceed/> (S1).
+	PhaseStartTLS
 	// PhaseTLS: the TLS handshake with the route's exact SNI and ALPN (A5, A6).
 	PhaseTLS
 	// PhaseVerify: accepting the peer's certificate by pins, DANE or WebPKI (A9, A10, X4).
@@ -33,7 +36,7 @@ const (
 	PhaseDone
 )
 
-var phaseNames = [...]string{"none", "tcp", "tls", "verify", "stream", "done"}
+var phaseNames = [...]string{"none", "tcp", "starttls", "tls", "verify", "stream", "done"}
 
 func (p Phase) String() string {
 	if p >= 0 && int(p) < len(phaseNames) {
@@ -94,6 +97,10 @@ type Attempt struct {
 	// attributes of a working route (its From is the domain, C4); nil
 	// otherwise.
 	Header *xmppstream.Header
+	// PlainFeatures are the <stream:features/> a STARTTLS route's server
+	// offered before TLS, as received: untrusted (S1), for reports only;
+	// nil for other methods or when none were read.
+	PlainFeatures []byte
 }
 
 // What the DANE check of an attempt found (Attempt.DANE, X4).

@@ -20,7 +20,7 @@ import (
 // messages and bodies, which another library cannot read as a stream.
 var ErrNotByteStream = errors.New("the transport is not an XMPP byte stream")
 
-// StreamConn returns c's direct TLS connection as another XMPP library
+// StreamConn returns c's TLS connection (direct TLS or STARTTLS) as another XMPP library
 // expects to find a new one: positioned before any stream header.
 //
 // The dialer had to open the stream itself to prove it comes from
@@ -51,7 +51,7 @@ var ErrNotByteStream = errors.New("the transport is not an XMPP byte stream")
 // Call StreamConn once, and close the returned net.Conn instead of c: it
 // closes c's transport without writing a </stream:stream> of its own.
 func (c *Conn) StreamConn() (net.Conn, error) {
-	if c == nil || c.NetConn == nil || c.Route.Method != hacx.MethodTLS && c.Route.Method != "" {
+	if c == nil || c.NetConn == nil || !byteStream(c.Route.Method) {
 		m := "no transport"
 		if c != nil && c.Route.Method != "" {
 			m = string(c.Route.Method)
@@ -63,6 +63,12 @@ func (c *Conn) StreamConn() (net.Conn, error) {
 		return nil, fmt.Errorf("dial: StreamConn: the server's stream header and features are missing: %w", ErrNotByteStream)
 	}
 	return &streamConn{Conn: c.NetConn, c: c, abs: headerAbsorber{domain: c.Domain, kind: c.Kind}}, nil
+}
+
+// byteStream reports whether m carries XMPP as a TLS byte stream: direct
+// TLS, STARTTLS (after the TLS restart), or a route given without method.
+func byteStream(m hacx.Method) bool {
+	return m == hacx.MethodTLS || m == hacx.MethodStartTLS || m == ""
 }
 
 // streamConn is the net.Conn StreamConn returns.

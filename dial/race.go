@@ -19,6 +19,7 @@ type attempt struct {
 	verified atomic.Value // string: "pin", "dane" or "webpki"
 	dane     atomic.Value // string: one of the DANE constants
 	tls      atomic.Pointer[tls.ConnectionState]
+	plain    atomic.Pointer[[]byte] // STARTTLS: the plaintext features (S1)
 	// connected and secured are nanoseconds from start to TCP connected
 	// and to TLS verified, 0 until then.
 	connected, secured atomic.Int64
@@ -35,6 +36,9 @@ func (a *attempt) fill(at *Attempt) {
 	at.Phase, at.Verified = a.getPhase(), a.how()
 	at.DANE, _ = a.dane.Load().(string)
 	at.TLS = a.tls.Load()
+	if p := a.plain.Load(); p != nil {
+		at.PlainFeatures = *p
+	}
 	at.Connect, at.Handshake = time.Duration(a.connected.Load()), time.Duration(a.secured.Load())
 }
 

@@ -19,8 +19,10 @@ func (d *Dialer) try(ctx context.Context, a *attempt, domain string, kind hacx.K
 		return d.tryWebSocket(ctx, a, domain, kind)
 	case hacx.MethodBOSH:
 		return d.tryBOSH(ctx, a, domain, kind)
+	case hacx.MethodStartTLS:
+		return d.tryStartTLS(ctx, a, domain, kind)
 	}
-	// STARTTLS (X1) and future methods (E1) are skipped with a reason (C1).
+	// Future methods (E1) are skipped with a reason (C1).
 	return nil, fmt.Errorf("%w %q", ErrUnsupportedMethod, a.route.Method)
 }
 

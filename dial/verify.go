@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 
@@ -177,22 +178,38 @@ func isIPLiteral(s string) bool {
 // connectTLS runs the tcp, tls and verify phases of one connection to the
 // route's ip:port (A8), each under its own timeout.
 func (d *Dialer) connectTLS(ctx context.Context, a *attempt, names []string, tl *tlsaLookup) (*tls.Conn, error) {
+	raw, err := d.connectTCP(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	return d.handshake(ctx, a, raw, names, tl)
+}
+
+// connectTCP is the tcp phase: a connection to the route's destination
+// under ConnectTimeout.
+func (d *Dialer) connectTCP(ctx context.Context, a *attempt) (net.Conn, error) {
 	a.setPhase(PhaseTCP)
 	limit := d.connectTimeout()
 	cctx, cancel := context.WithTimeout(ctx, limit)
-	raw, err := d.dialTCP(cctx, a.route.Addr.String())
+	defer cancel()
+	raw, err := d.dialTCP(cctx, a.route.Dest())
 	if te := timedOut(ctx, cctx, err, d.connectOp(), "connect timeout", limit); te != nil {
 		err = te
 	}
-	cancel()
 	if err != nil {
 		return nil, err
 	}
 	a.mark(&a.connected)
+	return raw, nil
+}
+
+// handshake runs the tls and verify phases on raw under
+// HandshakeTimeout; raw is closed when they fail.
+func (d *Dialer) handshake(ctx context.Context, a *attempt, raw net.Conn, names []string, tl *tlsaLookup) (*tls.Conn, error) {
 	a.setPhase(PhaseTLS)
 	// The handshake timeout also bounds the wait for the TLSA answer,
 	// which happens inside VerifyConnection.
-	limit = d.handshakeTimeout()
+	limit := d.handshakeTimeout()
 	hctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	cfg, err := d.tlsConfig(hctx, a, names, tl)

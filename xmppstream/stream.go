@@ -98,10 +98,21 @@ func WriteOpenFrom(w io.Writer, from, to string, kind hacx.Kind) error {
 // Phase is PhaseFeatures. r should carry a deadline (a net.Conn with
 // SetReadDeadline): a silent peer makes ReadOpen wait.
 func ReadOpen(r io.Reader, domain string, kind hacx.Kind) (*Header, []byte, error) {
+	_, hdr, feats, err := readOpen(r, domain, kind)
+	if feats == nil {
+		return hdr, nil, err
+	}
+	return hdr, feats.Raw, err
+}
+
+// readOpen is ReadOpen returning the reader, positioned just after the
+// features element, and the parsed features, for exchanges that go on
+// reading elements (STARTTLS).
+func readOpen(r io.Reader, domain string, kind hacx.Kind) (*openReader, *Header, *elem, error) {
 	s := newOpenReader(r)
 	hdr, err := s.header()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	bad := checkHeader(hdr, kind, PhaseHeader)
 	if bad == nil && !sameDomain(hdr.From, domain) {
@@ -117,26 +128,26 @@ func ReadOpen(r io.Reader, domain string, kind hacx.Kind) (*Header, []byte, erro
 	// that accepts it must send features at once (section 4.3.2): reading
 	// one more element therefore costs no time, and lets a refusal be
 	// named by its condition rather than by the header it came with.
-	next, nerr := s.next(PhaseFeatures)
+	next, nerr := s.next(PhaseFeatures, "stream features")
 	if next != nil && next.Name == (xml.Name{Space: NSStream, Local: "error"}) {
 		se := streamError(next)
 		e := &Error{Phase: PhaseFeatures, Reason: "the server sent a stream error after its header", Got: excerpt(next.Raw), Err: se}
 		if bad != nil {
 			e.Phase = PhaseHeader
-			return nil, nil, e
+			return nil, nil, nil, e
 		}
-		return hdr, nil, e
+		return nil, hdr, nil, e
 	}
 	if bad != nil {
-		return nil, nil, bad
+		return nil, nil, nil, bad
 	}
 	if nerr != nil {
-		return hdr, nil, nerr
+		return nil, hdr, nil, nerr
 	}
 	if next.Name != (xml.Name{Space: NSStream, Local: "features"}) {
-		return hdr, nil, &Error{Phase: PhaseFeatures, Reason: fmt.Sprintf("got <%s/> where <stream:features/> was expected", next.Name.Local), Got: excerpt(next.Raw), Err: ErrNotXMPP}
+		return nil, hdr, nil, &Error{Phase: PhaseFeatures, Reason: fmt.Sprintf("got <%s/> where <stream:features/> was expected", next.Name.Local), Got: excerpt(next.Raw), Err: ErrNotXMPP}
 	}
-	return hdr, next.Raw, nil
+	return s, hdr, next, nil
 }
 
 // ReadClientOpen is the server side of WriteOpen: it reads a client's
@@ -277,13 +288,13 @@ func (s *openReader) start(t xml.StartElement, off int64) (*Header, error) {
 }
 
 // next reads the next top-level element after the header, skipping
-// whitespace keepalives.
-func (s *openReader) next(phase string) (*elem, error) {
+// whitespace keepalives; what names the expected element in errors.
+func (s *openReader) next(phase, what string) (*elem, error) {
 	for {
 		before := s.d.InputOffset()
 		tok, err := s.d.Token()
 		if err != nil {
-			return nil, s.readErr(phase, "stream features", err, before)
+			return nil, s.readErr(phase, what, err, before)
 		}
 		if why := restricted(tok, false); why != "" {
 			return nil, &Error{Phase: phase, Reason: "got " + why + ", which XMPP forbids", Got: excerpt(s.raw(before, s.d.InputOffset())), Err: ErrRestrictedXML}
@@ -291,7 +302,7 @@ func (s *openReader) next(phase string) (*elem, error) {
 		switch t := tok.(type) {
 		case xml.CharData:
 			if len(bytes.TrimSpace(t)) > 0 {
-				return nil, &Error{Phase: phase, Reason: "got text where <stream:features/> was expected", Got: excerpt(t), Err: ErrNotXMPP}
+				return nil, &Error{Phase: phase, Reason: "got text where " + what + " should be", Got: excerpt(t), Err: ErrNotXMPP}
 			}
 		case xml.StartElement:
 			e, err := tree(s.d, t.Copy(), before, 1, s.raw)
