@@ -1,15 +1,22 @@
 package dial_test
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/dial"
+	"hacx.dev/hacx/discover"
 	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/socks"
 	"hacx.dev/hacx/xmppstream"
 )
 
@@ -195,5 +202,53 @@ func TestStartTLS_ServerKind(t *testing.T) {
 	last, _ := srv.Last()
 	if last.From != "origin.test" || c.Header.NS != "jabber:server" {
 		t.Errorf("server saw from %q, stream ns %q", last.From, c.Header.NS)
+	}
+}
+
+// TestSOCKS_FallbackByName_F1_T1: a domain that publishes nothing,
+// reached through a socks5h proxy: no SRV can be asked (T1), so after the
+// HTTPS documents the RFC 6120 fallback goes by name, CONNECT
+// domain:5222, the proxy resolving it, and STARTTLS wins.
+func TestSOCKS_FallbackByName_F1_T1(t *testing.T) {
+	ca := newCA(t)
+	cert := issue(t, ca, domain)
+	pub := httptest.NewUnstartedServer(http.NotFoundHandler())
+	pub.TLS = (&tlsServer{}).tlsConfig(cert)
+	pub.Config.ErrorLog = log.New(io.Discard, "", 0)
+	pub.StartTLS()
+	t.Cleanup(pub.Close)
+	srv := startSTARTTLS(t, "127.0.0.2", cert, hacxtest.StartTLSGood, hacxtest.XMPPConfig{})
+	proxy, err := hacxtest.NewSOCKSServer(map[string]string{
+		domain + ":443":  pub.Listener.Addr().String(),
+		domain + ":5222": srv.Addr().String(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	p := &socks.Proxy{Addr: proxy.Addr}
+	d := newDialer(ca)
+	d.Proxy = p
+	d.TLSA = nil // T1 decides: no local DNS behind socks5h
+	d.Routes = dial.Discovery{Resolver: &discover.Resolver{Roots: ca.Pool(), Proxy: p}}
+	c, err := d.Dial(context.Background(), domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Route.Source != hacx.SourceFallback || c.Route.Method != hacx.MethodStartTLS {
+		t.Errorf("won over %v, want the F1 STARTTLS route", c.Route)
+	}
+	var byName bool
+	for _, cn := range proxy.Connects() {
+		if cn.IsName && cn.Target() == domain+":5222" {
+			byName = true
+		}
+		if !cn.IsName {
+			t.Errorf("CONNECT %v by address: the domain was resolved outside the proxy", cn)
+		}
+	}
+	if !byName {
+		t.Errorf("CONNECTs %v: want %s:5222 by name", proxy.Connects(), domain)
 	}
 }

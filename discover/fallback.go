@@ -47,20 +47,121 @@ func (r *Resolver) lookupFallbacks(ctx context.Context, domain string, kind hacx
 		srs = append(srs, SourceResult{Source: hacx.SourceSRV, Status: StatusSkipped, Note: r.noDNSReason()})
 		return routes, srs
 	}
-	svc := []struct {
-		prefix string
-		method hacx.Method
-	}{{"_xmpps-client._tcp.", hacx.MethodTLS}, {"_xmpp-client._tcp.", hacx.MethodStartTLS}}
-	if kind == hacx.Server {
-		svc[0].prefix, svc[1].prefix = "_xmpps-server._tcp.", "_xmpp-server._tcp."
-	}
-	for _, s := range svc {
+	for _, s := range srvServices(kind) {
 		rs, sr := r.lookupSRVRoutes(ctx, domain, kind, s.prefix+domain, s.method)
 		sr.Note = joinNote(sr.Note, r.outsideProxy()) // T1: say where the query went
 		routes = append(routes, rs...)
 		srs = append(srs, sr)
 	}
 	return routes, srs
+}
+
+// srvService is one SRV name of rule X1 and the method its records mean.
+type srvService struct {
+	prefix string
+	method hacx.Method
+	port   uint16 // where the service is when nothing is published (F1)
+}
+
+// srvServices are the SRV names of kind, in the order they are looked up.
+func srvServices(kind hacx.Kind) []srvService {
+	if kind == hacx.Server {
+		return []srvService{{"_xmpps-server._tcp.", hacx.MethodTLS, 0}, {"_xmpp-server._tcp.", hacx.MethodStartTLS, 5269}}
+	}
+	return []srvService{{"_xmpps-client._tcp.", hacx.MethodTLS, 5223}, {"_xmpp-client._tcp.", hacx.MethodStartTLS, 5222}}
+}
+
+// fallbackServices are the services of F1 in the order to try them: RFC
+// 6120 section 3.2.2 names 5222 (5269 between servers); 5223 is where
+// XEP-0368 direct TLS has been run for as long as it has existed. Direct
+// TLS between servers has no customary port.
+func fallbackServices(kind hacx.Kind) []srvService {
+	svcs := srvServices(kind)
+	return []srvService{svcs[1], svcs[0]}
+}
+
+// fallbackRoutes are the routes of rule F1: when no source published a
+// route, the domain itself on the customary ports: STARTTLS on 5222
+// (5269 between servers) and direct TLS on 5223. A service whose SRV
+// answer is the single target "." is not available and gets no route.
+// Behind a socks5h proxy no name is resolved here: the routes go by name,
+// and the proxy resolves the domain (T1).
+//
+// Decision: a failed SRV lookup (an error, not NXDOMAIN) also leads
+// here: a blocked or broken resolver must not cost the user a route that
+// RFC 6120 clients have always tried.
+func (r *Resolver) fallbackRoutes(ctx context.Context, domain string, kind hacx.Kind, srs []SourceResult) ([]hacx.Route, SourceResult) {
+	sr := SourceResult{Source: hacx.SourceFallback, Query: domain + " A/AAAA"}
+	var svcs []srvService
+	var notes []string
+	for _, s := range fallbackServices(kind) {
+		if s.port == 0 {
+			continue
+		}
+		if srvUnavailable(srs, s.prefix+domain) {
+			notes = append(notes, fmt.Sprintf("%s%s is \".\" (service not available): no port %d", s.prefix, domain, s.port))
+			continue
+		}
+		svcs = append(svcs, s)
+	}
+	if len(svcs) == 0 {
+		sr.Status, sr.Note = StatusNone, strings.Join(notes, "; ")
+		return nil, sr
+	}
+	var ips []netip.Addr
+	byName := r.noDNS()
+	if byName {
+		sr.Query = domain + " (resolved by the proxy)"
+		notes = append(notes, "by name through the proxy (T1)")
+	} else {
+		var err error
+		ips, err = r.lookupIPs(ctx, domain)
+		if err != nil {
+			sr.Status, sr.Err = StatusError, err
+			sr.Note = strings.Join(notes, "; ")
+			return nil, sr
+		}
+		if len(ips) == 0 {
+			sr.Status = StatusNone
+			sr.Note = strings.Join(append(notes, "no addresses"), "; ")
+			return nil, sr
+		}
+	}
+	var routes []hacx.Route
+	for prio, s := range svcs {
+		rt := hacx.Route{
+			Method: s.method, SNI: domain, HasSNI: true,
+			Priority: uint16(prio), Source: hacx.SourceFallback, Host: domain, Index: prio + 1,
+		}
+		if s.method == hacx.MethodTLS {
+			rt.ALPN = alpnFor(kind)
+		}
+		if byName {
+			rt.Addr = netip.AddrPortFrom(netip.Addr{}, s.port)
+			routes = append(routes, rt)
+			continue
+		}
+		for _, ip := range ips {
+			x := rt
+			x.Addr = netip.AddrPortFrom(ip, s.port)
+			routes = append(routes, x)
+		}
+	}
+	sr.Status, sr.Routes = StatusFound, len(routes)
+	sr.Note = strings.Join(append(notes, "nothing published: the domain itself (F1)"), "; ")
+	sr.Note = joinNote(sr.Note, r.outsideProxy())
+	return routes, sr
+}
+
+// srvUnavailable reports whether the SRV lookup of name answered with the
+// single target "." (X1).
+func srvUnavailable(srs []SourceResult, name string) bool {
+	for _, s := range srs {
+		if s.Source == hacx.SourceSRV && s.Query == name+" SRV" && s.unavailable {
+			return true
+		}
+	}
+	return false
 }
 
 // alpnFor is the ALPN protocol ID of direct TLS (XEP-0368).
@@ -87,7 +188,7 @@ func (r *Resolver) lookupSRVRoutes(ctx context.Context, domain string, kind hacx
 	// RFC 2782: a single record with target "." means the service is
 	// decidedly not available at this domain (X1).
 	if len(recs) == 1 && recs[0].target == "." {
-		sr.Status, sr.Note = StatusNone, `target "." (service not available)`
+		sr.Status, sr.Note, sr.unavailable = StatusNone, `target "." (service not available)`, true
 		return nil, sr
 	}
 	var routes []hacx.Route

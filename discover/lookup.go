@@ -81,6 +81,12 @@ func (r *Resolver) Lookup(ctx context.Context, domain string, kind hacx.Kind) (*
 		fb, srs := r.lookupFallbacks(ctx, d, kind)
 		routes = append(routes, fb...)
 		res.Sources = append(res.Sources, srs...)
+		if len(routes) == 0 && !anyFound(res.Sources) {
+			// F1: nothing published anywhere: the domain itself.
+			rs, sr := r.fallbackRoutes(ctx, d, kind, res.Sources)
+			routes = append(routes, rs...)
+			res.Sources = append(res.Sources, sr)
+		}
 	} else {
 		note := "HACX document has routes (fallback auto)"
 		if r.Fallback == FallbackNever {
@@ -103,6 +109,17 @@ func (r *Resolver) Lookup(ctx context.Context, domain string, kind hacx.Kind) (*
 		}
 	}
 	return res, nil
+}
+
+// anyFound reports whether a source published something, even without a
+// route for this kind (a Host Meta 2 object): then F1 does not apply.
+func anyFound(srs []SourceResult) bool {
+	for _, s := range srs {
+		if s.Status == StatusFound {
+			return true
+		}
+	}
+	return false
 }
 
 // lookupHACX gets the HACX document from the cache or the network (H1-H6).

@@ -180,6 +180,10 @@ type SourceResult struct {
 	HSTS string // "none", "observed", "invalid: ...", "observed, not stored (custom transport)" (X5)
 	HPKP string // "none", "enforced", "observed", "not stored: ...", "not enforced (custom transport)[, observed, not stored]" (X6)
 	DANE string // "unsigned", "no-tlsa", "verified", "skipped ...", "not checked (custom transport)" (X4)
+
+	// unavailable: an SRV answer of the single target "." (X1), which
+	// turns the F1 fallback off for that service.
+	unavailable bool
 }
 
 // SourceReport is the JSON form of a SourceResult, the one every report
@@ -242,8 +246,17 @@ type Result struct {
 	StaleSince time.Time
 }
 
-// Published reports whether any source gave a definite answer with routes.
-func (r *Result) Published() bool { return len(r.Routes) > 0 }
+// Published reports whether any source gave a definite answer with
+// routes. The F1 fallback's routes are not published by anyone: a result
+// with only those is not published, though a client would try them.
+func (r *Result) Published() bool {
+	for _, rt := range r.Routes {
+		if rt.Source != hacx.SourceFallback {
+			return true
+		}
+	}
+	return false
+}
 
 // noDNS reports whether local DNS queries are off: NoDNS, or a socks5h
 // Proxy without an explicitly chosen DNS server (T1).

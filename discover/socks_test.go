@@ -207,8 +207,15 @@ func TestSOCKS_FailingProxyNoDirectFallback_T1(t *testing.T) {
 			r.Proxy = p
 			r.Timeout = 300 * time.Millisecond
 			res, err := r.Lookup(context.Background(), "example.test", hacx.Client)
-			if err == nil || len(res.Routes) != 0 {
+			// Nothing was learnt: only the F1 routes by name remain, for
+			// the same proxy to carry (never around it).
+			if res == nil || res.Published() || len(res.Routes) != 2 {
 				t.Fatalf("lookup through a failing proxy: %v, %v", res, err)
+			}
+			for _, rt := range res.Routes {
+				if rt.Source != hacx.SourceFallback || rt.Addr.Addr().IsValid() || !strings.HasPrefix(rt.Dest(), "example.test:") {
+					t.Errorf("route %v: want an F1 route by name", rt)
+				}
 			}
 			msg := res.Sources[0].Err.Error()
 			var se *socks.Error
