@@ -527,9 +527,15 @@ func TestLimits_IdleTimeout(t *testing.T) {
 			_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, m, hacxtest.EchoConfig{BOSHWait: 1})}, func(s *proxy.Server) { s.IdleTimeout = idle })
 
 			// The silent one first: its idle time starts when its relay
-			// does, so the talker's opening counts towards it.
-			silent := openThrough(t, addr)
+			// does, so the talker's opening counts towards it. The clock
+			// starts before the silent client dials: the proxy arms its
+			// idle timer as soon as it has written the opening, while the
+			// client may still be reading it, so a clock started when
+			// openThrough returns can start after the proxy's and see the
+			// timeout come early (slow runs, -race). Starting earlier can
+			// only lengthen what the test measures, never shorten it.
 			start := time.Now()
+			silent := openThrough(t, addr)
 			talker := openThrough(t, addr)
 			silent.c.SetDeadline(start.Add(idle + 10*time.Second))
 			type end struct {
