@@ -15,6 +15,7 @@ import (
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/dial"
 	"hacx.dev/hacx/discover"
+	"hacx.dev/hacx/xmppstream"
 )
 
 func init() {
@@ -22,11 +23,22 @@ func init() {
 		name:  "check",
 		args:  "[--server] [--json] [--all] [network flags] DOMAIN",
 		short: "discover a domain's routes and prove which ones reach its XMPP service",
-		long: `Check discovers DOMAIN's routes (the HACX document, then SRV and host-meta
-fallbacks), tries them the way a client does, and reports: where the routes
-came from, the routes in the order they are tried, every attempt with the
-phase it reached (tcp, tls, verify, stream, done), its result and latency,
-and the winner. A route works when TLS used the route's exact SNI and ALPN
+		long: `Check discovers DOMAIN's routes, tries them the way a client does, and
+reports: where the routes came from, the routes in the order they are
+tried, every attempt with the phase it reached (tcp, starttls, tls, verify,
+stream, done), its result and latency, and the winner.
+
+Sources, in the order consulted: the HACX document (H1); when it gives no
+route, host-meta.json (Host Meta 2, X3, or XEP-0156, X2), the XRD
+host-meta (X2), and the SRV records _xmpps-client._tcp (direct TLS) and
+_xmpp-client._tcp (STARTTLS), or _xmpps-server/_xmpp-server with --server
+(X1; skipped when Host Meta 2 is present, and behind a socks5h proxy
+unless --resolver names a server). When none of them publishes anything,
+the domain itself is tried, as RFC 6120 clients always have (F1): its
+addresses on 5222 with STARTTLS and 5223 with direct TLS (5269 with
+--server), by name through a SOCKS proxy; an SRV target "." turns that off
+for its service. STARTTLS is TLS or nothing (S1): a server that does not
+offer it, refuses it or injects bytes before TLS fails the route. A route works when TLS used the route's exact SNI and ALPN
 (A5, A6), the certificate was accepted by the route's pins (A9), DANE or
 WebPKI (A10), and the server's stream came from DOMAIN (C4).
 
@@ -40,7 +52,7 @@ jabber:server) instead of client-to-server.
 
 Exit status: 0 a route works (with --all: every route works), 4 some
 routes work and some do not (--all only), 1 no route works or discovery
-failed, 3 DOMAIN publishes nothing (no document, no fallback record),
+failed, 3 DOMAIN publishes nothing and has no address to fall back to,
 2 bad usage or an invalid DOMAIN.
 
 --json writes one object to stdout:
@@ -57,7 +69,7 @@ failed, 3 DOMAIN publishes nothing (no document, no fallback record),
                            "cert": {"subject": "CN=example.org", "names": ["example.org"],
                                     "issuer": "CN=R10,O=Let's Encrypt,C=US",
                                     "not_after": "2026-03-01T12:00:00Z", "expires_in_days": 61}},
-                   "stream_from": "example.org",
+                   "stream_from": "example.org", "plain_features": null,
                    "start_ms": 0.0, "connect_ms": 1.2, "tls_ms": 9.8, "duration_ms": 12.5,
                    "error": ""}],
      "winner": 1,
@@ -82,7 +94,9 @@ or "" (not consulted: pinned route, DANE off, not reached); "stream_from"
 is the server's stream from (C4), "" unless the route works. "connect_ms"
 and "tls_ms" are the times from the attempt's start to TCP connected and to
 TLS verified (null when not reached); "duration_ms" is the latency to a
-verified stream, or to the failure.
+verified stream, or to the failure. "plain_features" lists what a STARTTLS
+route's server offered before TLS, e.g. ["starttls(required)"]
+(untrusted, S1), and is null for other methods or when none were read.
 
 ` + jsonRouteSourceHelp + `
 
@@ -166,11 +180,13 @@ type checkAttempt struct {
 	ALPNSent   *string   `json:"alpn_sent"`
 	TLS        *checkTLS `json:"tls"`
 	StreamFrom string    `json:"stream_from"`
-	StartMS    float64   `json:"start_ms"`
-	ConnectMS  *float64  `json:"connect_ms"`
-	TLSMS      *float64  `json:"tls_ms"`
-	DurationMS float64   `json:"duration_ms"`
-	Error      string    `json:"error"`
+	// PlainFeatures is what a STARTTLS server offered before TLS (S1).
+	PlainFeatures []string `json:"plain_features"`
+	StartMS       float64  `json:"start_ms"`
+	ConnectMS     *float64 `json:"connect_ms"`
+	TLSMS         *float64 `json:"tls_ms"`
+	DurationMS    float64  `json:"duration_ms"`
+	Error         string   `json:"error"`
 }
 
 // checkTLS is what the TLS handshake showed of the server.
@@ -328,6 +344,12 @@ func reportAttempt(n int, r hacx.RouteReport, a dial.Attempt, now time.Time) che
 	if a.Header != nil {
 		ca.StreamFrom = a.Header.From
 	}
+	if a.PlainFeatures != nil {
+		ca.PlainFeatures = xmppstream.FeatureNames(a.PlainFeatures)
+		if ca.PlainFeatures == nil {
+			ca.PlainFeatures = []string{}
+		}
+	}
 	if cs := a.TLS; cs != nil {
 		t := &checkTLS{Version: tls.VersionName(cs.Version), ALPN: cs.NegotiatedProtocol}
 		if cs.CipherSuite != 0 {
@@ -356,9 +378,14 @@ func sent(s string) *string {
 	return &s
 }
 
-// routeAddr is the route's ip:port as the text report shows it.
+// routeAddr is the route's ip:port as the text report shows it, or
+// host:port for a route by name (F1 through a proxy).
 func routeAddr(r hacx.RouteReport) string {
-	return net.JoinHostPort(r.IP, strconv.Itoa(int(r.Port)))
+	host := r.IP
+	if host == "" {
+		host = r.Host
+	}
+	return net.JoinHostPort(host, strconv.Itoa(int(r.Port)))
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -453,6 +480,13 @@ func printAttemptDetails(w io.Writer, a checkAttempt) {
 		line += ", tls " + fmtMS(*a.TLSMS)
 	}
 	fmt.Fprintf(w, "%s%s; %s\n", ind, line, sent)
+	if a.PlainFeatures != nil {
+		offered := strings.Join(a.PlainFeatures, " ")
+		if offered == "" {
+			offered = "(nothing)"
+		}
+		fmt.Fprintf(w, "%sstarttls: the server offered %s before TLS\n", ind, offered)
+	}
 	if t := a.TLS; t != nil {
 		alpn := t.ALPN
 		if alpn == "" {

@@ -238,3 +238,53 @@ func TestCheck_ProgressLine(t *testing.T) {
 		t.Errorf("progress is not one line cleared at the end: %q", p)
 	}
 }
+
+// TestCheck_STARTTLSAndFallback_S1_F1: a domain that publishes nothing
+// is checked over the F1 routes; the STARTTLS attempt says what the
+// server offered before TLS, a stripped STARTTLS is named as a refused
+// downgrade, and the exit status is what the dial achieved.
+func TestCheck_STARTTLSAndFallback_S1_F1(t *testing.T) {
+	ca, _ := hacxtest.NewCA("check")
+	cert, _ := ca.Issue(checkDomain)
+	stripped, err := hacxtest.StartStartTLS("127.0.0.1:0", cert, hacxtest.StartTLSStripped, hacxtest.XMPPConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stripped.Close() })
+	good, err := hacxtest.StartStartTLS("127.0.0.1:0", cert, hacxtest.StartTLSGood, hacxtest.XMPPConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { good.Close() })
+	env := checkWorld(ca, nil)
+	env.lookup = func(_ context.Context, domain string, kind hacx.Kind) (*discover.Result, error) {
+		res := &discover.Result{Domain: domain, Kind: kind, Sources: []discover.SourceResult{
+			{Source: hacx.SourceHACX, Status: discover.StatusNone},
+			{Source: hacx.SourceFallback, Status: discover.StatusFound, Routes: 2}}}
+		for i, a := range []netip.AddrPort{stripped.Addr(), good.Addr()} {
+			res.Routes = append(res.Routes, hacx.Route{Method: hacx.MethodStartTLS, Addr: a, Source: hacx.SourceFallback,
+				Index: i + 1, SNI: domain, HasSNI: true, Host: domain})
+		}
+		return res, nil
+	}
+	code, text, _ := runCheckEnv(t, env, false, false)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, text)
+	}
+	for _, want := range []string{
+		"fallback record 1: starttls",
+		"FAILED in starttls: xmppstream: stream features: the features offer no <starttls/>",
+		"server offered no STARTTLS: refusing plaintext",
+		"starttls: the server offered mechanisms(SCRAM-SHA-1 PLAIN) before TLS",
+		"starttls: the server offered starttls(required) before TLS",
+		"winner: 2. fallback record 2 (starttls",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text report lacks %q:\n%s", want, text)
+		}
+	}
+	_, js, _ := runCheckEnv(t, env, false, true)
+	if !strings.Contains(js, `"plain_features": [`) || !strings.Contains(js, `"starttls(required)"`) {
+		t.Errorf("--json lacks plain_features:\n%s", js)
+	}
+}

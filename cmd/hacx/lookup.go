@@ -104,10 +104,14 @@ func runLookup(ctx context.Context, sio *stdio, args []string) error {
 		diagf(sio, c, "warning: %s", staleText(res, time.Now()))
 	}
 	switch {
-	case len(res.Routes) > 0:
+	case res.Published():
 		return nil
-	case lerr != nil:
+	case lerr != nil || sourceFailed(res):
 		return &exitError{code: exitFail, msg: failureText(res)}
+	case len(res.Routes) > 0:
+		// F1: the routes listed are the domain itself, which a client
+		// tries; nobody published them.
+		return &exitError{code: exitNothing, msg: res.Domain + ": nothing published (no HACX document, host-meta or SRV records); a client would try the domain itself on the ports listed (F1)"}
 	default:
 		return &exitError{code: exitNothing, msg: res.Domain + ": nothing published (no HACX document, host-meta or SRV records)"}
 	}
@@ -124,6 +128,16 @@ func staleText(res *discover.Result, now time.Time) string {
 		}
 	}
 	return s
+}
+
+// sourceFailed reports whether a source of res failed.
+func sourceFailed(res *discover.Result) bool {
+	for _, s := range res.Sources {
+		if s.Status == discover.StatusError {
+			return true
+		}
+	}
+	return false
 }
 
 // failureText is the one-line summary of a lookup that found no route
@@ -148,7 +162,7 @@ func failureText(res *discover.Result) string {
 func printLookup(sio *stdio, res *discover.Result, now time.Time) {
 	fmt.Fprintf(sio.out, "%s (%s): %d route(s)\n", res.Domain, res.Kind, len(res.Routes))
 	for i, rt := range res.Routes {
-		fmt.Fprintf(sio.out, "  %2d. %-9s %-22s prio=%d weight=%d sni=%s", i+1, rt.Method, rt.Addr, rt.Priority, rt.Weight, sniText(rt))
+		fmt.Fprintf(sio.out, "  %2d. %-9s %-22s prio=%d weight=%d sni=%s", i+1, rt.Method, rt.Dest(), rt.Priority, rt.Weight, sniText(rt))
 		if rt.ALPN != nil {
 			fmt.Fprintf(sio.out, " alpn=%s", rt.ALPN)
 		}

@@ -111,7 +111,7 @@ func TestLookupCommand_Scenarios(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := []string{"ok.test", "redir.test", "hop.test", "tohttp.test", "srv.test", "nothing.test",
-		"err500.test", "big.test", "stale.test", "hm2.test"}
+		"err500.test", "big.test", "stale.test", "hm2.test", "legacy.test"}
 	cert, err := ca.Issue(names...)
 	if err != nil {
 		t.Fatal(err)
@@ -181,6 +181,8 @@ func TestLookupCommand_Scenarios(t *testing.T) {
 		// Present but must not be used: Host Meta 2 replaces SRV (X3).
 		"_xmpps-client._tcp.hm2.test. 60 IN SRV 5 0 5223 xmpp.hm2.test.",
 		"xmpp.hm2.test. 60 IN A 127.0.0.7",
+		// Nothing published, only an address: the F1 fallback.
+		"legacy.test. 60 IN A 127.0.0.8",
 	); err != nil {
 		t.Fatal(err)
 	}
@@ -214,6 +216,9 @@ func TestLookupCommand_Scenarios(t *testing.T) {
 			[]string{"127.0.0.5:5223", "[srv", "hacx       none", "404"}, "", ""},
 		{"404AndNothing_H4", "nothing.test", exitNothing,
 			[]string{"0 route(s)", "hacx       none", "srv        none"}, "nothing published", "error"},
+		{"OnlyTheFallback_F1", "legacy.test", exitNothing,
+			[]string{"2 route(s)", "starttls", "127.0.0.8:5222", "tls", "127.0.0.8:5223", "fallback   found"},
+			"a client would try the domain itself", "error"},
 		{"500_H4", "err500.test", exitFail, []string{"hacx       error", "status 500"}, "status 500", ""},
 		{"OversizedBody_H6", "big.test", exitFail, []string{"hacx       error", "larger than 65536 bytes"}, "", ""},
 		{"WrongCertName_H2", "wrongname.test", exitFail, []string{"hacx       error", "webpki", "wrongname.test"}, "", ""},
