@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"sort"
 	"strings"
 )
@@ -51,6 +50,9 @@ type command struct {
 	short string // one line for "hacx help"
 	long  string // paragraphs for "hacx help CMD" and "hacx CMD -h"
 	run   func(ctx context.Context, sio *stdio, args []string) error
+
+	// hidden keeps the command out of "hacx help" (tools for packaging).
+	hidden bool
 
 	// pkg names the hacx package whose errors the command reports when it
 	// is not the command's own name (gen reports serve's configuration
@@ -228,8 +230,10 @@ func printHelp(w io.Writer) {
 	fmt.Fprintln(w, "hacx reaches and publishes XMPP services through XMPP Connections across HTTPS (HACX).")
 	fmt.Fprintln(w, "\nusage: hacx COMMAND [flags] [args]\n\ncommands:")
 	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+	for n, c := range commands {
+		if !c.hidden {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	for _, n := range names {
@@ -265,31 +269,6 @@ func init() {
 			return c.run(ctx, &stdio{in: sio.in, out: sio.out, err: sio.out}, []string{"-h"})
 		},
 	})
-	register(&command{
-		name: "version", args: "[--json]", short: "print the hacx version",
-		long: `Version prints "hacx VERSION": the module version of an installed binary,
-"devel" for one built from a work tree.
-
---json prints {"version": "v1.2.3"}.`,
-		run: func(_ context.Context, sio *stdio, args []string) error {
-			fs := newFlags(commands["version"], sio)
-			asJSON := fs.Bool("json", false, "print JSON")
-			pos, err := parseFlags(fs, args)
-			if err != nil {
-				return err
-			}
-			if len(pos) > 0 {
-				return usagef("unexpected argument %q", pos[0])
-			}
-			if *asJSON {
-				return writeJSON(sio.out, struct {
-					Version string `json:"version"`
-				}{version()})
-			}
-			fmt.Fprintln(sio.out, "hacx", version())
-			return nil
-		},
-	})
 }
 
 // writeJSON writes v as the indented --json document every command prints,
@@ -299,12 +278,4 @@ func writeJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
-}
-
-// version is the module version for installed binaries, "devel" otherwise.
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
 }
