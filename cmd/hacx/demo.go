@@ -1,3 +1,9 @@
+//go:build unix
+
+// hacx demo's test bed (package hacxtest) starts and stops real servers as
+// Unix process groups, as another user: the command is left out of the
+// Windows build, which would not compile it.
+
 package main
 
 import (
