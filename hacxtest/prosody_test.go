@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"net"
 	"testing"
 	"time"
 
@@ -56,5 +57,42 @@ func TestProsody(t *testing.T) {
 			t.Errorf("sni %q: stream header %q", sni, got)
 		}
 		conn.Close()
+	}
+}
+
+// TestProsody_CloseIsPrompt: Close ends Prosody at once and it no longer
+// answers. A polite SIGTERM cost 2 s (runuser's grace period when run as
+// root, on top of Prosody's own shutdown of up to 1 s), which every test
+// and "hacx demo --prosody" paid at the end; nothing of a test Prosody is
+// kept, so it needs no clean shutdown.
+func TestProsody_CloseIsPrompt(t *testing.T) {
+	hacxtest.Require(t, hacxtest.ProsodyAvailable())
+	ca, err := hacxtest.NewCA("prosody close")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue("example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := hacxtest.StartProsody(context.Background(), hacxtest.ProsodyConfig{Domain: "example.test", IP: "127.0.0.5", Cert: cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := p.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	// A bound, not a measurement: the grace periods above are fixed
+	// seconds, a kill takes milliseconds.
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("Close took %v, want well under 1 s", took)
+	}
+	if c, err := net.Dial("tcp", p.TLSAddr.String()); err == nil {
+		c.Close()
+		t.Errorf("Prosody still accepts connections on %s after Close", p.TLSAddr)
+	}
+	if err := p.Close(); err != nil { // a second Close must not hang
+		t.Errorf("second Close: %v", err)
 	}
 }
