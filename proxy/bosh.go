@@ -2,14 +2,14 @@ package proxy
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"time"
 
 	"hacx.dev/hacx/xmppstream"
 )
-
-// boshSlack is added to the session's wait for the deadline of one
-// request: the connection manager answers a held request within wait.
-const boshSlack = 30 * time.Second
 
 // boshBatch bounds the client elements put into one request: far below
 // what connection managers accept (xmppstream.MaxBOSHBody here, often
@@ -28,6 +28,45 @@ const boshQueued = 2 * boshBatch
 // back to back.
 const boshMinPoll = time.Second
 
+// boshCoalesce is how long the relay waits, after handing the client an
+// answer that carried data, before it posts an empty request. A client
+// usually answers at once (the next SASL step, a bind after the features),
+// and its element then goes out in that request instead of right behind
+// an empty one, where it could overtake it (see boshSpacing). Strophe, the
+// mature browser client, paces its requests on a 100 ms idle loop to the
+// same effect. The cost is that server data arriving meanwhile waits for
+// the next request, at most this long.
+const boshCoalesce = 100 * time.Millisecond
+
+// boshSpacing is the least time between an empty request still unanswered
+// and the next request. Two requests posted back to back on two
+// connections can reach the manager in the wrong order; XEP-0124 section
+// 14.2 requires the manager to process them by rid anyway, but ejabberd
+// (23.01) then holds the empty one and never processes the later one, and
+// the session stalls.
+const boshSpacing = 100 * time.Millisecond
+
+// boshResends bounds how often one request is sent again with its rid
+// (XEP-0124 section 14.3) before the session counts as lost.
+const boshResends = 2
+
+// boshTimeout is how long a request may stay unanswered before it is
+// presumed lost and sent again: the manager answers a held request
+// within wait, so this is wait and a margin for the network (a tenth of
+// wait, as Strophe allows, and at least 2 s).
+func boshTimeout(wait time.Duration) time.Duration {
+	return wait + max(wait/10, 2*time.Second)
+}
+
+// boshStall is how long the older of two requests may stay unanswered
+// after the newer went out, in a session that holds one request: the
+// manager must answer the held one as soon as the next arrives (XEP-0124
+// section 11), so a longer silence means that answer, or the request, was
+// lost. A tenth of wait, as Strophe's secondary timeout, and at least 1 s.
+func boshStall(wait time.Duration) time.Duration {
+	return max(wait/10, time.Second)
+}
+
 // boshItem is what the client's side hands to the BOSH scheduler, in
 // stream order.
 type boshItem struct {
@@ -36,9 +75,22 @@ type boshItem struct {
 	close   bool   // the client ended the stream (or went away)
 }
 
-// boshResult is the answer to one request, by its position.
+// boshRequest is a request in flight.
+type boshRequest struct {
+	seq     int // position in the session's requests, from 0
+	body    []byte
+	term    bool      // our terminate
+	empty   bool      // carries nothing: a poll or the held request
+	sent    time.Time // when the latest attempt went out
+	due     time.Time // when it is presumed lost and sent again
+	attempt int       // attempts so far
+	cancel  context.CancelFunc
+}
+
+// boshResult is the answer to one attempt of one request.
 type boshResult struct {
 	seq       int
+	attempt   int
 	body      []byte
 	err       error
 	terminate bool // the request was our terminate
@@ -120,36 +172,143 @@ func (c *conn) boshSchedule(in <-chan boshItem) {
 		poll = boshMinPoll
 	}
 	wait := time.Duration(sess.Wait) * time.Second
-	results := make(chan boshResult, maxReq)
+	timeout, stall := boshTimeout(wait), boshStall(wait)
+	// A manager that holds one request at most answers the older of two
+	// as soon as the newer arrives; one that holds more may keep both.
+	ordered := sess.Hold <= 1
+	results := make(chan boshResult)
+	stopped := make(chan struct{}) // attempts still running drop their results
+	defer close(stopped)
 
 	var (
-		items               []boshItem
-		queued              int // bytes of the elements in items
-		inflight, seq, next int
-		got                 = map[int]boshResult{}
-		lastEmpty           time.Time
-		pollC               <-chan time.Time
-		terminateSent       bool
+		items         []boshItem
+		queued        int            // bytes of the elements in items
+		flight        []*boshRequest // in seq order
+		seq, next     int
+		got           = map[int]boshResult{}
+		lastEmpty     time.Time // when the answer to the latest empty request came
+		quietUntil    time.Time // no empty request before: the client may be about to write
+		terminateSent bool
 	)
-	post := func(body []byte, term, empty bool) {
-		n := seq
-		seq++
-		inflight++
-		c.toServer.Add(int64(len(body)))
-		c.srv.Metrics.addBytes(int64(len(body)), 0)
+	defer func() {
+		for _, r := range flight {
+			r.cancel()
+		}
+	}()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	// The client has just been given the first features: its first
+	// element is on its way.
+	quietUntil = time.Now().Add(boshCoalesce)
+
+	// send posts r's body, again when r was sent before (XEP-0124 section
+	// 14.3: same rid, same body); an earlier attempt is abandoned.
+	send := func(r *boshRequest) {
+		if r.cancel != nil {
+			r.cancel()
+		}
+		r.attempt++
+		r.sent = time.Now()
+		r.due = r.sent.Add(timeout)
+		if ordered && r != flight[len(flight)-1] {
+			r.due = r.sent.Add(stall) // a newer one is out: the manager owes this answer now
+		}
+		ctx, cancel := context.WithCancel(c.ctx)
+		r.cancel = cancel
+		res := boshResult{seq: r.seq, attempt: r.attempt, terminate: r.term, empty: r.empty}
+		body := r.body
 		c.bg.Add(1)
 		go func() {
 			defer c.bg.Done()
-			ctx, cancel := context.WithTimeout(c.ctx, wait+boshSlack)
-			defer cancel()
-			resp, err := s.Post(ctx, body)
-			results <- boshResult{seq: n, body: resp, err: err, terminate: term, empty: empty}
+			res.body, res.err = s.Post(ctx, body)
+			select {
+			case results <- res:
+			case <-stopped:
+			}
 		}()
 	}
+	post := func(body []byte, term, empty bool) {
+		r := &boshRequest{seq: seq, body: body, term: term, empty: empty}
+		seq++
+		c.toServer.Add(int64(len(body)))
+		c.srv.Metrics.addBytes(int64(len(body)), 0)
+		if ordered {
+			for _, o := range flight {
+				if d := time.Now().Add(stall); d.Before(o.due) {
+					o.due = d
+				}
+			}
+		}
+		flight = append(flight, r)
+		send(r)
+	}
+	// finish takes r out of flight with its final result and delivers
+	// every result now in request order; it reports whether the session
+	// ended.
+	finish := func(r *boshRequest, res boshResult) bool {
+		r.cancel()
+		now := time.Now()
+		for i, o := range flight {
+			if o == r {
+				flight = append(flight[:i], flight[i+1:]...)
+				break
+			}
+		}
+		for _, o := range flight {
+			if o.seq > r.seq {
+				o.due = now.Add(timeout) // held by the manager from now on
+			}
+		}
+		if r.empty {
+			// Empty requests go out only with nothing in flight, so
+			// this is the answer to the latest one.
+			lastEmpty = now
+		}
+		got[res.seq] = res
+		for {
+			res, ok := got[next]
+			if !ok {
+				return false
+			}
+			delete(got, next)
+			next++
+			if res.err != nil && res.empty && terminateSent {
+				// An empty request that crossed our terminate: the
+				// manager may refuse it once the session is gone,
+				// and nothing of the client's was in it. A failed
+				// request with data goes on to boshDeliver: the
+				// client hears that its elements may be lost.
+				c.srv.log().Debug("proxy: BOSH empty request failed after the terminate", "domain", c.domain, "err", res.err)
+				continue
+			}
+			end, data := c.boshDeliver(res, terminateSent)
+			if end {
+				return true
+			}
+			if data {
+				quietUntil = time.Now().Add(boshCoalesce)
+			}
+		}
+	}
+
 	for {
+		now := time.Now()
+		// An empty request still unanswered, posted less than
+		// boshSpacing ago, may not have reached the manager yet.
+		var spaceUntil time.Time
+		for _, r := range flight {
+			if t := r.sent.Add(boshSpacing); r.empty && t.After(spaceUntil) {
+				spaceUntil = t
+			}
+		}
+		var wake time.Time // when something waits for time to pass
 	send:
-		for inflight < maxReq && !terminateSent {
+		for len(flight) < maxReq && !terminateSent {
 			switch {
+			case len(items) > 0 && now.Before(spaceUntil):
+				wake = spaceUntil
+				break send
 			case len(items) > 0 && items[0].close:
 				post(xmppstream.BOSHWrapTerminate(sess.SID, s.NextRID()), true, false)
 				terminateSent = true
@@ -166,24 +325,37 @@ func (c *conn) boshSchedule(in <-chan boshItem) {
 				}
 				queued -= size
 				post(xmppstream.BOSHWrap(sess.SID, s.NextRID(), elems...), false, false)
-			case inflight == 0:
+			case len(flight) == 0:
 				if sess.Hold == 0 {
 					// A polling session: no empty request sooner than
 					// the polling interval (XEP-0124 section 12) after
 					// the answer to the last one: the manager counts
 					// from what it sees, and a count from our request
 					// would come short by its answer's delay.
-					if left := poll - time.Since(lastEmpty); left > 0 {
-						if pollC == nil {
-							pollC = time.After(left)
-						}
+					if t := lastEmpty.Add(poll); now.Before(t) {
+						wake = t
 						break send
 					}
 				}
+				if now.Before(quietUntil) {
+					wake = quietUntil
+					break send
+				}
 				post(xmppstream.BOSHWrap(sess.SID, s.NextRID()), false, true)
+				spaceUntil = now.Add(boshSpacing)
 			default:
 				break send
 			}
+		}
+		for _, r := range flight {
+			if wake.IsZero() || r.due.Before(wake) {
+				wake = r.due
+			}
+		}
+		var timerC <-chan time.Time
+		if !wake.IsZero() {
+			timer.Reset(time.Until(wake))
+			timerC = timer.C
 		}
 		inC := in
 		if queued >= boshQueued {
@@ -200,45 +372,60 @@ func (c *conn) boshSchedule(in <-chan boshItem) {
 			if it.close {
 				in = nil // the client's side is done
 			}
-		case r := <-results:
-			inflight--
-			if r.empty {
-				// Empty requests go out only with nothing in flight, so
-				// this is the answer to the latest one.
-				lastEmpty = time.Now()
-			}
-			got[r.seq] = r
-			for {
-				r, ok := got[next]
-				if !ok {
-					break
+		case res := <-results:
+			var r *boshRequest
+			for _, o := range flight {
+				if o.seq == res.seq {
+					r = o
 				}
-				delete(got, next)
-				next++
-				if r.err != nil && r.empty && terminateSent {
-					// An empty request that crossed our terminate: the
-					// manager may refuse it once the session is gone,
-					// and nothing of the client's was in it. A failed
-					// request with data goes on to boshDeliver: the
-					// client hears that its elements may be lost.
-					c.srv.log().Debug("proxy: BOSH empty request failed after the terminate", "domain", c.domain, "err", r.err)
+			}
+			if r == nil || res.attempt != r.attempt {
+				continue // an attempt that a later one replaced
+			}
+			if res.err != nil && r.attempt <= boshResends && !terminateSent && c.ctx.Err() == nil && lostOnTheWay(res.err) {
+				c.srv.log().Debug("proxy: BOSH request lost, sending it again", "domain", c.domain, "attempt", r.attempt, "err", res.err)
+				send(r)
+				continue
+			}
+			if finish(r, res) {
+				return
+			}
+		case <-timerC:
+			now := time.Now()
+			for _, r := range flight {
+				if now.Before(r.due) {
 					continue
 				}
-				if c.boshDeliver(r) {
-					return
+				if r.attempt > boshResends || terminateSent {
+					err := fmt.Errorf("bosh: no answer to a request sent %d times, the last %s ago", r.attempt, now.Sub(r.sent).Round(time.Millisecond))
+					if finish(r, boshResult{seq: r.seq, attempt: r.attempt, err: err, terminate: r.term, empty: r.empty}) {
+						return
+					}
+					break // flight changed
 				}
+				c.srv.log().Debug("proxy: BOSH request unanswered, sending it again", "domain", c.domain, "attempt", r.attempt, "after", now.Sub(r.sent).Round(time.Millisecond))
+				send(r)
 			}
-		case <-pollC:
-			pollC = nil
 		case <-c.ctx.Done():
 			return
 		}
 	}
 }
 
+// lostOnTheWay reports whether err says that a request or its answer was
+// lost in transit (a broken or refused connection), which XEP-0124
+// section 14.3 cures by sending the request again, rather than an answer
+// the manager gave.
+func lostOnTheWay(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
 // boshDeliver writes a response's children to the client; it reports
-// whether the session ended.
-func (c *conn) boshDeliver(r boshResult) (end bool) {
+// whether the session ended and whether the response carried data.
+// closing says our terminate is out: an answer ending the session then
+// crossed it.
+func (c *conn) boshDeliver(r boshResult, closing bool) (end, data bool) {
 	if r.err != nil {
 		c.srv.log().Debug("proxy: BOSH request failed", "domain", c.domain, "err", r.err, "terminate", r.terminate)
 		if r.terminate {
@@ -246,7 +433,7 @@ func (c *conn) boshDeliver(r boshResult) (end bool) {
 		} else {
 			c.upstreamFailed(r.err)
 		}
-		return true
+		return true, false
 	}
 	children, term, err := xmppstream.BOSHChildren(r.body)
 	if len(children) > 0 || term != "" || r.terminate {
@@ -257,7 +444,7 @@ func (c *conn) boshDeliver(r boshResult) (end bool) {
 	}
 	if err != nil {
 		c.failClient("undefined-condition", "the upstream BOSH connection manager sent a body that is not XMPP: "+err.Error())
-		return true
+		return true, false
 	}
 	sawError := false
 	for _, ch := range children {
@@ -265,21 +452,28 @@ func (c *conn) boshDeliver(r boshResult) (end bool) {
 			sawError = true
 		}
 		if c.writeClient(ch) != nil {
-			return true
+			return true, true
 		}
 	}
+	data = len(children) > 0
 	if term == "" && !r.terminate {
-		return false
+		return false, data
 	}
-	c.srv.log().Debug("proxy: BOSH session ended", "domain", c.domain, "condition", term, "requested", r.terminate)
+	c.srv.log().Debug("proxy: BOSH session ended", "domain", c.domain, "condition", term, "requested", r.terminate, "closing", closing)
 	switch {
 	case r.terminate || term == "terminate" || sawError || term == "remote-stream-error":
+		c.writeClient([]byte("</stream:stream>"))
+	case closing:
+		// A request that crossed our terminate, ended by the manager
+		// as the session went: ejabberd answers the held one with
+		// condition='other-request'. The session ended as the client
+		// asked; no stream error.
 		c.writeClient([]byte("</stream:stream>"))
 	default:
 		c.failClient(streamCondition(term), "the upstream BOSH connection manager ended the session: "+term)
 	}
 	closeWrite(c.client())
-	return true
+	return true, data
 }
 
 // streamCondition maps a BOSH terminate condition (XEP-0124 section 17.2)

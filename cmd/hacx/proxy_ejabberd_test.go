@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"hacx.dev/hacx/hacxtest"
+)
+
+// ejabberdLogins is how many go-sendxmpp logins go through the proxy in a
+// row: each is a BOSH session from creation to terminate, and every one
+// must deliver its message.
+const ejabberdLogins = 20
+
+// TestProxy_GoSendXMPPToEjabberdBOSH: Debian's go-sendxmpp logs in
+// through "hacx proxy" to a real ejabberd whose HACX document lists its
+// BOSH endpoint only (XEP-0206), ejabberdLogins times in a row. Every
+// message must land in the recipient's offline store and every session
+// must end as a clean close: ejabberd answers the request held across
+// the proxy's terminate with condition='other-request', which is the
+// normal end of the session and no conflict; and it stalls a session
+// whose requests reach it out of order, which the proxy's pacing avoids.
+func TestProxy_GoSendXMPPToEjabberdBOSH(t *testing.T) {
+	hacxtest.Require(t, hacxtest.EjabberdAvailable())
+	_, lerr := exec.LookPath("go-sendxmpp")
+	hacxtest.Require(t, lerr)
+	const domain = "proxyejabberd.test"
+	ca, err := hacxtest.NewCA("proxy-ejabberd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue(domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	e, err := hacxtest.StartEjabberd(ctx, hacxtest.EjabberdConfig{Domain: domain, IP: "127.0.0.33", Cert: cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	errs := make(chan error, 2)
+	for _, u := range []string{"alice", "bob"} {
+		go func() { errs <- e.Register(ctx, u, "secret-"+u) }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	doc := fmt.Sprintf(`<hacx ttl="60"><bosh ip="%s" port="%d" priority="1" weight="0" sni="%s" url="%s"/></hacx>`+"\n",
+		e.HTTPSAddr.Addr(), e.HTTPSAddr.Port(), domain, e.BOSHURL)
+	publish(t, cert, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Host != domain || r.URL.Path != "/.well-known/xmpp-client.xml" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/xml")
+		io.WriteString(w, doc)
+	}))
+	dnsSrv, err := hacxtest.NewDNSServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dnsSrv.Close()
+
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	os.WriteFile(caFile, ca.PEM(), 0o600)
+	local, err := ca.Issue("localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := writeCert(t, dir, "proxy", local)
+	addr := freeLoopbackAddr(t)
+	pctx, stop := context.WithCancel(ctx)
+	var stderr hacxtest.SyncBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(pctx, []string{"proxy", "--listen", addr, "--tls-cert", certFile, "--tls-key", keyFile,
+			"--ca-file", caFile, "--resolver", dnsSrv.Addr, "--no-cache", "--state-dir", dir, "--socks", "none"},
+			&stdio{in: strings.NewReader(""), out: io.Discard, err: &stderr})
+	}()
+	waitListening(t, addr, exited, &stderr)
+
+	home := t.TempDir() // no go-sendxmpp configuration file of the user's
+	var failed []string
+	for i := range ejabberdLogins {
+		// A stalled login waits for ejabberd to give up its held request:
+		// bounded, so that the count below says how many stalled.
+		lctx, lcancel := context.WithTimeout(ctx, 20*time.Second)
+		cmd := exec.CommandContext(lctx, "go-sendxmpp", "-u", "alice@"+domain, "-p", "secret-alice",
+			"-j", addr, "-n", "--timeout", "15", "bob@"+domain)
+		cmd.Stdin = strings.NewReader(fmt.Sprintf("hello bob, login %d over BOSH through hacx proxy", i))
+		cmd.Env = append(os.Environ(), "HOME="+home)
+		out, err := cmd.CombinedOutput()
+		lcancel()
+		if err != nil {
+			failed = append(failed, fmt.Sprintf("login %d: %v: %s", i, err, strings.TrimSpace(string(out))))
+		}
+	}
+	// Each connection's log line is written as it ends, which may be
+	// just after go-sendxmpp exits.
+	deadline := time.Now().Add(30 * time.Second)
+	logged := func() []string {
+		var lines []string
+		for _, l := range strings.Split(stderr.String(), "\n") {
+			// waitListening's probe is logged too, without a domain.
+			if strings.Contains(l, "proxy: connection") && strings.Contains(l, "domain="+domain) {
+				lines = append(lines, l)
+			}
+		}
+		return lines
+	}
+	for len(logged()) < ejabberdLogins && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond) // polling the log
+	}
+	delivered, err := e.OfflineCount(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d of %d logins through the proxy delivered", delivered, ejabberdLogins)
+	if delivered != ejabberdLogins || len(failed) > 0 {
+		t.Errorf("%d of %d messages delivered; failed logins:\n%s", delivered, ejabberdLogins, strings.Join(failed, "\n"))
+	}
+	lines := logged()
+	closed := 0
+	for _, l := range lines {
+		if !strings.Contains(l, "method=bosh ") {
+			t.Errorf("a connection not over BOSH: %s", l)
+		}
+		if strings.Contains(l, "outcome=closed") {
+			closed++
+		}
+	}
+	if len(lines) != ejabberdLogins || closed != ejabberdLogins {
+		t.Errorf("%d connections logged, %d closed cleanly; want %d of each:\n%s", len(lines), closed, ejabberdLogins, strings.Join(lines, "\n"))
+	}
+	if t.Failed() {
+		t.Logf("proxy log:\n%s\nejabberd log:\n%s", stderr.String(), e.Log())
+	}
+
+	stop()
+	select {
+	case code := <-exited:
+		if code != exitOK {
+			t.Errorf("hacx proxy exit %d after the signal, want 0\n%s", code, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("hacx proxy did not shut down")
+	}
+}
