@@ -19,5 +19,5 @@
 // does no network or file I/O.
 //
 // Rule IDs in comments and test names refer to the project's protocol rules
-// (spec/RULES.md in the project's shared notes).
+// (docs/RULES.md).
 package hacx

@@ -18,4 +18,6 @@
 //
 // Scenarios share the bed's publisher and DNS zone, so a Runner plays them
 // one after the other; each gets its own client (firewall, cache, clock).
+//
+// Rule IDs in comments and test names are defined in docs/RULES.md.
 package demo

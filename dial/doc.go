@@ -96,5 +96,5 @@
 // not grow with the timeouts.
 //
 // Rule IDs (A5-A10, C3-C5, X4) refer to the project's protocol rules
-// (spec/RULES.md in the shared notes).
+// (docs/RULES.md).
 package dial

@@ -27,5 +27,5 @@
 // and processes, [MemCache] lives in memory.
 //
 // Rule IDs in comments and test names refer to the project's protocol rules
-// (spec/RULES.md in the shared notes).
+// (docs/RULES.md).
 package discover

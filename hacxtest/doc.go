@@ -19,4 +19,6 @@
 //
 // Tests of every package, the benchmarks and "hacx demo" use it, so each
 // layer is exercised against the same realistic world.
+//
+// Rule IDs in comments and test names are defined in docs/RULES.md.
 package hacxtest

@@ -18,4 +18,6 @@
 // publishes, so one configuration yields every discovery format (P5).
 //
 // See https://xmpp.org/extensions/xep-0156.html and RFC 6415.
+//
+// Rule IDs in comments and test names are defined in docs/RULES.md.
 package hostmeta

@@ -63,5 +63,5 @@
 // elements; a client caught inside one leaves the server a stream cut
 // short by the end of TLS rather than ill-formed XML.
 //
-// Rule IDs (A5-A10, C3-C5) refer to the project's protocol rules.
+// Rule IDs (A5-A10, C3-C5) refer to the project's protocol rules, docs/RULES.md.
 package proxy

@@ -1,5 +1,5 @@
 // Package serve publishes HACX documents and the host-meta files derived
-// from them, for XMPP operators (rules P1-P5 of the project's spec/RULES.md).
+// from them, for XMPP operators (rules P1-P5 of docs/RULES.md).
 //
 // One TOML configuration (LoadConfig; see examples/hacx.toml) describes, per
 // domain, the client-to-server and server-to-server records, their ttl,

@@ -37,5 +37,5 @@
 // HPKPStore.Check returns the *StoreError so that pins fail closed.
 //
 // Rule IDs (A9, A10, X4, X5, X6) refer to the project's protocol rules
-// (spec/RULES.md in the shared notes).
+// (docs/RULES.md).
 package trust

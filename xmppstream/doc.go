@@ -41,4 +41,6 @@
 // RFC 7395 (https://www.rfc-editor.org/rfc/rfc7395),
 // XEP-0124 (https://xmpp.org/extensions/xep-0124.html),
 // XEP-0206 (https://xmpp.org/extensions/xep-0206.html).
+//
+// Rule IDs in comments and test names are defined in docs/RULES.md.
 package xmppstream
