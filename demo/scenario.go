@@ -294,6 +294,27 @@ var Scenarios = []Scenario{
 		},
 	},
 	{
+		Name:  "legacy-starttls",
+		Story: "the domain publishes no HACX document and no host-meta, only an _xmpp-client SRV record, as most XMPP services do: hacx connects with STARTTLS",
+		Rules: "X1 S1 C4",
+		Expect: Expect{
+			Winner: &Winner{hacx.SourceSRV, 1, hacx.MethodStartTLS, dial.VerifiedWebPKI},
+			Phases: []dial.Phase{dial.PhaseDone},
+		},
+		setup: func(w *World) error {
+			return w.publishStartTLSSRV(w.Bed.StartTLS)
+		},
+	},
+	{
+		Name:  "starttls-stripped",
+		Story: "an on-path attacker strips <starttls/> from the server's features to keep the login in plaintext: hacx refuses, and no password ever leaves the machine",
+		Rules: "S1 C3",
+		Expect: Expect{Fail: FailAllRoutes, Phases: []dial.Phase{dial.PhaseStartTLS}},
+		setup: func(w *World) error {
+			return w.publishStartTLSSRV(w.Bed.StrippedStartTLS)
+		},
+	},
+	{
 		Name:   "all-routes-dead",
 		Story:  "refused, a web server, a mail server and a blackhole: nothing works, and the error lists every attempt",
 		Rules:  "C3 C5",
@@ -340,6 +361,16 @@ func (w *World) publishSRV() error {
 	return w.Bed.AddDNS(
 		fmt.Sprintf("_xmpps-client._tcp.%s. 300 IN SRV 0 0 %d xmpp.%s.", w.Bed.Domain, w.Bed.TLS.Port(), w.Bed.Domain),
 		fmt.Sprintf("xmpp.%s. 300 IN A %s", w.Bed.Domain, w.Bed.TLS.Addr()),
+	)
+}
+
+// publishStartTLSSRV publishes only what most services publish: an
+// _xmpp-client SRV record for xmpp.DOMAIN at addr's port, and that host's
+// A record (X1).
+func (w *World) publishStartTLSSRV(addr netip.AddrPort) error {
+	return w.Bed.AddDNS(
+		fmt.Sprintf("_xmpp-client._tcp.%s. 300 IN SRV 0 0 %d xmpp.%s.", w.Bed.Domain, addr.Port(), w.Bed.Domain),
+		fmt.Sprintf("xmpp.%s. 300 IN A %s", w.Bed.Domain, addr.Addr()),
 	)
 }
 

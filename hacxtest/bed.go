@@ -58,6 +58,9 @@ type Bed struct {
 	// BOSH (XEP-0206), with the URLs a document should name.
 	TLS, WebSocket, BOSH  netip.AddrPort
 	WebSocketURL, BOSHURL string
+	// StartTLS is the good STARTTLS endpoint (RFC 6120 section 5), what
+	// most services offer behind _xmpp-client SRV records.
+	StartTLS netip.AddrPort
 	Prosody               *Prosody // non-nil in Prosody mode
 	InProcess             *XMPPServer
 	InProcessWS           *WebSocketServer
@@ -71,6 +74,9 @@ type Bed struct {
 	WrongDomain netip.AddrPort    // good TLS, stream from "evil.test"
 	RogueCA     netip.AddrPort    // certificate for Domain from Rogue
 	OtherKey    netip.AddrPort    // certificate for Domain from CA, OtherKeyCert
+	// StrippedStartTLS is the good STARTTLS server behind an on-path
+	// attacker who strips <starttls/> from the features (S1).
+	StrippedStartTLS netip.AddrPort
 
 	site      atomic.Pointer[http.Handler]
 	mu        sync.Mutex
@@ -124,7 +130,7 @@ func NewBed(ctx context.Context, cfg BedConfig) (b *Bed, err error) {
 		}
 		b.closers = append(b.closers, p)
 		b.Prosody = p
-		b.TLS, b.WebSocket, b.BOSH = p.TLSAddr, p.HTTPSAddr, p.HTTPSAddr
+		b.TLS, b.WebSocket, b.BOSH, b.StartTLS = p.TLSAddr, p.HTTPSAddr, p.HTTPSAddr, p.StartTLSAddr
 		b.WebSocketURL, b.BOSHURL = p.WebSocketURL, p.BOSHURL
 	} else {
 		x, err := StartXMPP("127.0.0.2:0", b.Cert, XMPPConfig{})
@@ -142,6 +148,12 @@ func NewBed(ctx context.Context, cfg BedConfig) (b *Bed, err error) {
 			return nil, err
 		}
 		b.closers = append(b.closers, bosh)
+		st, err := StartStartTLS("127.0.0.2:0", b.Cert, StartTLSGood, XMPPConfig{})
+		if err != nil {
+			return nil, err
+		}
+		b.closers = append(b.closers, st)
+		b.StartTLS = st.Addr()
 		b.InProcess, b.InProcessWS, b.InProcessBOSH = x, ws, bosh
 		b.TLS, b.WebSocket, b.BOSH = x.Addr(), ws.Addr(), bosh.Addr()
 		b.WebSocketURL = "wss://" + b.Domain + "/xmpp-websocket"
@@ -189,6 +201,12 @@ func NewBed(ctx context.Context, cfg BedConfig) (b *Bed, err error) {
 	}
 	b.closers = append(b.closers, other)
 	b.OtherKey = other.Addr()
+	stripped, err := StartStartTLS("127.0.0.12:0", b.Cert, StartTLSStripped, XMPPConfig{})
+	if err != nil {
+		return nil, err
+	}
+	b.closers = append(b.closers, stripped)
+	b.StrippedStartTLS = stripped.Addr()
 	return b, nil
 }
 
