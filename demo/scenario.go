@@ -306,9 +306,9 @@ var Scenarios = []Scenario{
 		},
 	},
 	{
-		Name:  "starttls-stripped",
-		Story: "an on-path attacker strips <starttls/> from the server's features to keep the login in plaintext: hacx refuses, and no password ever leaves the machine",
-		Rules: "S1 C3",
+		Name:   "starttls-stripped",
+		Story:  "an on-path attacker strips <starttls/> from the server's features to keep the login in plaintext: hacx refuses, and no password ever leaves the machine",
+		Rules:  "S1 C3",
 		Expect: Expect{Fail: FailAllRoutes, Phases: []dial.Phase{dial.PhaseStartTLS}},
 		setup: func(w *World) error {
 			return w.publishStartTLSSRV(w.Bed.StrippedStartTLS)

@@ -60,11 +60,11 @@ type Bed struct {
 	WebSocketURL, BOSHURL string
 	// StartTLS is the good STARTTLS endpoint (RFC 6120 section 5), what
 	// most services offer behind _xmpp-client SRV records.
-	StartTLS netip.AddrPort
-	Prosody               *Prosody // non-nil in Prosody mode
-	InProcess             *XMPPServer
-	InProcessWS           *WebSocketServer
-	InProcessBOSH         *BOSHServer
+	StartTLS      netip.AddrPort
+	Prosody       *Prosody // non-nil in Prosody mode
+	InProcess     *XMPPServer
+	InProcessWS   *WebSocketServer
+	InProcessBOSH *BOSHServer
 
 	// The hostile endpoints (C3): each must make an attempt fail.
 	Blackholes  [3]netip.AddrPort // accept TCP, never answer (C5)
