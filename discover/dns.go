@@ -212,7 +212,37 @@ func (r *Resolver) lookupIPs(ctx context.Context, host string) ([]netip.Addr, er
 		}
 	}
 	if len(out) == 0 && len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, joinAddrErrors(errs)
 	}
 	return out, nil
+}
+
+// joinAddrErrors is the one-line error of a name's failed AAAA and A
+// queries, for reports that give each source one line: the same failure
+// at the same server (it is down, say) reads once, as "DNS AAAA/A name at
+// server: ...", with the AAAA query's cause; different ones are joined.
+func joinAddrErrors(errs []error) error {
+	if len(errs) == 2 {
+		a, okA := errs[0].(*DNSError)
+		b, okB := errs[1].(*DNSError)
+		if okA && okB && a.Name == b.Name && a.Server == b.Server && a.Rcode == b.Rcode && a.EDE == b.EDE {
+			both := *a
+			both.Type = a.Type + "/" + b.Type
+			return &both
+		}
+	}
+	return joinLine(errs)
+}
+
+// joinLine is errors.Join on one line ("; " between the errors), so that
+// a source's error stays one line of a report.
+func joinLine(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	args := make([]any, len(errs))
+	for i, e := range errs {
+		args[i] = e
+	}
+	return fmt.Errorf(strings.TrimSuffix(strings.Repeat("%w; ", len(errs)), "; "), args...)
 }

@@ -171,16 +171,36 @@ func (r *Resolver) dialTCP(ctx context.Context, network, addr string) (net.Conn,
 		return r.DialContext(ctx, network, addr)
 	}
 	d := net.Dialer{Timeout: connectTimeout}
-	if server := r.DNSServer; server != "" {
-		// The fetch host's addresses come from the DNS server the user
-		// chose, like every other query (--resolver), never from the
-		// system's resolver behind its back.
-		d.Resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var dd net.Dialer
-			return dd.DialContext(ctx, network, server)
-		}}
+	host, port, err := net.SplitHostPort(addr)
+	if r.DNSServer == "" || err != nil || net.ParseIP(host) != nil {
+		return d.DialContext(ctx, network, addr)
 	}
-	return d.DialContext(ctx, network, addr)
+	// The fetch host's addresses come from the DNS server the user chose,
+	// through the same queries as every other lookup (--resolver): not
+	// from Go's resolver, which also reads the hosts file and the search
+	// list, and whose errors name the resolv.conf server ("lookup example.org
+	// on 10.0.0.53:53") even when it asked another one.
+	ips, err := r.lookupIPs(ctx, host)
+	if err == nil && len(ips) == 0 {
+		err = &DNSError{Name: host, Type: "AAAA/A", Server: r.DNSServer, Err: errors.New("no address")}
+	}
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	// One address after the other, IPv6 first, as dialProxy and
+	// socks.Proxy do; each connect is bounded by connectTimeout.
+	var errs []error
+	for _, ip := range ips {
+		c, err := d.DialContext(ctx, network, net.JoinHostPort(ip.String(), port))
+		if err == nil {
+			return c, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, joinLine(errs)
 }
 
 // dialTLS opens the TLS connection of one hop and verifies it against the
