@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"hacx.dev/hacx/dial"
@@ -29,7 +33,10 @@ type netFlags struct {
 }
 
 func (n *netFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&n.resolver, "resolver", "", "DNS `server` (host:port) for every lookup: SRV, the addresses of web hosts, DNSSEC-validated TLSA (default: system resolver); asked directly from this machine, outside any --socks proxy")
+	fs.Func("resolver", "DNS `server` (IP:PORT, port 53 if left out) for every lookup: SRV, the addresses of web hosts, DNSSEC-validated TLSA (default: system resolver); asked directly from this machine, outside any --socks proxy", func(v string) (err error) {
+		n.resolver, err = parseResolver(v)
+		return err
+	})
 	fs.StringVar(&n.caFile, "ca-file", "", "PEM `file` of extra trusted root certificates")
 	fs.StringVar(&n.cacheDir, "cache-dir", "", "document cache `dir` (default: the user cache dir + /hacx)")
 	fs.BoolVar(&n.noCache, "no-cache", false, "do not read or write the document cache")
@@ -38,15 +45,50 @@ func (n *netFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&n.socks, "socks", "", "SOCKS5 proxy `URL` (socks5h://host:port resolves names through it and hacx makes no DNS query, unless --resolver is given: that server is asked outside the proxy); \"none\" ignores ALL_PROXY")
 }
 
+// parseResolver is the DNS server --resolver names, as IP:PORT, or ""
+// (the system resolver) for an empty value. Anything hacx cannot ask is
+// refused here, as bad usage, rather than failing query by query: the
+// user chose that server to keep queries away from the system resolver,
+// and a host name would itself be looked up through the system resolver.
+func parseResolver(v string) (string, error) {
+	const want = "want the DNS server's IP address, with a port if not 53 (127.0.0.1:53, [::1]:5353)"
+	if v == "" {
+		return "", nil
+	}
+	if strings.Contains(v, "://") {
+		return "", errors.New("hacx asks plain DNS (UDP, then TCP) only, not DNS over TLS or HTTPS; " + want)
+	}
+	if ip, err := netip.ParseAddr(v); err == nil {
+		return netip.AddrPortFrom(ip, 53).String(), nil
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return "", errors.New(want)
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return "", fmt.Errorf("%q is not an IP address (a name would be looked up through the system resolver); %s", host, want)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return "", fmt.Errorf("port %q is not 1-65535; %s", port, want)
+	}
+	return netip.AddrPortFrom(ip, uint16(p)).String(), nil
+}
+
 // testDialContext, set only by tests, maps host names to loopback servers.
 var testDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// testRouteDialContext, set only by tests, maps the ip:port of routes to
+// loopback servers (the F1 fallback's customary ports, say).
+var testRouteDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 
 // client builds the discovery resolver and the dialer the flags describe;
 // the two agree on roots, DNS server, cache, HSTS/HPKP state and proxy.
 // Its warnings are c's diagnostics on sio.
 func (n *netFlags) client(sio *stdio, c *command) (*discover.Resolver, *dial.Dialer, error) {
 	r := &discover.Resolver{DNSServer: n.resolver, DialContext: testDialContext}
-	d := &dial.Dialer{}
+	d := &dial.Dialer{DialContext: testRouteDialContext}
 	if n.caFile != "" {
 		roots, err := loadRoots(n.caFile)
 		if err != nil {
