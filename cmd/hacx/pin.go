@@ -29,6 +29,7 @@ server could not be reached.
 --json prints [{"subject": ..., "spki": base64 DER, "pins": {"sha-256": base64 ...},
 "element": "<public-key-pin .../>"}], leaf first.`,
 		run: runPin,
+		pkg: "serve", // PinsFromPEM and PinsFromTLS report as serve
 	})
 }
 
@@ -67,8 +68,7 @@ func runPin(ctx context.Context, sio *stdio, args []string) error {
 	var kps []serve.KeyPin
 	if data, ferr := os.ReadFile(pos[0]); ferr == nil {
 		if kps, err = serve.PinsFromPEM(data, names...); err != nil {
-			fmt.Fprintf(sio.err, "hacx pin: %s: %v\n", pos[0], err)
-			return exitWith(exitUsage)
+			return exitErr(exitUsage, fmt.Errorf("%s: %w", pos[0], err))
 		}
 	} else if _, _, serr := net.SplitHostPort(pos[0]); serr == nil {
 		ctx, cancel := context.WithTimeout(ctx, *timeout)

@@ -165,6 +165,33 @@ func TestPin_MatchesNewPin_A9(t *testing.T) {
 	}
 }
 
+// TestPin_Diagnostics_OnePrefix: pin's errors come from package serve;
+// like every diagnostic they start with "hacx pin: " alone, not
+// "hacx pin: serve: ".
+func TestPin_Diagnostics_OnePrefix(t *testing.T) {
+	refused, err := hacxtest.RefusedAddr("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk := filepath.Join(t.TempDir(), "junk.pem")
+	if err := os.WriteFile(junk, []byte("not PEM\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		arg  string
+		code int
+		want string
+	}{
+		{refused.String(), exitFail, "hacx pin: " + refused.String() + ": "},
+		{junk, exitUsage, "hacx pin: " + junk + ": no certificate or key found"},
+	} {
+		code, out, errs := runCmd(t, "", "pin", tt.arg)
+		if code != tt.code || out != "" || !strings.HasPrefix(errs, tt.want) || strings.Count(errs, "\n") != 1 || strings.Contains(errs, "serve:") {
+			t.Errorf("pin %s: exit %d, stdout %q, stderr %q; want exit %d and one line starting %q", tt.arg, code, out, errs, tt.code, tt.want)
+		}
+	}
+}
+
 func TestServe_CheckConfigWithCert_BackupPin_P2(t *testing.T) {
 	ca, err := hacxtest.NewCAWithIntermediate("check")
 	if err != nil {
