@@ -58,12 +58,13 @@ func TestProxy_GoSendXMPPToProsody(t *testing.T) {
 	deadRoute := fmt.Sprintf(`<tls ip="%s" port="%d" priority="1" weight="0" sni="%s"/>`, dead.Addr(), dead.Port(), domain)
 	var doc atomic.Value
 	publish(t, cert, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Host != domain || r.URL.Path != "/.well-known/xmpp-client.xml" {
+		body, _ := doc.Load().(string)
+		if r.Host != domain || r.URL.Path != "/.well-known/xmpp-client.xml" || body == "" {
 			http.NotFound(w, r)
 			return
 		}
 		w.Header().Set("Content-Type", "application/xml")
-		io.WriteString(w, doc.Load().(string))
+		io.WriteString(w, body)
 	}))
 	dnsSrv, err := hacxtest.NewDNSServer()
 	if err != nil {
@@ -96,9 +97,20 @@ func TestProxy_GoSendXMPPToProsody(t *testing.T) {
 		{"websocket", fmt.Sprintf(`<websocket ip="%s" port="%d" priority="2" weight="0" url="%s"/>`, p.HTTPSAddr.Addr(), p.HTTPSAddr.Port(), p.WebSocketURL)},
 		{"bosh", fmt.Sprintf(`<bosh ip="%s" port="%d" priority="2" weight="0" sni="%s" url="%s"/>`, p.HTTPSAddr.Addr(), p.HTTPSAddr.Port(), domain, p.BOSHURL)},
 		{"tls", fmt.Sprintf(`<tls ip="%s" port="%d" priority="2" weight="0" sni="%s"/>`, p.TLSAddr.Addr(), p.TLSAddr.Port(), domain)},
+		// No document at all, only what most services publish: an
+		// _xmpp-client SRV record (X1), reached with STARTTLS (S1).
+		{"starttls", ""},
 	} {
 		t.Run(tt.method, func(t *testing.T) {
 			doc.Store(`<hacx ttl="60">` + deadRoute + tt.record + "</hacx>\n")
+			if tt.record == "" {
+				doc.Store("")
+				if err := dnsSrv.Add(
+					fmt.Sprintf("_xmpp-client._tcp.%s. 60 IN SRV 0 0 %d xmpp.%s.", domain, p.StartTLSAddr.Port(), domain),
+					fmt.Sprintf("xmpp.%s. 60 IN A %s", domain, p.StartTLSAddr.Addr())); err != nil {
+					t.Fatal(err)
+				}
+			}
 			text := fmt.Sprintf("hello bob, over %s through hacx proxy %d", tt.method, time.Now().UnixNano())
 			cmd := exec.CommandContext(ctx, "go-sendxmpp", "-u", "alice@"+domain, "-p", "secret-alice",
 				"-j", addr, "-n", "--timeout", "30", "bob@"+domain)
