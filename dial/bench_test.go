@@ -92,3 +92,57 @@ func ratioLine(racing, sequential time.Duration) string {
 	return fmt.Sprintf("racing %.0f ms, sequential %.2f s, ratio %.1f×",
 		float64(racing.Microseconds())/1000, sequential.Seconds(), float64(sequential)/float64(racing))
 }
+
+// BenchmarkSTARTTLSVsDirectTLS measures the time to a verified stream
+// over STARTTLS (S1: a plaintext header and features, <starttls/>,
+// <proceed/>, then TLS and the restarted stream) against direct TLS to
+// the same in-process server code, on loopback, in one run:
+//
+//	go test -run '^$' -bench STARTTLSVsDirectTLS ./dial/
+//
+// starttls reports its cost relative to direct TLS as x-direct.
+func BenchmarkSTARTTLSVsDirectTLS(b *testing.B) {
+	ca, err := hacxtest.NewCA("bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cert, err := ca.Issue(domain)
+	if err != nil {
+		b.Fatal(err)
+	}
+	direct, err := hacxtest.StartXMPP("127.0.0.2:0", cert, hacxtest.XMPPConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { direct.Close() })
+	st, err := hacxtest.StartStartTLS("127.0.0.3:0", cert, hacxtest.StartTLSGood, hacxtest.XMPPConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	d := &dial.Dialer{Roots: ca.Pool(), TLSA: dial.NoDANE}
+	perOp := func(b *testing.B, r hacx.Route) time.Duration {
+		r.SNI, r.HasSNI = domain, true
+		var total time.Duration
+		for b.Loop() {
+			start := time.Now()
+			c, err := d.DialRoutes(context.Background(), domain, hacx.Client, []hacx.Route{r})
+			total += time.Since(start)
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.Close()
+		}
+		mean := total / time.Duration(b.N)
+		b.ReportMetric(float64(mean.Microseconds())/1000, "ms/stream")
+		return mean
+	}
+	var tlsMean time.Duration
+	b.Run("tls", func(b *testing.B) { tlsMean = perOp(b, route(hacx.MethodTLS, direct.Addr(), 1)) })
+	b.Run("starttls", func(b *testing.B) {
+		m := perOp(b, route(hacx.MethodStartTLS, st.Addr(), 1))
+		if tlsMean > 0 {
+			b.ReportMetric(float64(m)/float64(tlsMean), "x-direct")
+		}
+	})
+}

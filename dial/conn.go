@@ -48,9 +48,10 @@ type Conn struct {
 	// winner included; losers cancelled by the win carry ErrLostRace.
 	Attempts []Attempt
 
-	// NetConn (MethodTLS) is the TLS connection, positioned just after the
-	// server's <stream:features/>: the stream header exchange is done and
-	// the next bytes are the caller's (typically SASL).
+	// NetConn (MethodTLS, MethodStartTLS) is the TLS connection,
+	// positioned just after the server's <stream:features/> (for STARTTLS,
+	// those of the stream restarted over TLS): the stream header exchange
+	// is done and the next bytes are the caller's (typically SASL).
 	NetConn net.Conn
 	// WebSocket (MethodWebSocket) is the RFC 7395 connection with
 	// subprotocol "xmpp", after the server's <open/>: the next message is

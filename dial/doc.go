@@ -20,6 +20,16 @@
 //     <open/> after a WebSocket upgrade that selected subprotocol "xmpp",
 //     or a XEP-0206 session creation response for BOSH.
 //
+// STARTTLS routes (RFC 6120 section 5, rule S1) add a plaintext step
+// before TLS: the server's features must offer <starttls/> and its answer
+// must be <proceed/>; then TLS runs with SNI = the domain, the certificate
+// is checked as for direct TLS, and the stream restarts, where C4 applies
+// in full. STARTTLS is TLS or nothing: features without <starttls/> (an
+// attacker's strip), <failure/>, a stream error or EOF fail the route, and
+// so do bytes that arrive after <proceed/> before the server's TLS answer
+// ([ErrInjected]). Nothing read before TLS is trusted or passed on; the
+// plaintext features are kept only for reports ([Attempt.PlainFeatures]).
+//
 // Any failure moves on to the next route (C3). Attempts overlap as in
 // Happy Eyeballs (RFC 8305, rule C5): the next route starts after
 // [Dialer.Stagger] or as soon as the previous attempt failed, whichever is
@@ -35,7 +45,7 @@
 // (a byte stream, one element per WebSocket message, BOSH request and
 // response bodies), so Conn hands each over as it is instead of hiding
 // them behind one byte stream: a [net.Conn] positioned after the server's
-// features for direct TLS, the *websocket.Conn after the server's <open/>,
+// features for direct TLS and STARTTLS, the *websocket.Conn after the server's <open/>,
 // or a [*BOSHSession] whose HTTP client stays bound to the route's ip:port.
 //
 // When every route fails, the error is an [*Error] listing each attempt

@@ -10,7 +10,13 @@
 // no HACX document, or it cannot be fetched and nothing is cached, the
 // Resolver falls back to XEP-0368/RFC 6120 SRV records (X1), XEP-0156
 // host-meta (X2) and Host Meta 2 host-meta.json (X3; its presence skips the
-// SRV lookups). Every source converts into [hacx.Route]; [Order] puts the
+// SRV lookups). When none of them publishes anything (no document, no
+// host-meta, no SRV record of either kind), the domain itself is the route,
+// as RFC 6120 section 3.2.2 has clients do (F1): its addresses on 5222 with
+// STARTTLS and 5223 with direct TLS (5269 between servers), source
+// [hacx.SourceFallback]; an SRV target "." turns that off for its service,
+// and behind a socks5h proxy the routes go by name for the proxy to
+// resolve (T1). Every source converts into [hacx.Route]; [Order] puts the
 // merged routes in one RFC 2782 order (C2).
 //
 // [Resolver.LookupTLSA] answers DANE TLSA queries (X4) and says whether the
