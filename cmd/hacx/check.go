@@ -121,6 +121,9 @@ func runCheck(ctx context.Context, sio *stdio, args []string) error {
 	if len(pos) != 1 {
 		return usagef("want exactly one DOMAIN, got %d arguments", len(pos))
 	}
+	if err := domainArg(pos[0]); err != nil {
+		return err
+	}
 	kind := hacx.Client
 	if *server {
 		kind = hacx.Server
@@ -396,29 +399,8 @@ func printCheck(w io.Writer, rep *checkReport) {
 		fmt.Fprintf(w, "proxy: %s\n", rep.Proxy)
 	}
 	if len(rep.Sources) > 0 {
-		fmt.Fprintln(w, "\nsources:")
-	}
-	for _, s := range rep.Sources {
-		line := fmt.Sprintf("  %-10s %-8s", s.Source, s.Status)
-		if s.Query != "" {
-			line += " " + s.Query
-		}
-		if s.Routes > 0 {
-			line += fmt.Sprintf(" (%d routes)", s.Routes)
-		}
-		if s.Cached {
-			line += " [cached]"
-		}
-		if s.Stale {
-			line += " [STALE: refetch failed, using expired copy]"
-		}
-		if s.Note != "" {
-			line += " - " + s.Note
-		}
-		if s.Error != "" {
-			line += ": " + s.Error
-		}
-		fmt.Fprintln(w, line)
+		fmt.Fprintln(w)
+		printSources(w, rep.Sources)
 	}
 	if len(rep.Routes) > 0 {
 		fmt.Fprintln(w, "\nroutes, in the order tried:")

@@ -62,6 +62,9 @@ func runLookup(ctx context.Context, sio *stdio, args []string) error {
 	if len(pos) != 1 {
 		return usagef("want exactly one DOMAIN, got %d arguments", len(pos))
 	}
+	if err := domainArg(pos[0]); err != nil {
+		return err
+	}
 	r, _, err := nf.client(sio, c)
 	if err != nil {
 		return usagef("%v", err)
@@ -185,33 +188,11 @@ func printLookup(sio *stdio, res *discover.Result, now time.Time) {
 		fmt.Fprintf(sio.out, "WARNING: using a stale HACX document, expired %s (%s ago); the refetch failed\n",
 			res.StaleSince.Format(time.RFC3339), now.Sub(res.StaleSince).Round(time.Second))
 	}
-	fmt.Fprintln(sio.out, "sources:")
+	reports := make([]discover.SourceReport, 0, len(res.Sources))
 	for _, s := range res.Sources {
-		fmt.Fprintf(sio.out, "  %-10s %-7s %s\n", s.Source, s.Status, s.Query)
-		var facts []string
-		if s.Cached {
-			f := "from cache (fresh)"
-			if s.Stale {
-				f = "from cache (STALE)"
-			}
-			facts = append(facts, f+", fetched "+s.FetchedAt.Format(time.RFC3339))
-		}
-		for _, r := range s.Redirects {
-			facts = append(facts, "redirected to "+r)
-		}
-		if s.HSTS != "" || s.HPKP != "" || s.DANE != "" {
-			facts = append(facts, fmt.Sprintf("HSTS %s, HPKP %s, DANE %s", s.HSTS, s.HPKP, s.DANE))
-		}
-		if s.Err != nil {
-			facts = append(facts, "error: "+s.Err.Error())
-		}
-		if s.Note != "" && s.Err == nil {
-			facts = append(facts, s.Note)
-		}
-		for _, f := range facts {
-			fmt.Fprintf(sio.out, "             %s\n", f)
-		}
+		reports = append(reports, s.Report())
 	}
+	printSources(sio.out, reports)
 }
 
 func sniText(rt hacx.Route) string {
