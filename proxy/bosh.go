@@ -61,7 +61,7 @@ func boshTimeout(wait time.Duration) time.Duration {
 // boshStall is how long the older of two requests may stay unanswered
 // after the newer went out, in a session that holds one request: the
 // manager must answer the held one as soon as the next arrives (XEP-0124
-// section 11), so a longer silence means that answer, or the request, was
+// section 8), so a longer silence means that answer, or the request, was
 // lost. A tenth of wait, as Strophe's secondary timeout, and at least 1 s.
 func boshStall(wait time.Duration) time.Duration {
 	return max(wait/10, time.Second)
@@ -101,8 +101,12 @@ type boshResult struct {
 // requests. One request is kept waiting at the connection manager for
 // the server's data; the client's elements go out at once in a further
 // request, within the session's requests limit; empty requests of a
-// polling session (hold 0) are spaced by its polling interval.
-// Responses reach the client in request order.
+// polling session (hold 0) are spaced by its polling interval. The
+// empty request waits boshCoalesce after an answer with data, and no
+// request follows an unanswered empty one within boshSpacing, so that
+// requests reach the manager in rid order. A request lost on the way or
+// left unanswered is sent again with its rid. Responses reach the client
+// in request order.
 func (c *conn) relayBOSH(sp *xmppstream.Splitter, pending *xmppstream.Token) {
 	sess := c.up.BOSH.Session
 	in := make(chan boshItem)
@@ -392,7 +396,7 @@ func (c *conn) boshSchedule(in <-chan boshItem) {
 			}
 		case <-timerC:
 			now := time.Now()
-			for _, r := range flight {
+			for i, r := range flight {
 				if now.Before(r.due) {
 					continue
 				}
@@ -401,10 +405,20 @@ func (c *conn) boshSchedule(in <-chan boshItem) {
 					if finish(r, boshResult{seq: r.seq, attempt: r.attempt, err: err, terminate: r.term, empty: r.empty}) {
 						return
 					}
-					break // flight changed
+					break // flight changed; the loop comes back here
 				}
-				c.srv.log().Debug("proxy: BOSH request unanswered, sending it again", "domain", c.domain, "attempt", r.attempt, "after", now.Sub(r.sent).Round(time.Millisecond))
-				send(r)
+				// r, or its answer, was lost; or, when a newer
+				// request is out, that one was, and the manager
+				// holds r until it comes: send both again, oldest
+				// first. A manager that has them answers from what
+				// it kept (XEP-0124 section 14.3).
+				c.srv.log().Debug("proxy: BOSH request unanswered, sending it again", "domain", c.domain, "attempt", r.attempt, "after", now.Sub(r.sent).Round(time.Millisecond), "with_newer", len(flight)-i-1)
+				for _, o := range flight[i:] {
+					if o.attempt <= boshResends {
+						send(o)
+					}
+				}
+				break
 			}
 		case <-c.ctx.Done():
 			return
