@@ -333,9 +333,15 @@ func (s *Server) httpServer(h http.Handler) *http.Server {
 	}
 }
 
-// Run listens on Addr (and HTTPAddr, MetricsAddr when set) and serves until
-// ctx is done, then shuts down gracefully.
+// Run loads the configuration and certificate, then listens on Addr (and
+// HTTPAddr, MetricsAddr when set) and serves until ctx is done, then shuts
+// down gracefully. Loading comes first so that a missing or invalid file
+// is reported as such (a *StartError) before any port is bound, not hidden
+// behind a port that is taken or needs privileges.
 func (s *Server) Run(ctx context.Context) error {
+	if err := s.start(); err != nil {
+		return err
+	}
 	addr := s.Addr
 	if addr == "" {
 		addr = ":443"
@@ -360,26 +366,35 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		lns = append(lns, ln)
 	}
-	return s.Serve(ctx, lns[0], lns[1], lns[2])
+	return s.serve(ctx, lns[0], lns[1], lns[2])
 }
 
 // Serve is Run on given listeners; httpLn and metricsLn may be nil. It
 // loads the configuration and certificate first and fails with a
 // *StartError if that fails: a server must not start with nothing to serve.
 func (s *Server) Serve(ctx context.Context, ln, httpLn, metricsLn net.Listener) error {
-	s.init()
-	if s.CertFile == "" && s.ACME == nil {
-		return errors.New("serve: need a certificate (CertFile/KeyFile) or ACME")
-	}
-	if err := s.load(true); err != nil {
-		ln.Close()
-		for _, l := range []net.Listener{httpLn, metricsLn} {
+	if err := s.start(); err != nil {
+		for _, l := range []net.Listener{ln, httpLn, metricsLn} {
 			if l != nil {
 				l.Close()
 			}
 		}
 		return err
 	}
+	return s.serve(ctx, ln, httpLn, metricsLn)
+}
+
+// start is the first load of Run and Serve.
+func (s *Server) start() error {
+	s.init()
+	if s.CertFile == "" && s.ACME == nil {
+		return errors.New("serve: need a certificate (CertFile/KeyFile) or ACME")
+	}
+	return s.load(true)
+}
+
+// serve serves what start loaded on the listeners until ctx is done.
+func (s *Server) serve(ctx context.Context, ln, httpLn, metricsLn net.Listener) error {
 	var servers []*http.Server
 	errc := make(chan error, 3)
 	start := func(srv *http.Server, l net.Listener, tlsOn bool) {

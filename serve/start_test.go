@@ -54,3 +54,30 @@ func TestServer_StartErrorNotReload_P1(t *testing.T) {
 		t.Errorf("reload failure not logged: %q", logs.String())
 	}
 }
+
+// TestServer_RunLoadsBeforeListening_P1: Run reads what it serves before
+// it binds a port, so a missing certificate is reported as that, a
+// *StartError, even when the port is taken (or would need privileges).
+func TestServer_RunLoadsBeforeListening_P1(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "hacx.toml")
+	if err := WriteFile(cfgPath, []byte(serverTOML("60")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	s := &Server{
+		Load:         func() (*Config, error) { return LoadConfig(cfgPath) },
+		Addr:         taken.Addr().String(),
+		CertFile:     filepath.Join(dir, "cert.pem"),
+		KeyFile:      filepath.Join(dir, "key.pem"),
+		PollInterval: -1,
+	}
+	err = s.Run(context.Background())
+	if _, ok := errors.AsType[*StartError](err); !ok || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Run = %v, want a *StartError for the missing certificate, before binding the taken port", err)
+	}
+}
