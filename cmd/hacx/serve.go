@@ -2,15 +2,23 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
+	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -45,13 +53,27 @@ host-meta.json for every configured domain, chosen by the Host header
 (rules P1-P5). The configuration is a TOML file (see examples/hacx.toml), or
 existing documents given with --doc and --server-doc, served as they are.
 
-Certificates come from --cert/--key (PEM, reloaded when they change) or from
-ACME (--acme-cache DIR) for exactly the configured domains; --acme-directory
+Certificates come from --cert/--key (PEM, reloaded when they change), from
+--self-signed, or from ACME (--acme-cache DIR) for exactly the configured
+domains; --acme-directory
 picks another ACME server than Let's Encrypt, and --acme-ca-file the CA its
 HTTPS is checked against (a test server such as pebble). The configuration
 and certificates are reloaded on SIGHUP and when their files change; a broken
 new configuration is logged and the old one keeps serving. SIGTERM shuts down
 gracefully.
+
+--self-signed makes a certificate at start for the configured domains and
+serves with it: for trying hacx serve out only, NOT FOR PRODUCTION, since
+no client trusts it (a warning on stderr says so, with the file holding
+the certificate, removed on exit). To try it without root:
+
+    hacx serve --doc example.org=xmpp-client.xml --self-signed --listen 127.0.0.1:8443 --http-listen ""
+    curl -k --resolve example.org:8443:127.0.0.1 https://example.org:8443/.well-known/xmpp-client.xml
+
+Plain HTTP (redirects to HTTPS, ACME http-01) listens on the --listen host,
+port 80, unless --http-listen says otherwise; --http-listen "" turns it
+off. The configuration, documents, certificate and key are read before
+any port is bound.
 
 With --check-config, only validate: exit 0 when valid, 2 with every problem
 and its line number otherwise. Given --cert too, also check every HPKP
@@ -79,10 +101,11 @@ func runServe(ctx context.Context, sio *stdio, args []string) error {
 		docs       = docFlag{}
 		serverDocs = docFlag{}
 		listen     = fs.String("listen", ":443", "HTTPS listen `address`")
-		httpListen = fs.String("http-listen", ":80", "plain HTTP `address` for redirects and ACME http-01; \"\" disables")
+		httpListen = fs.String("http-listen", "", "plain HTTP `address` for redirects and ACME http-01 (default: the --listen host, port 80); \"\" disables")
 		metrics    = fs.String("metrics", "", "serve Prometheus /metrics on this `address` (keep it private)")
 		certFile   = fs.String("cert", "", "PEM certificate chain `file`")
 		keyFile    = fs.String("key", "", "PEM private key `file`")
+		selfSigned = fs.Bool("self-signed", false, "serve with a certificate made at start for the configured domains: for trying it out, NOT FOR PRODUCTION (no client trusts it)")
 		acmeCache  = fs.String("acme-cache", "", "use ACME, keeping account and certificates in this `dir`")
 		acmeDir    = fs.String("acme-directory", "", "ACME directory `URL` (default Let's Encrypt)")
 		acmeEmail  = fs.String("acme-email", "", "contact `address` for the ACME account")
@@ -98,6 +121,11 @@ func runServe(ctx context.Context, sio *stdio, args []string) error {
 	}
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
+	}
+	httpSet := false
+	fs.Visit(func(f *flag.Flag) { httpSet = httpSet || f.Name == "http-listen" })
+	if !httpSet {
+		*httpListen = defaultHTTPAddr(*listen)
 	}
 	haveDocs := len(docs) > 0 || len(serverDocs) > 0
 	switch {
@@ -156,8 +184,20 @@ func runServe(ctx context.Context, sio *stdio, args []string) error {
 	if (*certFile == "") != (*keyFile == "") {
 		return usagef("--cert and --key go together")
 	}
+	if *selfSigned && (*certFile != "" || *acmeCache != "") {
+		return usagef("--self-signed excludes --cert/--key and --acme-cache")
+	}
+	if *selfSigned {
+		dir, err := writeSelfSigned(load)
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		*certFile, *keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+		diagf(sio, c, "warning: --self-signed: serving a certificate made just now, NOT FOR PRODUCTION: no client trusts it; it is in %s until hacx serve exits", *certFile)
+	}
 	if *certFile == "" && *acmeCache == "" {
-		return usagef("need --cert and --key, or --acme-cache DIR for ACME")
+		return usagef("need --cert and --key, --self-signed, or --acme-cache DIR for ACME")
 	}
 	s := &serve.Server{
 		Load: load, Watch: watch, PollInterval: *poll,
@@ -241,4 +281,74 @@ func checkChain(cfg *serve.Config, certFile string) error {
 		return fmt.Errorf("%s: no certificate found", certFile)
 	}
 	return cfg.CheckChain(chain)
+}
+
+// defaultHTTPAddr is the plain-HTTP address that goes with the HTTPS one:
+// the same host, port 80. Every address (":80") when HTTPS has one would
+// open a port the operator did not ask for, and fail when another program
+// holds port 80 on another address.
+func defaultHTTPAddr(listen string) string {
+	host, _, _ := net.SplitHostPort(listen)
+	return net.JoinHostPort(host, "80")
+}
+
+// writeSelfSigned writes a self-signed certificate for the domains load
+// gives, and its key, as cert.pem and key.pem in a new private directory
+// that the caller removes. The files let the server run as with
+// --cert/--key, and give the user a certificate to trust for a test
+// (curl --cacert). When the configuration does not load, the certificate
+// names no domain: the server's start then reports the configuration's
+// problems as usual.
+func writeSelfSigned(load func() (*serve.Config, error)) (string, error) {
+	var names []string
+	if cfg, err := load(); err == nil {
+		for _, d := range cfg.Domains {
+			names = append(names, d.Name)
+		}
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+	if err != nil {
+		return "", err
+	}
+	cn := "hacx serve --self-signed"
+	if len(names) > 0 {
+		cn = names[0]
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: cn, Organization: []string{"hacx serve --self-signed, not for production"}},
+		DNSNames:     names,
+		NotBefore:    now.Add(-time.Hour), // clocks differ
+		NotAfter:     now.Add(30 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return "", err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "hacx-self-signed-")
+	if err != nil {
+		return "", err
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o644); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
 }

@@ -365,3 +365,132 @@ func TestServe_StartupBadCertificate_P1(t *testing.T) {
 		t.Errorf("invalid configuration at start-up: exit %d, stderr %q", code, errs)
 	}
 }
+
+// TestServe_HTTPListenDefaultsToListenHost_P1: without --http-listen,
+// plain HTTP listens on the --listen host, port 80, not on port 80 of
+// every address. Port 80 of a loopback address of the test's own is held
+// (when the test may), so the command fails to bind it either way and
+// says where it tried; the context is cancelled, so a command that bound
+// something would stop at once.
+func TestServe_HTTPListenDefaultsToListenHost_P1(t *testing.T) {
+	const ip = "127.0.0.77"
+	if hold, err := net.Listen("tcp", ip+":80"); err == nil {
+		defer hold.Close()
+	} // else not permitted (not root) or taken: binding fails just the same
+	ca, err := hacxtest.NewCA("http listen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue("example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := writeCert(t, t.TempDir(), "example.org", cert)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errs bytes.Buffer
+	code := run(ctx, []string{"serve", "--doc", "example.org=../../testdata/valid/draft-example-fixed.xml",
+		"--cert", certFile, "--key", keyFile, "--listen", ip + ":0", "--poll", "0"},
+		&stdio{in: strings.NewReader(""), out: &out, err: &errs})
+	if code != exitFail || !strings.Contains(errs.String(), "listen tcp "+ip+":80: ") {
+		t.Errorf("exit %d, stderr %q; want exit 1 failing to listen on %s:80", code, errs.String(), ip)
+	}
+	_, _, help := runCmd(t, "", "serve", "-h")
+	if !strings.Contains(help, "default: the --listen host, port 80") {
+		t.Errorf("serve -h does not give the --http-listen default:\n%s", help)
+	}
+}
+
+// TestServe_FilesReadBeforeListening_P1: documents, configuration,
+// certificate and key are read before any port is bound: with the HTTPS
+// port taken, a missing file is still reported as missing, exit 2.
+func TestServe_FilesReadBeforeListening_P1(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	ca, err := hacxtest.NewCA("files first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue("example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := writeCert(t, dir, "example.org", cert)
+	missing := filepath.Join(dir, "missing")
+	doc := "example.org=../../testdata/valid/draft-example-fixed.xml"
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"document", []string{"--doc", "example.org=" + missing, "--cert", certFile, "--key", keyFile}},
+		{"configuration", []string{"--config", missing, "--cert", certFile, "--key", keyFile}},
+		{"certificate", []string{"--doc", doc, "--cert", missing, "--key", keyFile}},
+		{"key", []string{"--doc", doc, "--cert", certFile, "--key", missing}},
+	}
+	// Cancelled: a command that got past its files would stop at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errs bytes.Buffer
+			args := append([]string{"serve", "--listen", taken.Addr().String(), "--http-listen", "", "--poll", "0"}, tt.args...)
+			code := run(ctx, args, &stdio{in: strings.NewReader(""), out: &out, err: &errs})
+			if code != exitUsage || !strings.Contains(errs.String(), missing+": no such file") || strings.Contains(errs.String(), "address already in use") {
+				t.Errorf("exit %d, stderr %q; want exit 2 naming the missing %s", code, errs.String(), tt.name)
+			}
+		})
+	}
+}
+
+// TestServe_SelfSigned_P1: --self-signed serves at once with a
+// certificate made for the configured domains, says loudly that it is
+// not for production, and removes its files on exit.
+func TestServe_SelfSigned_P1(t *testing.T) {
+	addr := freeLoopbackAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	var errs hacxtest.SyncBuffer
+	go func() {
+		done <- run(ctx, []string{"serve", "--doc", "example.org=../../testdata/valid/draft-example-fixed.xml", "--self-signed",
+			"--listen", addr, "--http-listen", "", "--poll", "0"},
+			&stdio{in: strings.NewReader(""), out: io.Discard, err: &errs})
+	}()
+	waitListening(t, addr, done, &errs)
+	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "example.org", InsecureSkipVerify: true}) // checked below
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := c.ConnectionState().PeerCertificates[0]
+	c.Close()
+	if err := leaf.VerifyHostname("example.org"); err != nil {
+		t.Errorf("certificate not for the served domain: %v", err)
+	}
+	if err := leaf.CheckSignature(leaf.SignatureAlgorithm, leaf.RawTBSCertificate, leaf.Signature); err != nil || !bytes.Equal(leaf.RawIssuer, leaf.RawSubject) {
+		t.Errorf("certificate not self-signed: %v", err)
+	}
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("exit %d: %s", code, errs.String())
+	}
+	warning := errs.String()
+	if !strings.Contains(warning, "hacx serve: warning: --self-signed") || !strings.Contains(warning, "NOT FOR PRODUCTION") {
+		t.Errorf("no start-up warning that the certificate is not for production:\n%s", warning)
+	}
+	if _, rest, ok := strings.Cut(warning, "it is in "); ok {
+		file, _, _ := strings.Cut(rest, " ")
+		if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left behind after exit (%v)", file, err)
+		}
+	} else {
+		t.Errorf("the warning does not name the certificate file:\n%s", warning)
+	}
+	_, _, help := runCmd(t, "", "serve", "-h")
+	if !strings.Contains(help, "-self-signed") || !strings.Contains(help, "NOT FOR PRODUCTION") {
+		t.Errorf("serve -h does not present --self-signed as not for production:\n%s", help)
+	}
+}
