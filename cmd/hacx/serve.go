@@ -55,12 +55,11 @@ existing documents given with --doc and --server-doc, served as they are.
 
 Certificates come from --cert/--key (PEM, reloaded when they change), from
 --self-signed, or from ACME (--acme-cache DIR) for exactly the configured
-domains; --acme-directory
-picks another ACME server than Let's Encrypt, and --acme-ca-file the CA its
-HTTPS is checked against (a test server such as pebble). The configuration
-and certificates are reloaded on SIGHUP and when their files change; a broken
-new configuration is logged and the old one keeps serving. SIGTERM shuts down
-gracefully.
+domains; --acme-directory picks another ACME server than Let's Encrypt, and
+--acme-ca-file the CA its HTTPS is checked against (a test server such as
+pebble). The configuration and certificates are reloaded on SIGHUP and when
+their files change; a broken new configuration is logged and the old one
+keeps serving. SIGTERM shuts down gracefully.
 
 --self-signed makes a certificate at start for the configured domains and
 serves with it: for trying hacx serve out only, NOT FOR PRODUCTION, since
