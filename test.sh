@@ -138,12 +138,13 @@ if want test; then
   # -json shows every test, skipped ones included; testreport prints what
   # plain go test would, keeps the verbose log and ends with the skips.
   # Both runs are read, even when the first fails.
+  go build -o "$logs/testreport" ./internal/testreport
   {
     rc=0
     go test -json "${race_flag[@]}" -count=1 -timeout 30m ./... || rc=1
     go test -C examples/mellium -json "${race_flag[@]}" -count=1 ./... || rc=1
     exit $rc
-  } 2>&1 | go run ./internal/testreport -log "$logs/go-test.log" -module "$(go list -m)" -hint "$hint"
+  } 2>&1 | "$logs/testreport" -log "$logs/go-test.log" -module "$(go list -m)" -hint "$hint"
 fi
 
 # Go's fuzz coordinator sometimes ends a run with "context deadline

@@ -18,6 +18,9 @@ type event struct {
 	Test       string
 	Output     string
 	ImportPath string
+	// FailedBuild, on a package's fail, names the package whose build
+	// failed (itself or a dependency).
+	FailedBuild string
 }
 
 // Skip is one skipped test and the reason it gave.
@@ -37,8 +40,9 @@ type Report struct {
 
 	passed   int
 	skipped  []Skip
-	failed   []string
-	badPkgs  []string
+	failed   []string            // "Test (pkg)"
+	failPkgs map[string]bool     // packages with a failed test
+	badPkgs  []string            // packages that failed otherwise
 	pending  map[string][]string // test output not yet known to matter, by pkg+"\x00"+test
 	pkgTests map[string][]string // tests of a package with pending output
 }
@@ -65,8 +69,6 @@ func (r *Report) Line(line string) {
 	switch e.Action {
 	case "build-output":
 		r.write(r.Out, e.Output)
-	case "build-fail":
-		r.badPkgs = append(r.badPkgs, r.name(e.ImportPath)+" (build failed)")
 	case "output":
 		if e.Test == "" {
 			// "PASS" is noise in a log of package results; everything else
@@ -107,13 +109,26 @@ func (r *Report) Line(line string) {
 				}
 			}
 			delete(r.pkgTests, e.Package)
-			r.badPkgs = append(r.badPkgs, r.name(e.Package))
+			// A package whose tests failed is named by them; one failing
+			// without a failed test (a crash, a time-out) is named itself.
+			switch {
+			case e.FailedBuild == e.Package:
+				r.badPkgs = append(r.badPkgs, r.name(e.Package)+" (build failed)")
+			case e.FailedBuild != "":
+				r.badPkgs = append(r.badPkgs, r.name(e.Package)+" (build of "+r.name(e.FailedBuild)+" failed)")
+			case !r.failPkgs[e.Package]:
+				r.badPkgs = append(r.badPkgs, r.name(e.Package))
+			}
 			return
 		}
 		k := key(e.Package, e.Test)
 		r.write(r.Out, strings.Join(r.pending[k], ""))
 		delete(r.pending, k)
 		r.failed = append(r.failed, e.Test+" ("+r.name(e.Package)+")")
+		if r.failPkgs == nil {
+			r.failPkgs = map[string]bool{}
+		}
+		r.failPkgs[e.Package] = true
 	}
 }
 
@@ -160,7 +175,7 @@ func (r *Report) Skipped() []Skip {
 
 // Summary writes the counts, every skipped test with its reason, then
 // hint (how to run the skipped tests) when anything was skipped, and
-// every failure.
+// every failure: failed tests, and packages that failed without one.
 func (r *Report) Summary(w io.Writer, hint string) {
 	fmt.Fprintf(w, "%d passed, %d failed, %d skipped\n", r.passed, len(r.failed), len(r.skipped))
 	if skips := r.Skipped(); len(skips) > 0 {

@@ -101,9 +101,8 @@ go: warning: something the go command said on stderr
 skipped 1:
   TestNginx (./a): nginx is not installed: apt-get install nginx
 to run them all: install nginx
-failed 3:
+failed 2:
   TestBad (./a)
-  ./a
   ./b
 `
 	if sum.String() != wantSum {
@@ -177,7 +176,7 @@ func TestFail(t *testing.T) { t.Error("wrong answer") }
 	for _, s := range []string{
 		"wrong answer", "undefined: undefined", // failures in the readable log
 		"skipped 2:\n  TestNginx (./a): nginx is not installed: apt-get install nginx\n  TestSub/root (./a): needs root; to install a package\nto run them all: be root\n",
-		"  TestFail (./a)\n", "  ./broken (build failed)\n",
+		"failed 2:\n  TestFail (./a)\n  ./broken (build failed)\n", // each failure once
 		"full log: " + logPath,
 	} {
 		if !strings.Contains(out.String(), s) {
