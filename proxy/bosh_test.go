@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -74,6 +75,7 @@ func startEjabberdBOSH(t *testing.T, b *bed, wait, lag time.Duration) (*ejabberd
 		receivers: map[uint64]*fakeWaiter{}, responses: map[uint64][]byte{}, attempts: map[uint64]int{}}
 	m.srv = httptest.NewUnstartedServer(m)
 	m.srv.TLS = &tls.Config{Certificates: []tls.Certificate{*b.cert}}
+	m.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // connections the relay abandons
 	m.srv.StartTLS()
 	t.Cleanup(m.srv.Close)
 	addr := netip.MustParseAddrPort(m.srv.Listener.Addr().String())
