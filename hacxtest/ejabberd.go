@@ -409,6 +409,11 @@ func (e *Ejabberd) run(ctx context.Context, args ...string) (string, error) {
 		}
 	}
 	if err != nil {
+		// A failed command is followed by ejabberdctl's usage: keep
+		// the reason only.
+		if i := bytes.Index(out, []byte("Commands to start an ejabberd node")); i >= 0 {
+			out = out[:i]
+		}
 		return "", fmt.Errorf("hacxtest: ejabberdctl %s: %v: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
 	}
 	return string(out), nil
