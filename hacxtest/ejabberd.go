@@ -456,7 +456,10 @@ func (e *Ejabberd) Close() error {
 
 // stop ends the VM: SIGTERM to the VM itself (whose pid ejabberd wrote),
 // so that ejabberdctl's shell reaps it and exits; SIGKILL to the whole
-// process group after 10 s, or at once when there is no pid yet.
+// process group after 10 s, or at once when there is no pid yet. A VM
+// killed outright (which would save about a second) leaves its helper
+// processes (erl_child_setup, inet_gethost) to init, and not every
+// container's init reaps them; a VM told to stop ends them itself.
 func (e *Ejabberd) stop() {
 	if e.cmd == nil || e.cmd.Process == nil {
 		return
