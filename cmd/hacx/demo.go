@@ -1,8 +1,8 @@
 //go:build unix
 
-// hacx demo's test bed (package hacxtest) starts and stops real servers as
-// Unix process groups, as another user: the command is left out of the
-// Windows build, which would not compile it.
+// hacx demo's test bed starts and stops real servers as Unix process
+// groups, as another user: the command is left out of the Windows build,
+// which would not compile it.
 
 package main
 
