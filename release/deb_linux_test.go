@@ -8,12 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
-
-	"hacx.dev/hacx/hacxtest"
 )
 
 func run(t *testing.T, name string, args ...string) string {
@@ -29,10 +26,10 @@ func run(t *testing.T, name string, args ...string) string {
 // architecture with dpkg, runs what it installed, and removes it again.
 func TestDeb_InstallRunRemove(t *testing.T) {
 	if os.Geteuid() != 0 {
-		hacxtest.Require(t, errors.New("installing a .deb needs root (dpkg -i); CI runs as root"))
+		require(t, errors.New("installing a .deb needs root (dpkg -i); CI runs as root"))
 	}
 	if _, err := exec.LookPath("dpkg"); err != nil {
-		hacxtest.Require(t, fmt.Errorf("dpkg is not installed: %w", err))
+		require(t, fmt.Errorf("dpkg is not installed: %w", err))
 	}
 	// Two test runs on one machine (developers sharing it) would install
 	// and purge the same package under each other: one at a time, until
@@ -46,12 +43,12 @@ func TestDeb_InstallRunRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	if exec.Command("dpkg-query", "-W", "hacx").Run() == nil {
-		hacxtest.Require(t, errors.New("a hacx package is installed on this machine already; the test does not replace it"))
+		require(t, errors.New("a hacx package is installed on this machine already; the test does not replace it"))
 	}
 	arch := strings.TrimSpace(run(t, "dpkg", "--print-architecture"))
 	debs, _ := filepath.Glob(filepath.Join(releaseDir(t), "hacx_*_"+arch+".deb"))
 	if len(debs) != 1 {
-		hacxtest.Require(t, fmt.Errorf("no .deb for this machine's architecture %s (%s only builds amd64 and arm64): %v", arch, runtime.GOARCH, debs))
+		require(t, fmt.Errorf("no .deb for this machine's architecture %s (release/build.sh packages amd64 and arm64): %v", arch, debs))
 	}
 
 	// Removed even when a check below fails; purge takes the
