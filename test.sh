@@ -144,7 +144,7 @@ if want test; then
     go test -json "${race_flag[@]}" -count=1 -timeout 30m ./... || rc=1
     go test -C examples/mellium -json "${race_flag[@]}" -count=1 ./... || rc=1
     exit $rc
-  } 2>&1 | "$logs/testreport" -log "$logs/go-test.log" -module "$(go list -m)" -hint "$hint"
+  } 2>&1 | "$logs/testreport" -log "$logs/go-test.log" -summary "$logs/go-test-summary.txt" -module "$(go list -m)" -hint "$hint"
 fi
 
 # Go's fuzz coordinator sometimes ends a run with "context deadline
@@ -178,6 +178,13 @@ if want fuzz && { [ -n "${FUZZTIME:-}" ] || [ -n "${*:-}" ]; }; then
       fuzz_target "$pkg" "$target"
     done
   done
+fi
+
+# The skipped tests again, when the fuzz output came after them: the log
+# ends with what did not run.
+if want test && want fuzz && [ -n "${FUZZTIME:-}" ]; then
+  echo "== go test summary (again; full log: $logs/go-test.log)"
+  cat "$logs/go-test-summary.txt"
 fi
 
 if [ "$steps" = "$all_steps" ]; then

@@ -158,7 +158,8 @@ func TestFail(t *testing.T) { t.Error("wrong answer") }
 
 	var out strings.Builder
 	logPath := filepath.Join(dir, "go-test.log")
-	code := run(strings.NewReader(string(stream)), &out, logPath, "example.test/m", "to run them all: be root")
+	summaryPath := filepath.Join(dir, "summary.txt")
+	code := run(strings.NewReader(string(stream)), &out, logPath, summaryPath, "example.test/m", "to run them all: be root")
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
@@ -185,6 +186,10 @@ func TestFail(t *testing.T) { t.Error("wrong answer") }
 	}
 	if strings.Contains(out.String(), "looking for nginx") {
 		t.Errorf("a skipped test's chatter is in the readable log:\n%s", out.String())
+	}
+	summary, err := os.ReadFile(summaryPath)
+	if err != nil || !strings.HasPrefix(string(summary), "3 passed, 1 failed, 2 skipped\nskipped 2:\n") || !strings.HasSuffix(out.String(), string(summary)) {
+		t.Errorf("summary file (%v):\n%s\nis not the end of the report", err, summary)
 	}
 	full, err := os.ReadFile(logPath)
 	if err != nil || !strings.Contains(string(full), "looking for nginx") || !strings.Contains(string(full), "--- PASS: TestPass") {
