@@ -9,6 +9,7 @@ import (
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/dial"
 	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/loopback"
 )
 
 // BenchmarkRacingVsSequential measures time to a verified stream when the
@@ -38,7 +39,7 @@ func BenchmarkRacingVsSequential(b *testing.B) {
 	}
 	var routes []hacx.Route
 	for i, ip := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"} {
-		hole, err := hacxtest.StartBlackhole(ip + ":0")
+		hole, err := loopback.StartBlackhole(ip + ":0")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -115,7 +116,7 @@ func BenchmarkSTARTTLSVsDirectTLS(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { direct.Close() })
-	st, err := hacxtest.StartStartTLS("127.0.0.3:0", cert, hacxtest.StartTLSGood, hacxtest.XMPPConfig{})
+	st, err := loopback.StartStartTLS("127.0.0.3:0", cert, loopback.StartTLSGood, hacxtest.XMPPConfig{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,6 +9,9 @@ import (
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/dial"
 	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/loopback"
+	"hacx.dev/hacx/internal/testbed"
+	"hacx.dev/hacx/internal/testenv"
 )
 
 // TestProsody_AllTransports dials a real Prosody (Debian's package) over each
@@ -16,8 +19,8 @@ import (
 // SNI or none (A5), ALPN (A6), TCP to ip:port with the URL host in Host (A8),
 // leaf pins (A9) and WebPKI (A10), and a stream from the right domain (C4).
 func TestProsody_AllTransports(t *testing.T) {
-	if err := hacxtest.ProsodyAvailable(); err != nil {
-		hacxtest.Require(t, err)
+	if err := testbed.ProsodyAvailable(); err != nil {
+		testenv.Require(t, err)
 	}
 	const domain = "prosody.test"
 	ca, err := hacxtest.NewCA("prosody")
@@ -30,7 +33,7 @@ func TestProsody_AllTransports(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	p, err := hacxtest.StartProsody(ctx, hacxtest.ProsodyConfig{Domain: domain, IP: "127.0.0.6", Cert: cert})
+	p, err := testbed.StartProsody(ctx, testbed.ProsodyConfig{Domain: domain, IP: "127.0.0.6", Cert: cert})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,25 +95,25 @@ func TestProsody_AllTransports(t *testing.T) {
 // TestProsody_FallbackFromDeadRoutes: the document's first routes are dead
 // (refused, blackholed); the real server behind the last one still wins (C3, C5).
 func TestProsody_FallbackFromDeadRoutes(t *testing.T) {
-	if err := hacxtest.ProsodyAvailable(); err != nil {
-		hacxtest.Require(t, err)
+	if err := testbed.ProsodyAvailable(); err != nil {
+		testenv.Require(t, err)
 	}
 	const domain = "prosody.test"
 	ca, _ := hacxtest.NewCA("prosody")
 	cert, _ := ca.Issue(domain)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	p, err := hacxtest.StartProsody(ctx, hacxtest.ProsodyConfig{Domain: domain, IP: "127.0.0.7", Cert: cert})
+	p, err := testbed.StartProsody(ctx, testbed.ProsodyConfig{Domain: domain, IP: "127.0.0.7", Cert: cert})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	hole, err := hacxtest.StartBlackhole("127.0.0.8:0")
+	hole, err := loopback.StartBlackhole("127.0.0.8:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer hole.Close()
-	refused, err := hacxtest.RefusedAddr("127.0.0.8")
+	refused, err := loopback.RefusedAddr("127.0.0.8")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,8 @@ import (
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/dial"
 	"hacx.dev/hacx/discover"
-	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/testbed"
+	"hacx.dev/hacx/internal/testenv"
 )
 
 // realServer is what the STARTTLS tests need of a real XMPP server.
@@ -31,20 +32,20 @@ type realServer struct {
 func realServers(t *testing.T, ctx context.Context, domain string, cert *tls.Certificate, prosodyIP, ejabberdIP string) []realServer {
 	t.Helper()
 	var out []realServer
-	if err := hacxtest.ProsodyAvailable(); err != nil {
-		hacxtest.Require(t, err)
+	if err := testbed.ProsodyAvailable(); err != nil {
+		testenv.Require(t, err)
 	} else {
-		p, err := hacxtest.StartProsody(ctx, hacxtest.ProsodyConfig{Domain: domain, IP: prosodyIP, Cert: cert})
+		p, err := testbed.StartProsody(ctx, testbed.ProsodyConfig{Domain: domain, IP: prosodyIP, Cert: cert})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { p.Close() })
 		out = append(out, realServer{"prosody", p.StartTLSAddr, p.TLSAddr, p.Log})
 	}
-	if err := hacxtest.EjabberdAvailable(); err != nil {
-		hacxtest.Require(t, err)
+	if err := testbed.EjabberdAvailable(); err != nil {
+		testenv.Require(t, err)
 	} else {
-		e, err := hacxtest.StartEjabberd(ctx, hacxtest.EjabberdConfig{Domain: domain, IP: ejabberdIP, Cert: cert})
+		e, err := testbed.StartEjabberd(ctx, testbed.EjabberdConfig{Domain: domain, IP: ejabberdIP, Cert: cert})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +80,7 @@ func TestRealServers_STARTTLSFromSRV_X1_S1(t *testing.T) {
 	defer cancel()
 	for _, srv := range realServers(t, ctx, domain, cert, "127.0.0.30", "127.0.0.31") {
 		t.Run(srv.name, func(t *testing.T) {
-			dnsSrv, err := hacxtest.NewDNSServer()
+			dnsSrv, err := testbed.NewDNSServer()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,7 +122,7 @@ func TestRealServers_FallbackNothingPublished_F1(t *testing.T) {
 	for _, srv := range realServers(t, ctx, domain, cert, "127.0.0.32", "127.0.0.33") {
 		t.Run(srv.name, func(t *testing.T) {
 			const addr = "127.0.0.34"
-			dnsSrv, err := hacxtest.NewDNSServer()
+			dnsSrv, err := testbed.NewDNSServer()
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -17,6 +17,7 @@ import (
 
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/loopback"
 	"hacx.dev/hacx/xmppstream"
 )
 
@@ -262,7 +263,7 @@ func (s *httpServer) seenHTTP() (hosts, paths []string) {
 // listens on, so no other test can take the port meanwhile.
 func refusedAddr(t testing.TB) netip.AddrPort {
 	t.Helper()
-	a, err := hacxtest.RefusedAddr("127.0.0.13")
+	a, err := loopback.RefusedAddr("127.0.0.13")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,9 @@ import (
 	"hacx.dev/hacx/dial"
 	"hacx.dev/hacx/discover"
 	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/loopback"
+	"hacx.dev/hacx/internal/testbed"
+	"hacx.dev/hacx/internal/testenv"
 	"hacx.dev/hacx/socks"
 )
 
@@ -26,7 +29,7 @@ import (
 type socksFixture struct {
 	ca    *hacxtest.CA
 	xmpp  *hacxtest.XMPPServer
-	proxy *hacxtest.SOCKSServer
+	proxy *loopback.SOCKSServer
 	hits  func() int // requests the publisher served
 	// direct is a Resolver.DialContext that maps domain:443 to the
 	// publisher and refuses any other address (nothing leaves loopback);
@@ -69,7 +72,7 @@ func newSOCKSFixture(t *testing.T) *socksFixture {
 	pub.Config.ErrorLog = log.New(io.Discard, "", 0) // refused handshakes are expected
 	pub.StartTLS()
 	t.Cleanup(pub.Close)
-	proxy, err := hacxtest.NewSOCKSServer(map[string]string{domain + ":443": pub.Listener.Addr().String()})
+	proxy, err := loopback.NewSOCKSServer(map[string]string{domain + ":443": pub.Listener.Addr().String()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +199,7 @@ func TestDialer_ProxyCoversDiscovery_T1(t *testing.T) {
 // route holds the race that long before the next starts.
 func TestDialer_ProxyStagger_C5(t *testing.T) {
 	f := newSOCKSFixture(t)
-	hole, err := hacxtest.StartBlackhole("127.0.0.3:0")
+	hole, err := loopback.StartBlackhole("127.0.0.3:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,9 +228,9 @@ func TestSOCKS_FailingProxyNoDirectFallback_T1(t *testing.T) {
 			f := newSOCKSFixture(t)
 			switch mode {
 			case "refuse 0x02":
-				f.proxy.Refuse(hacxtest.SOCKSNotAllowed)
+				f.proxy.Refuse(loopback.SOCKSNotAllowed)
 			case "refuse 0x05":
-				f.proxy.Refuse(hacxtest.SOCKSConnectionRefused)
+				f.proxy.Refuse(loopback.SOCKSConnectionRefused)
 			default:
 				f.proxy.Stall(true)
 			}
@@ -264,8 +267,8 @@ func TestSOCKS_FailingProxyNoDirectFallback_T1(t *testing.T) {
 // WebSocket and BOSH, every connection through the proxy to the record's
 // ip:port (A8), with the exact SNI and ALPN and a verified stream (C4).
 func TestSOCKS_ProsodyAllTransports_T1(t *testing.T) {
-	if err := hacxtest.ProsodyAvailable(); err != nil {
-		hacxtest.Require(t, err)
+	if err := testbed.ProsodyAvailable(); err != nil {
+		testenv.Require(t, err)
 	}
 	const pdomain = "prosody.test"
 	ca, err := hacxtest.NewCA("prosody-socks")
@@ -278,12 +281,12 @@ func TestSOCKS_ProsodyAllTransports_T1(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	pr, err := hacxtest.StartProsody(ctx, hacxtest.ProsodyConfig{Domain: pdomain, IP: "127.0.0.11", Cert: cert})
+	pr, err := testbed.StartProsody(ctx, testbed.ProsodyConfig{Domain: pdomain, IP: "127.0.0.11", Cert: cert})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pr.Close()
-	proxy, err := hacxtest.NewSOCKSServer(nil)
+	proxy, err := loopback.NewSOCKSServer(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

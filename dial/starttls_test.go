@@ -16,13 +16,14 @@ import (
 	"hacx.dev/hacx/dial"
 	"hacx.dev/hacx/discover"
 	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/loopback"
 	"hacx.dev/hacx/socks"
 	"hacx.dev/hacx/xmppstream"
 )
 
-func startSTARTTLS(t testing.TB, ip string, cert *tls.Certificate, mode hacxtest.StartTLSMode, cfg hacxtest.XMPPConfig) *hacxtest.StartTLSServer {
+func startSTARTTLS(t testing.TB, ip string, cert *tls.Certificate, mode loopback.StartTLSMode, cfg hacxtest.XMPPConfig) *loopback.StartTLSServer {
 	t.Helper()
-	s, err := hacxtest.StartStartTLS(ip+":0", cert, mode, cfg)
+	s, err := loopback.StartStartTLS(ip+":0", cert, mode, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +33,7 @@ func startSTARTTLS(t testing.TB, ip string, cert *tls.Certificate, mode hacxtest
 
 // starttlsRoute is what SRV discovery makes of _xmpp-client (X1): SNI the
 // domain, no ALPN.
-func starttlsRoute(s *hacxtest.StartTLSServer, index int) hacx.Route {
+func starttlsRoute(s *loopback.StartTLSServer, index int) hacx.Route {
 	r := route(hacx.MethodStartTLS, s.Addr(), index)
 	r.SNI, r.HasSNI = domain, true
 	return r
@@ -40,7 +41,7 @@ func starttlsRoute(s *hacxtest.StartTLSServer, index int) hacx.Route {
 
 func TestStartTLS_VerifiedStream_S1_C4(t *testing.T) {
 	ca := newCA(t)
-	srv := startSTARTTLS(t, "127.0.0.1", issue(t, ca, domain), hacxtest.StartTLSGood, hacxtest.XMPPConfig{})
+	srv := startSTARTTLS(t, "127.0.0.1", issue(t, ca, domain), loopback.StartTLSGood, hacxtest.XMPPConfig{})
 	c := dialOK(t, newDialer(ca), starttlsRoute(srv, 1))
 	if c.Verified != dial.VerifiedWebPKI || c.Header.From != domain || c.TLS.Version < tls.VersionTLS12 {
 		t.Errorf("conn verified %q from %q TLS %x", c.Verified, c.Header.From, c.TLS.Version)
@@ -63,7 +64,7 @@ func TestStartTLS_VerifiedStream_S1_C4(t *testing.T) {
 // secured stream, and none of the plaintext.
 func TestStartTLS_StreamConn_S1(t *testing.T) {
 	ca := newCA(t)
-	srv := startSTARTTLS(t, "127.0.0.1", issue(t, ca, domain), hacxtest.StartTLSGood, hacxtest.XMPPConfig{})
+	srv := startSTARTTLS(t, "127.0.0.1", issue(t, ca, domain), loopback.StartTLSGood, hacxtest.XMPPConfig{})
 	c := dialOK(t, newDialer(ca), starttlsRoute(srv, 1))
 	sc, err := c.StreamConn()
 	if err != nil {
@@ -92,25 +93,25 @@ func TestStartTLS_StreamConn_S1(t *testing.T) {
 func TestStartTLS_DowngradesRefused_S1_C3(t *testing.T) {
 	ca := newCA(t)
 	cert := issue(t, ca, domain)
-	good := startSTARTTLS(t, "127.0.0.2", cert, hacxtest.StartTLSGood, hacxtest.XMPPConfig{})
+	good := startSTARTTLS(t, "127.0.0.2", cert, loopback.StartTLSGood, hacxtest.XMPPConfig{})
 	tests := []struct {
 		name   string
-		srv    *hacxtest.StartTLSServer
+		srv    *loopback.StartTLSServer
 		phase  dial.Phase
 		is     error
 		reason string
 	}{
-		{"stripped", startSTARTTLS(t, "127.0.0.3", cert, hacxtest.StartTLSStripped, hacxtest.XMPPConfig{}),
+		{"stripped", startSTARTTLS(t, "127.0.0.3", cert, loopback.StartTLSStripped, hacxtest.XMPPConfig{}),
 			dial.PhaseStartTLS, xmppstream.ErrNoStartTLS, "server offered no STARTTLS: refusing plaintext"},
-		{"failure", startSTARTTLS(t, "127.0.0.3", cert, hacxtest.StartTLSFailure, hacxtest.XMPPConfig{}),
+		{"failure", startSTARTTLS(t, "127.0.0.3", cert, loopback.StartTLSFailure, hacxtest.XMPPConfig{}),
 			dial.PhaseStartTLS, xmppstream.ErrStartTLSFailed, "<failure/>"},
-		{"stream error", startSTARTTLS(t, "127.0.0.3", cert, hacxtest.StartTLSStreamError, hacxtest.XMPPConfig{}),
+		{"stream error", startSTARTTLS(t, "127.0.0.3", cert, loopback.StartTLSStreamError, hacxtest.XMPPConfig{}),
 			dial.PhaseStartTLS, nil, "policy-violation"},
-		{"injection after proceed", startSTARTTLS(t, "127.0.0.3", cert, hacxtest.StartTLSInject, hacxtest.XMPPConfig{}),
+		{"injection after proceed", startSTARTTLS(t, "127.0.0.3", cert, loopback.StartTLSInject, hacxtest.XMPPConfig{}),
 			dial.PhaseTLS, dial.ErrInjected, "injection"},
-		{"certificate for another domain", startSTARTTLS(t, "127.0.0.3", issue(t, ca, "other.test"), hacxtest.StartTLSGood, hacxtest.XMPPConfig{}),
+		{"certificate for another domain", startSTARTTLS(t, "127.0.0.3", issue(t, ca, "other.test"), loopback.StartTLSGood, hacxtest.XMPPConfig{}),
 			dial.PhaseVerify, nil, "certificate refused (webpki)"},
-		{"stream from another domain after TLS", startSTARTTLS(t, "127.0.0.3", cert, hacxtest.StartTLSGood, hacxtest.XMPPConfig{Domain: "other.test"}),
+		{"stream from another domain after TLS", startSTARTTLS(t, "127.0.0.3", cert, loopback.StartTLSGood, hacxtest.XMPPConfig{Domain: "other.test"}),
 			dial.PhaseStream, xmppstream.ErrWrongDomain, "other.test"},
 	}
 	for _, tt := range tests {
@@ -138,7 +139,7 @@ func TestStartTLS_DowngradesRefused_S1_C3(t *testing.T) {
 // exists, so no caller can see the injected stanza.
 func TestStartTLS_InjectedBytesNeverRead_S1(t *testing.T) {
 	ca := newCA(t)
-	srv := startSTARTTLS(t, "127.0.0.1", issue(t, ca, domain), hacxtest.StartTLSInject, hacxtest.XMPPConfig{})
+	srv := startSTARTTLS(t, "127.0.0.1", issue(t, ca, domain), loopback.StartTLSInject, hacxtest.XMPPConfig{})
 	de := dialFail(t, newDialer(ca), starttlsRoute(srv, 1))
 	if !errors.Is(de, dial.ErrInjected) {
 		t.Fatalf("error %v, want ErrInjected", de)
@@ -157,13 +158,13 @@ func TestStartTLS_EachPhaseBounded_S1(t *testing.T) {
 	const limit = 300 * time.Millisecond
 	tests := []struct {
 		name  string
-		mode  hacxtest.StartTLSMode
+		mode  loopback.StartTLSMode
 		phase dial.Phase
 		want  string
 	}{
-		{"silent before the header", hacxtest.StartTLSStallHeader, dial.PhaseStartTLS, "starttls negotiation: no answer within 300ms (stream timeout)"},
-		{"no answer to <starttls/>", hacxtest.StartTLSStallProceed, dial.PhaseStartTLS, "starttls negotiation: no answer within 300ms (stream timeout)"},
-		{"no answer to the ClientHello", hacxtest.StartTLSStallTLS, dial.PhaseTLS, "tls handshake: no answer within 300ms (handshake timeout)"},
+		{"silent before the header", loopback.StartTLSStallHeader, dial.PhaseStartTLS, "starttls negotiation: no answer within 300ms (stream timeout)"},
+		{"no answer to <starttls/>", loopback.StartTLSStallProceed, dial.PhaseStartTLS, "starttls negotiation: no answer within 300ms (stream timeout)"},
+		{"no answer to the ClientHello", loopback.StartTLSStallTLS, dial.PhaseTLS, "tls handshake: no answer within 300ms (handshake timeout)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -191,7 +192,7 @@ func TestStartTLS_EachPhaseBounded_S1(t *testing.T) {
 // from, as dialback needs (RFC 6120 section 4.7.1).
 func TestStartTLS_ServerKind(t *testing.T) {
 	ca := newCA(t)
-	srv := startSTARTTLS(t, "127.0.0.1", issue(t, ca, domain), hacxtest.StartTLSGood, hacxtest.XMPPConfig{Kind: hacx.Server})
+	srv := startSTARTTLS(t, "127.0.0.1", issue(t, ca, domain), loopback.StartTLSGood, hacxtest.XMPPConfig{Kind: hacx.Server})
 	d := newDialer(ca)
 	d.From = "origin.test"
 	c, err := d.DialRoutes(t.Context(), domain, hacx.Server, []hacx.Route{starttlsRoute(srv, 1)})
@@ -217,8 +218,8 @@ func TestSOCKS_FallbackByName_F1_T1(t *testing.T) {
 	pub.Config.ErrorLog = log.New(io.Discard, "", 0)
 	pub.StartTLS()
 	t.Cleanup(pub.Close)
-	srv := startSTARTTLS(t, "127.0.0.2", cert, hacxtest.StartTLSGood, hacxtest.XMPPConfig{})
-	proxy, err := hacxtest.NewSOCKSServer(map[string]string{
+	srv := startSTARTTLS(t, "127.0.0.2", cert, loopback.StartTLSGood, hacxtest.XMPPConfig{})
+	proxy, err := loopback.NewSOCKSServer(map[string]string{
 		domain + ":443":  pub.Listener.Addr().String(),
 		domain + ":5222": srv.Addr().String(),
 	})

@@ -10,7 +10,8 @@ import (
 	"github.com/miekg/dns"
 
 	"hacx.dev/hacx"
-	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/loopback"
+	"hacx.dev/hacx/internal/testbed"
 )
 
 // TestFetch_HostResolvedByConfiguredServer_H1: with an explicit DNS
@@ -18,7 +19,7 @@ import (
 // there too, not through the system resolver: the A/AAAA queries reach
 // the configured server and the connection goes to the address it gave.
 func TestFetch_HostResolvedByConfiguredServer_H1(t *testing.T) {
-	dnsSrv, err := hacxtest.NewDNSServer()
+	dnsSrv, err := testbed.NewDNSServer()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func TestFetch_HostResolvedByConfiguredServer_H1(t *testing.T) {
 // query's own, naming that server, on one line; not Go's resolver error,
 // which names the resolv.conf server it did not ask.
 func TestFetch_HostLookupErrorNamesConfiguredServer_H1(t *testing.T) {
-	dead, err := hacxtest.RefusedAddr("127.0.0.1")
+	dead, err := loopback.RefusedAddr("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func TestFetch_HostLookupErrorNamesConfiguredServer_H1(t *testing.T) {
 // a name the hosts file knows (localhost) is asked there, and the fetch
 // goes to the address that server gave.
 func TestFetch_HostsFileNotConsulted_H1(t *testing.T) {
-	dnsSrv, err := hacxtest.NewDNSServer()
+	dnsSrv, err := testbed.NewDNSServer()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"hacx.dev/hacx"
-	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/loopback"
 	"hacx.dev/hacx/socks"
 )
 
@@ -17,7 +17,7 @@ const socksDoc = `<hacx ttl="60"><tls ip="127.0.0.2" port="5223" priority="1"/><
 
 // socksWorld is a world whose HTTPS servers the test proxy reaches by
 // name; the world's own dialer counts any connection made around it.
-func socksWorld(t *testing.T) (*world, *hacxtest.SOCKSServer) {
+func socksWorld(t *testing.T) (*world, *loopback.SOCKSServer) {
 	t.Helper()
 	w := newWorld(t)
 	redirect := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -35,7 +35,7 @@ func socksWorld(t *testing.T) (*world, *hacxtest.SOCKSServer) {
 		names[k] = v
 	}
 	w.mu.Unlock()
-	srv, err := hacxtest.NewSOCKSServer(names)
+	srv, err := loopback.NewSOCKSServer(names)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestSOCKS5_NamesResolvedLocally(t *testing.T) {
 	w.mu.Lock()
 	target := w.hosts["example.test:443"]
 	w.mu.Unlock()
-	srv, err := hacxtest.NewSOCKSServer(map[string]string{"127.0.0.9:443": target})
+	srv, err := loopback.NewSOCKSServer(map[string]string{"127.0.0.9:443": target})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,13 +188,13 @@ func TestSOCKS_FailingProxyNoDirectFallback_T1(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			w := newWorld(t)
 			hits := w.serve(files{"/.well-known/xmpp-client.xml": socksDoc}, []string{"example.test"}, "example.test")
-			srv, err := hacxtest.NewSOCKSServer(map[string]string{"example.test": "127.0.0.1"})
+			srv, err := loopback.NewSOCKSServer(map[string]string{"example.test": "127.0.0.1"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer srv.Close()
 			if mode == "refuse" {
-				srv.Refuse(hacxtest.SOCKSConnectionRefused)
+				srv.Refuse(loopback.SOCKSConnectionRefused)
 			} else {
 				srv.Stall(true)
 			}

@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/loopback"
 	"hacx.dev/hacx/socks"
 	"hacx.dev/hacx/trust"
 )
@@ -99,7 +99,7 @@ func TestOwnTransport_PlainHTTPRefused_T1(t *testing.T) {
 		hits.Add(1)
 	}))
 	defer plain.Close()
-	srv, err := hacxtest.NewSOCKSServer(nil)
+	srv, err := loopback.NewSOCKSServer(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/testbed"
 )
 
 // unboundWorld is the world of world_test.go with a real validating
@@ -25,24 +26,24 @@ import (
 //   - plain.test. is not signed and under no anchor: insecure, no AD.
 type unboundWorld struct {
 	*world
-	unbound *hacxtest.Unbound
-	signed  *hacxtest.SignedZone
+	unbound *testbed.Unbound
+	signed  *testbed.SignedZone
 }
 
 func newUnboundWorld(t *testing.T) *unboundWorld {
 	t.Helper()
-	if err := hacxtest.UnboundAvailable(); err != nil {
+	if err := testbed.UnboundAvailable(); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("CI needs unbound for the DNSSEC tests: %v", err)
 		}
 		t.Skipf("skipping real DNSSEC validation: %v", err)
 	}
 	w := newWorld(t)
-	signed, err := hacxtest.NewSignedZone(w.dns, "example.test.")
+	signed, err := testbed.NewSignedZone(w.dns, "example.test.")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rolled, err := hacxtest.NewSignedZone(w.dns, "rolled.test.")
+	rolled, err := testbed.NewSignedZone(w.dns, "rolled.test.")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +54,7 @@ func newUnboundWorld(t *testing.T) *unboundWorld {
 	if err := rolled.Resign(); err != nil {
 		t.Fatal(err)
 	}
-	u, err := hacxtest.StartUnbound(t.Context(), hacxtest.UnboundConfig{
+	u, err := testbed.StartUnbound(t.Context(), testbed.UnboundConfig{
 		Upstream:     w.dns.Addr,
 		TrustAnchors: []string{signed.TrustAnchor(), staleAnchor},
 	})

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/testbed"
 )
 
 // world is a small loopback internet: one test CA, one DNS server, and
@@ -23,7 +24,7 @@ import (
 type world struct {
 	t     testing.TB
 	ca    *hacxtest.CA
-	dns   *hacxtest.DNSServer
+	dns   *testbed.DNSServer
 	mu    sync.Mutex
 	hosts map[string]string // "name:port" -> listener address
 	dials atomic.Int64
@@ -35,7 +36,7 @@ func newWorld(t testing.TB) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := hacxtest.NewDNSServer()
+	d, err := testbed.NewDNSServer()
 	if err != nil {
 		t.Fatal(err)
 	}

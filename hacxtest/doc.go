@@ -1,24 +1,18 @@
-// Package hacxtest is an offline test bed for HACX: a certificate authority
-// made at run time, and (as it grows) a DNS server, a HACX publisher and
-// good and hostile XMPP endpoints, all bound to loopback addresses only.
+// Package hacxtest provides what a program that uses hacx needs to test
+// against it offline, in the manner of net/http/httptest: a certificate
+// authority made at run time ([NewCA]), an HTTPS publisher that answers
+// for every domain of a test ([StartPublisher], whose DialContext a
+// discover.Resolver takes), and a direct-TLS XMPP endpoint that records
+// what each client sent ([StartXMPP]). Everything binds to loopback
+// addresses only.
 //
-// # Real DNSSEC validation
+//	ca, _ := hacxtest.NewCA("my test")
+//	cert, _ := ca.Issue("example.test")
+//	xmpp, _ := hacxtest.StartXMPP("127.0.0.2:0", cert, hacxtest.XMPPConfig{})
+//	pub, _ := hacxtest.StartPublisher("127.0.0.1:0", cert, nil)
+//	pub.Publish(hacx.Client, doc) // a document naming xmpp.Addr()
+//	r := &discover.Resolver{Roots: ca.Pool(), DialContext: pub.DialContext}
+//	d := &dial.Dialer{Roots: ca.Pool(), Routes: r}
 //
-// StartUnbound runs Debian's unbound as a validating resolver on a loopback
-// port, configured from scratch in a temporary directory: "test." is
-// served (local-zone nodefault) by a stub to a DNSServer on loopback, every
-// other name is forwarded there too, root hints are never used, and the
-// only trust anchors are the ones given. NewSignedZone makes a zone signed
-// at run time (one ECDSA P-256 key, DNSKEY.Generate and RRSIG.Sign) inside
-// a DNSServer, which then returns RRSIGs to queries with the DO bit; its
-// TrustAnchor is the DS to give unbound. SignedZone.Sign and Resign make
-// bogus data on purpose: a record altered after signing, or a zone whose
-// key no longer matches its anchor. The zone has no NSEC chain, so tests
-// ask only for names that exist. Integration tests skip when unbound is
-// missing, unless the CI environment variable is set.
-//
-// Tests of every package, the benchmarks and "hacx demo" use it, so each
-// layer is exercised against the same realistic world.
-//
-// Rule IDs in comments and test names are defined in docs/RULES.md.
+// Rule IDs in comments are defined in docs/RULES.md.
 package hacxtest

@@ -23,6 +23,8 @@ import (
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/dial"
 	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/testbed"
+	"hacx.dev/hacx/internal/testenv"
 	"hacx.dev/hacx/proxy"
 	"hacx.dev/hacx/xmppstream"
 )
@@ -425,7 +427,7 @@ func pinnedTransport(addr netip.AddrPort, domain string, roots *x509.CertPool) *
 // messages and 300 round trips per path, after one untimed warm-up
 // session per path.
 func BenchmarkProxyRelay(b *testing.B) {
-	hacxtest.Require(b, hacxtest.ProsodyAvailable())
+	testenv.Require(b, testbed.ProsodyAvailable())
 	const (
 		domain = "bench.test"
 		msgs   = 3000
@@ -441,7 +443,7 @@ func BenchmarkProxyRelay(b *testing.B) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	p, err := hacxtest.StartProsody(ctx, hacxtest.ProsodyConfig{Domain: domain, IP: "127.0.0.41", Cert: cert})
+	p, err := testbed.StartProsody(ctx, testbed.ProsodyConfig{Domain: domain, IP: "127.0.0.41", Cert: cert})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,7 +18,8 @@ import (
 	"time"
 
 	"hacx.dev/hacx"
-	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/loopback"
+	"hacx.dev/hacx/internal/testbed"
 	"hacx.dev/hacx/proxy"
 	"hacx.dev/hacx/xmppstream"
 )
@@ -98,7 +99,7 @@ func (m *ejabberdBOSH) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Write((&xmppstream.BOSHSession{
 			SID: "fake-sid", Header: xmppstream.Header{From: domain, ID: "fake-1", Version: "1.0", Lang: "en"},
 			Wait: int(m.wait / time.Second), Hold: 1, Requests: 2, Polling: 2, Inactivity: 30, MaxPause: 120, Ver: "1.11",
-			Features: xmppstream.WSFeatures(hacxtest.EchoFeatures(1)),
+			Features: xmppstream.WSFeatures(loopback.EchoFeatures(1)),
 		}).Marshal())
 		return
 	}
@@ -206,7 +207,7 @@ func (m *ejabberdBOSH) active(q fakeRequest, ch chan []byte) {
 		// ejabberd's c2s process does.
 		switch {
 		case q.restart:
-			m.sendXML([][]byte{xmppstream.WSFeatures(hacxtest.EchoFeatures(2))})
+			m.sendXML([][]byte{xmppstream.WSFeatures(loopback.EchoFeatures(2))})
 		case len(q.children) > 0:
 			m.sendXML(q.children)
 		}
@@ -365,7 +366,7 @@ func TestRelay_BOSHNoRequestOvertaken(t *testing.T) {
 func TestRelay_BOSHTerminateCrossingHeldRequest(t *testing.T) {
 	b := newBed(t)
 	m, route := startEjabberdBOSH(t, b, 60*time.Second, 0)
-	var logBuf hacxtest.SyncBuffer
+	var logBuf testbed.SyncBuffer
 	srv, addr := b.startProxy(t, []hacx.Route{route}, func(s *proxy.Server) {
 		s.Logger = slog.New(slog.NewTextHandler(&logBuf, nil))
 	})

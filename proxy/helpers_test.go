@@ -21,6 +21,7 @@ import (
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/dial"
 	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/loopback"
 	"hacx.dev/hacx/proxy"
 	"hacx.dev/hacx/xmppstream"
 )
@@ -48,7 +49,7 @@ func newBed(t *testing.T) *bed {
 }
 
 // echoRoute starts an echo endpoint for method and returns its route.
-func (b *bed) echoRoute(t *testing.T, method hacx.Method, cfg hacxtest.EchoConfig) hacx.Route {
+func (b *bed) echoRoute(t *testing.T, method hacx.Method, cfg loopback.EchoConfig) hacx.Route {
 	t.Helper()
 	r, _ := b.echoRouteEnds(t, method, cfg)
 	return r
@@ -56,13 +57,13 @@ func (b *bed) echoRoute(t *testing.T, method hacx.Method, cfg hacxtest.EchoConfi
 
 // echoRouteEnds is echoRoute that also returns the count of streams the
 // proxy ended at the endpoint.
-func (b *bed) echoRouteEnds(t *testing.T, method hacx.Method, cfg hacxtest.EchoConfig) (hacx.Route, func() int) {
+func (b *bed) echoRouteEnds(t *testing.T, method hacx.Method, cfg loopback.EchoConfig) (hacx.Route, func() int) {
 	t.Helper()
 	var ends func() int
 	r := hacx.Route{Method: method, SNI: domain, HasSNI: true, Source: hacx.SourceStatic, Index: 1}
 	switch method {
 	case hacx.MethodTLS:
-		s, err := hacxtest.StartEchoXMPP("127.0.0.1:0", b.cert, cfg)
+		s, err := loopback.StartEchoXMPP("127.0.0.1:0", b.cert, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,7 +71,7 @@ func (b *bed) echoRouteEnds(t *testing.T, method hacx.Method, cfg hacxtest.EchoC
 		ends = s.Ends
 		r.Addr = s.Addr()
 	case hacx.MethodWebSocket:
-		s, err := hacxtest.StartEchoWebSocket("127.0.0.1:0", b.cert, cfg)
+		s, err := loopback.StartEchoWebSocket("127.0.0.1:0", b.cert, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +80,7 @@ func (b *bed) echoRouteEnds(t *testing.T, method hacx.Method, cfg hacxtest.EchoC
 		r.Addr = s.Addr()
 		r.URL = fmt.Sprintf("wss://%s:%d/xmpp-websocket", domain, s.Addr().Port())
 	case hacx.MethodBOSH:
-		s, err := hacxtest.StartEchoBOSH("127.0.0.1:0", b.cert, cfg)
+		s, err := loopback.StartEchoBOSH("127.0.0.1:0", b.cert, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

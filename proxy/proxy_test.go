@@ -21,6 +21,8 @@ import (
 
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/loopback"
+	"hacx.dev/hacx/internal/testbed"
 	"hacx.dev/hacx/proxy"
 	"hacx.dev/hacx/xmppstream"
 )
@@ -81,7 +83,7 @@ func TestRelay_EachTransport_C4(t *testing.T) {
 	b := newBed(t)
 	for _, m := range methods {
 		t.Run(string(m), func(t *testing.T) {
-			_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, m, hacxtest.EchoConfig{})}, nil)
+			_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, m, loopback.EchoConfig{})}, nil)
 			cl := openThrough(t, addr)
 			exchange(t, cl)
 
@@ -110,9 +112,9 @@ func TestRelay_ServerCloses(t *testing.T) {
 	b := newBed(t)
 	for _, m := range methods {
 		t.Run(string(m), func(t *testing.T) {
-			_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, m, hacxtest.EchoConfig{})}, nil)
+			_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, m, loopback.EchoConfig{})}, nil)
 			cl := openThrough(t, addr)
-			cl.send("<close-me xmlns='" + hacxtest.NSEcho + "'/>")
+			cl.send("<close-me xmlns='" + loopback.NSEcho + "'/>")
 			cl.expect(xmppstream.TokenClose, "")
 			cl.send("</stream:stream>")
 		})
@@ -124,12 +126,12 @@ func TestRelay_ServerCloses(t *testing.T) {
 // end in the log, not a client error.
 func TestRelay_ServerClosesClientLingers(t *testing.T) {
 	b := newBed(t)
-	var logBuf hacxtest.SyncBuffer
-	srv, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, hacxtest.EchoConfig{})}, func(s *proxy.Server) {
+	var logBuf testbed.SyncBuffer
+	srv, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, loopback.EchoConfig{})}, func(s *proxy.Server) {
 		s.Logger = slog.New(slog.NewTextHandler(&logBuf, nil))
 	})
 	cl := openThrough(t, addr)
-	cl.send("<close-me xmlns='" + hacxtest.NSEcho + "'/>")
+	cl.send("<close-me xmlns='" + loopback.NSEcho + "'/>")
 	cl.expect(xmppstream.TokenClose, "")
 	if tok, err := cl.next(); err != io.EOF { // the proxy ends it after its grace
 		t.Fatalf("after the server's close: %v %q", err, tok.Raw)
@@ -142,7 +144,7 @@ func TestRelay_ServerClosesClientLingers(t *testing.T) {
 }
 
 // waitLog waits until the log holds want, and returns it.
-func waitLog(t *testing.T, log *hacxtest.SyncBuffer, want string) string {
+func waitLog(t *testing.T, log *testbed.SyncBuffer, want string) string {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(log.String(), want); {
 		if time.Now().After(deadline) {
@@ -158,7 +160,7 @@ func waitLog(t *testing.T, log *hacxtest.SyncBuffer, want string) string {
 // are fetched before the client is answered (XEP-0206 allows both).
 func TestRelay_BOSHPollingAndLateFeatures(t *testing.T) {
 	b := newBed(t)
-	for name, cfg := range map[string]hacxtest.EchoConfig{
+	for name, cfg := range map[string]loopback.EchoConfig{
 		"late features": {BOSHLateFeatures: true, BOSHWait: 5},
 		"polling":       {BOSHHold: -1, BOSHPolling: 1},
 		// A manager that names no polling interval still refuses being
@@ -181,7 +183,7 @@ func TestRelay_BOSHPollingAndLateFeatures(t *testing.T) {
 // it kept over several polls.
 func TestRelay_BOSHPollFromAnswers(t *testing.T) {
 	b := newBed(t)
-	up, err := hacxtest.StartEchoBOSH("127.0.0.1:0", b.cert, hacxtest.EchoConfig{
+	up, err := loopback.StartEchoBOSH("127.0.0.1:0", b.cert, loopback.EchoConfig{
 		BOSHHold: -1, BOSHPolling: 1, BOSHPollDelay: 300 * time.Millisecond,
 	})
 	if err != nil {
@@ -217,7 +219,7 @@ func TestRelay_BOSHPollFromAnswers(t *testing.T) {
 // pushed back instead).
 func TestRelay_BOSHBackPressure(t *testing.T) {
 	b := newBed(t)
-	for name, cfg := range map[string]hacxtest.EchoConfig{
+	for name, cfg := range map[string]loopback.EchoConfig{
 		"polling": {BOSHHold: -1, BOSHPolling: 1, BOSHMaxBody: 100 << 10},
 		"held":    {BOSHWait: 5, BOSHMaxBody: 100 << 10},
 	} {
@@ -260,7 +262,7 @@ func TestRelay_BOSHBackPressure(t *testing.T) {
 // streams and dials the domain's server service.
 func TestRelay_Server_s2s(t *testing.T) {
 	b := newBed(t)
-	_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, hacxtest.EchoConfig{Kind: hacx.Server})}, func(s *proxy.Server) { s.Kind = hacx.Server })
+	_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, loopback.EchoConfig{Kind: hacx.Server})}, func(s *proxy.Server) { s.Kind = hacx.Server })
 	cl := dialClient(t, addr)
 	cl.open(domain, hacx.Server)
 	if h := cl.expect(xmppstream.TokenOpen, "").Header; h.NS != "jabber:server" || h.From != domain {
@@ -286,7 +288,7 @@ func TestRelay_OversizedElement(t *testing.T) {
 	b := newBed(t)
 	for _, m := range []hacx.Method{hacx.MethodWebSocket, hacx.MethodBOSH} {
 		t.Run(string(m), func(t *testing.T) {
-			_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, m, hacxtest.EchoConfig{})}, func(s *proxy.Server) { s.MaxElement = 1024 })
+			_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, m, loopback.EchoConfig{})}, func(s *proxy.Server) { s.MaxElement = 1024 })
 			cl := openThrough(t, addr)
 			// A small one passes.
 			cl.send("<message><body>small</body></message>")
@@ -303,7 +305,7 @@ func TestRelay_OversizedElement(t *testing.T) {
 // error, not a crash.
 func TestRelay_NotXML(t *testing.T) {
 	b := newBed(t)
-	_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodWebSocket, hacxtest.EchoConfig{})}, nil)
+	_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodWebSocket, loopback.EchoConfig{})}, nil)
 	cl := openThrough(t, addr)
 	cl.send("<message><body>x</bdy></message>")
 	if cond, _ := cl.expectStreamError(); cond != "not-well-formed" {
@@ -315,7 +317,7 @@ func TestRelay_NotXML(t *testing.T) {
 // listener's namespace.
 func TestOpen_BadHeaders(t *testing.T) {
 	b := newBed(t)
-	_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, hacxtest.EchoConfig{})}, nil)
+	_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, loopback.EchoConfig{})}, nil)
 	for _, tt := range []struct{ name, send, want string }{
 		{"no to", "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>", "host-unknown"},
 		{"old version", "<stream:stream to='relay.test' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>", "unsupported-version"},
@@ -339,7 +341,7 @@ func TestUpstream_AllDead_C3(t *testing.T) {
 	b := newBed(t)
 	var routes []hacx.Route
 	for i, ip := range []string{"127.0.0.1", "127.0.0.2"} {
-		a, err := hacxtest.RefusedAddr(ip)
+		a, err := loopback.RefusedAddr(ip)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -392,7 +394,7 @@ func TestLocalSTARTTLS(t *testing.T) {
 			name = "required"
 		}
 		t.Run(name, func(t *testing.T) {
-			_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodWebSocket, hacxtest.EchoConfig{})}, func(s *proxy.Server) {
+			_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodWebSocket, loopback.EchoConfig{})}, func(s *proxy.Server) {
 				s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*local}}
 				s.TLSRequired = required
 			})
@@ -426,7 +428,7 @@ func TestLocalSTARTTLS(t *testing.T) {
 	}
 
 	t.Run("required, refused without", func(t *testing.T) {
-		_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, hacxtest.EchoConfig{})}, func(s *proxy.Server) {
+		_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, loopback.EchoConfig{})}, func(s *proxy.Server) {
 			s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*local}}
 			s.TLSRequired = true
 		})
@@ -443,7 +445,7 @@ func TestLocalSTARTTLS(t *testing.T) {
 	// A bad header on the new stream over TLS gets a header of its own
 	// before the stream error.
 	t.Run("bad header after TLS", func(t *testing.T) {
-		_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodWebSocket, hacxtest.EchoConfig{})}, func(s *proxy.Server) {
+		_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodWebSocket, loopback.EchoConfig{})}, func(s *proxy.Server) {
 			s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*local}}
 		})
 		cl := dialClient(t, addr)
@@ -469,7 +471,7 @@ func TestLocalSTARTTLS(t *testing.T) {
 	// A client that is slow to go on after the features is told what
 	// the proxy waited for, not that its header was late.
 	t.Run("slow after features", func(t *testing.T) {
-		_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, hacxtest.EchoConfig{})}, func(s *proxy.Server) {
+		_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, loopback.EchoConfig{})}, func(s *proxy.Server) {
 			s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*local}}
 			s.HeaderTimeout = 200 * time.Millisecond
 		})
@@ -484,7 +486,7 @@ func TestLocalSTARTTLS(t *testing.T) {
 	})
 
 	t.Run("optional, skipped", func(t *testing.T) {
-		_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, hacxtest.EchoConfig{})}, func(s *proxy.Server) {
+		_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, loopback.EchoConfig{})}, func(s *proxy.Server) {
 			s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*local}}
 		})
 		cl := dialClient(t, addr)
@@ -499,7 +501,7 @@ func TestLocalSTARTTLS(t *testing.T) {
 // once a connection ends its slot is free again.
 func TestLimits_MaxConns(t *testing.T) {
 	b := newBed(t)
-	srv, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, hacxtest.EchoConfig{})}, func(s *proxy.Server) { s.MaxConns = 1 })
+	srv, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, loopback.EchoConfig{})}, func(s *proxy.Server) { s.MaxConns = 1 })
 	first := openThrough(t, addr)
 	second := dialClient(t, addr)
 	second.open(domain, hacx.Client)
@@ -524,7 +526,7 @@ func TestLimits_IdleTimeout(t *testing.T) {
 	for _, m := range methods {
 		t.Run(string(m), func(t *testing.T) {
 			// A BOSH manager answering a held request after 1 s.
-			_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, m, hacxtest.EchoConfig{BOSHWait: 1})}, func(s *proxy.Server) { s.IdleTimeout = idle })
+			_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, m, loopback.EchoConfig{BOSHWait: 1})}, func(s *proxy.Server) { s.IdleTimeout = idle })
 
 			// The silent one first: its idle time starts when its relay
 			// does, so the talker's opening counts towards it. The clock
@@ -579,7 +581,7 @@ func TestLimits_IdleTimeout(t *testing.T) {
 // bare error from the idle timer.
 func TestLimits_IdleNotDuringOpening(t *testing.T) {
 	b := newBed(t)
-	_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, hacxtest.EchoConfig{})}, func(s *proxy.Server) {
+	_, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, loopback.EchoConfig{})}, func(s *proxy.Server) {
 		s.IdleTimeout = 50 * time.Millisecond
 		s.HeaderTimeout = time.Second
 	})
@@ -597,7 +599,7 @@ func TestShutdown_Polite(t *testing.T) {
 	b := newBed(t)
 	var routes []hacx.Route
 	for _, m := range methods {
-		routes = append(routes, b.echoRoute(t, m, hacxtest.EchoConfig{BOSHWait: 10}))
+		routes = append(routes, b.echoRoute(t, m, loopback.EchoConfig{BOSHWait: 10}))
 	}
 	base := runtime.NumGoroutine()
 	for _, r := range routes {
@@ -648,9 +650,9 @@ func TestNoGoroutineLeak(t *testing.T) {
 	b := newBed(t)
 	var routes []hacx.Route
 	for _, m := range methods {
-		routes = append(routes, b.echoRoute(t, m, hacxtest.EchoConfig{BOSHWait: 10}))
+		routes = append(routes, b.echoRoute(t, m, loopback.EchoConfig{BOSHWait: 10}))
 	}
-	dead, _ := hacxtest.RefusedAddr("127.0.0.250")
+	dead, _ := loopback.RefusedAddr("127.0.0.250")
 	base := runtime.NumGoroutine()
 	for _, r := range routes {
 		srv, addr := b.startProxy(t, []hacx.Route{r}, nil)
@@ -662,7 +664,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 				cl.send("</stream:stream>")
 				cl.expect(xmppstream.TokenClose, "")
 			case 1:
-				cl.send("<close-me xmlns='" + hacxtest.NSEcho + "'/>")
+				cl.send("<close-me xmlns='" + loopback.NSEcho + "'/>")
 				cl.expect(xmppstream.TokenClose, "")
 				cl.send("</stream:stream>")
 			case 2:
@@ -690,8 +692,8 @@ func TestMetricsAndLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logBuf hacxtest.SyncBuffer
-	srv, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodWebSocket, hacxtest.EchoConfig{})}, func(s *proxy.Server) {
+	var logBuf testbed.SyncBuffer
+	srv, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodWebSocket, loopback.EchoConfig{})}, func(s *proxy.Server) {
 		s.Metrics = m
 		s.Logger = slog.New(slog.NewTextHandler(&logBuf, nil))
 	})
@@ -751,7 +753,7 @@ func TestRelay_ClientHalfClose(t *testing.T) {
 	b := newBed(t)
 	for _, m := range methods {
 		t.Run(string(m), func(t *testing.T) {
-			r, ends := b.echoRouteEnds(t, m, hacxtest.EchoConfig{})
+			r, ends := b.echoRouteEnds(t, m, loopback.EchoConfig{})
 			srv, addr := b.startProxy(t, []hacx.Route{r}, nil)
 			cl := openThrough(t, addr)
 			cl.send(stanzas[0])
@@ -809,7 +811,7 @@ func TestServe_ContextEndsRelays(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			srv := b.serveProxy(t, ctx, ln, []hacx.Route{b.echoRoute(t, m, hacxtest.EchoConfig{})}, nil)
+			srv := b.serveProxy(t, ctx, ln, []hacx.Route{b.echoRoute(t, m, loopback.EchoConfig{})}, nil)
 			cl := openThrough(t, ln.Addr().String())
 			exchange(t, cl)
 			// A client that waits for the header is ended too.
@@ -854,7 +856,7 @@ func TestServe_TemporaryAcceptError(t *testing.T) {
 		t.Fatal(err)
 	}
 	el := &emfileListener{Listener: ln}
-	b.serveProxy(t, context.Background(), el, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, hacxtest.EchoConfig{})}, nil)
+	b.serveProxy(t, context.Background(), el, []hacx.Route{b.echoRoute(t, hacx.MethodTLS, loopback.EchoConfig{})}, nil)
 	cl := openThrough(t, ln.Addr().String())
 	exchange(t, cl)
 	if !el.failed.Load() {
@@ -867,7 +869,7 @@ func TestServe_TemporaryAcceptError(t *testing.T) {
 // inside one leaves the server a stream cut short, never ill-formed XML.
 func TestShutdown_TLSMidElement(t *testing.T) {
 	b := newBed(t)
-	up, err := hacxtest.StartEchoXMPP("127.0.0.1:0", b.cert, hacxtest.EchoConfig{})
+	up, err := loopback.StartEchoXMPP("127.0.0.1:0", b.cert, loopback.EchoConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -918,7 +920,7 @@ func TestShutdown_TLSMidElement(t *testing.T) {
 // dropped (which servers log as 1006).
 func TestRelay_WebSocketCloseHandshake(t *testing.T) {
 	b := newBed(t)
-	up, err := hacxtest.StartEchoWebSocket("127.0.0.1:0", b.cert, hacxtest.EchoConfig{})
+	up, err := loopback.StartEchoWebSocket("127.0.0.1:0", b.cert, loopback.EchoConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -950,7 +952,7 @@ func TestRelay_WebSocketCloseHandshake(t *testing.T) {
 // not for the 5 s websocket.Conn's Close would wait.
 func TestRelay_WebSocketSilentPeerCutOff(t *testing.T) {
 	b := newBed(t)
-	up, err := hacxtest.StartEchoWebSocket("127.0.0.1:0", b.cert, hacxtest.EchoConfig{WSHangOnClose: true})
+	up, err := loopback.StartEchoWebSocket("127.0.0.1:0", b.cert, loopback.EchoConfig{WSHangOnClose: true})
 	if err != nil {
 		t.Fatal(err)
 	}

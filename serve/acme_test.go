@@ -16,15 +16,16 @@ import (
 	"golang.org/x/crypto/acme/autocert"
 
 	"hacx.dev/hacx"
-	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/testbed"
+	"hacx.dev/hacx/internal/testenv"
 )
 
 // TestServer_ACMEFromPebble gets a certificate for example.test from a
 // local ACME server through autocert, serves the HACX document over it
 // (P1), and reports the certificate's expiry in the metrics.
 func TestServer_ACMEFromPebble_P1(t *testing.T) {
-	hacxtest.Require(t, hacxtest.PebbleAvailable())
-	pb, err := hacxtest.StartPebble(context.Background())
+	testenv.Require(t, testbed.PebbleAvailable())
+	pb, err := testbed.StartPebble(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/loopback"
 	"hacx.dev/hacx/socks"
 )
 
@@ -152,7 +152,7 @@ func read(t *testing.T, c net.Conn) string {
 
 func TestDialContext_RemoteDNSSendsTheName_T1(t *testing.T) {
 	addr := echoServer(t)
-	srv, err := hacxtest.NewSOCKSServer(map[string]string{"echo.test": addr.String()})
+	srv, err := loopback.NewSOCKSServer(map[string]string{"echo.test": addr.String()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestDialContext_RemoteDNSSendsTheName_T1(t *testing.T) {
 
 func TestDialContext_LocalDNSSendsAnIP(t *testing.T) {
 	addr := echoServer(t)
-	srv, err := hacxtest.NewSOCKSServer(nil)
+	srv, err := loopback.NewSOCKSServer(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,12 +202,12 @@ func TestDialContext_LocalDNSSendsAnIP(t *testing.T) {
 }
 
 func TestDialContext_RefusedNamesTheProxyNotThePassword(t *testing.T) {
-	srv, err := hacxtest.NewSOCKSServer(nil)
+	srv, err := loopback.NewSOCKSServer(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	for _, code := range []byte{hacxtest.SOCKSNotAllowed, hacxtest.SOCKSConnectionRefused} {
+	for _, code := range []byte{loopback.SOCKSNotAllowed, loopback.SOCKSConnectionRefused} {
 		srv.Refuse(code)
 		p, _ := socks.Parse("socks5h://user:hunter22@" + srv.Addr)
 		_, err := p.DialContext(context.Background(), "tcp", "example.test:443")
@@ -222,7 +222,7 @@ func TestDialContext_RefusedNamesTheProxyNotThePassword(t *testing.T) {
 }
 
 func TestDialContext_StallEndsWithTheContext(t *testing.T) {
-	srv, err := hacxtest.NewSOCKSServer(nil)
+	srv, err := loopback.NewSOCKSServer(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestDialContext_StallEndsWithTheContext(t *testing.T) {
 }
 
 func TestDialContext_WrongPasswordRejected(t *testing.T) {
-	srv, err := hacxtest.NewSOCKSServer(nil)
+	srv, err := loopback.NewSOCKSServer(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/testbed"
+	"hacx.dev/hacx/internal/testenv"
 )
 
 // TestCheck_LegacyServers_X1_F1_S1 runs "hacx check" as a user would
@@ -41,15 +43,15 @@ func TestCheck_LegacyServers_X1_F1_S1(t *testing.T) {
 		log           func() string
 	}
 	var servers []server
-	hacxtest.Require(t, hacxtest.ProsodyAvailable())
-	p, err := hacxtest.StartProsody(ctx, hacxtest.ProsodyConfig{Domain: domain, IP: "127.0.0.41", Cert: cert})
+	testenv.Require(t, testbed.ProsodyAvailable())
+	p, err := testbed.StartProsody(ctx, testbed.ProsodyConfig{Domain: domain, IP: "127.0.0.41", Cert: cert})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
 	servers = append(servers, server{"prosody", p.StartTLSAddr.String(), p.TLSAddr.String(), p.Log})
-	hacxtest.Require(t, hacxtest.EjabberdAvailable())
-	e, err := hacxtest.StartEjabberd(ctx, hacxtest.EjabberdConfig{Domain: domain, IP: "127.0.0.42", Cert: cert})
+	testenv.Require(t, testbed.EjabberdAvailable())
+	e, err := testbed.StartEjabberd(ctx, testbed.EjabberdConfig{Domain: domain, IP: "127.0.0.42", Cert: cert})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +68,7 @@ func TestCheck_LegacyServers_X1_F1_S1(t *testing.T) {
 	for _, srv := range servers {
 		for _, published := range []string{"srv", "nothing"} {
 			t.Run(srv.name+"/"+published, func(t *testing.T) {
-				dnsSrv, err := hacxtest.NewDNSServer()
+				dnsSrv, err := testbed.NewDNSServer()
 				if err != nil {
 					t.Fatal(err)
 				}

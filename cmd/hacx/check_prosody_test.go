@@ -17,6 +17,9 @@ import (
 
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/loopback"
+	"hacx.dev/hacx/internal/testbed"
+	"hacx.dev/hacx/internal/testenv"
 )
 
 // TestCheck_ProsodyAllTransports runs "hacx check --all --json" as a user
@@ -26,7 +29,7 @@ import (
 // fields filled from the real handshakes. A document with one more, dead
 // route is then "partly working" (exit 4).
 func TestCheck_ProsodyAllTransports(t *testing.T) {
-	hacxtest.Require(t, hacxtest.ProsodyAvailable())
+	testenv.Require(t, testbed.ProsodyAvailable())
 	const domain = "checkprosody.test"
 	ca, err := hacxtest.NewCA("check-prosody")
 	if err != nil {
@@ -39,12 +42,12 @@ func TestCheck_ProsodyAllTransports(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	p, err := hacxtest.StartProsody(ctx, hacxtest.ProsodyConfig{Domain: domain, IP: "127.0.0.21", Cert: cert})
+	p, err := testbed.StartProsody(ctx, testbed.ProsodyConfig{Domain: domain, IP: "127.0.0.21", Cert: cert})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	dead, err := hacxtest.RefusedAddr("127.0.0.22")
+	dead, err := loopback.RefusedAddr("127.0.0.22")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +77,7 @@ func TestCheck_ProsodyAllTransports(t *testing.T) {
 		w.Header().Set("Content-Type", "application/xml")
 		io.WriteString(w, doc.Load().(string))
 	}))
-	dnsSrv, err := hacxtest.NewDNSServer() // empty zone: no SRV, no TLSA
+	dnsSrv, err := testbed.NewDNSServer() // empty zone: no SRV, no TLSA
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"hacx.dev/hacx/dial"
 	"hacx.dev/hacx/discover"
 	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/loopback"
 	"hacx.dev/hacx/xmppstream"
 )
 
@@ -51,7 +52,7 @@ func startCheckXMPP(t *testing.T, cert *tls.Certificate, from string) netip.Addr
 // refused is an address nothing listens on, on a loopback address no test
 // listens on either, so that no other test can take the port meanwhile.
 func refused(t *testing.T) netip.AddrPort {
-	a, err := hacxtest.RefusedAddr(refusedIP)
+	a, err := loopback.RefusedAddr(refusedIP)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,12 +247,12 @@ func TestCheck_ProgressLine(t *testing.T) {
 func TestCheck_STARTTLSAndFallback_S1_F1(t *testing.T) {
 	ca, _ := hacxtest.NewCA("check")
 	cert, _ := ca.Issue(checkDomain)
-	stripped, err := hacxtest.StartStartTLS("127.0.0.1:0", cert, hacxtest.StartTLSStripped, hacxtest.XMPPConfig{})
+	stripped, err := loopback.StartStartTLS("127.0.0.1:0", cert, loopback.StartTLSStripped, hacxtest.XMPPConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { stripped.Close() })
-	good, err := hacxtest.StartStartTLS("127.0.0.1:0", cert, hacxtest.StartTLSGood, hacxtest.XMPPConfig{})
+	good, err := loopback.StartStartTLS("127.0.0.1:0", cert, loopback.StartTLSGood, hacxtest.XMPPConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

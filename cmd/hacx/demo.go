@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"hacx.dev/hacx/demo"
-	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/demo"
+	"hacx.dev/hacx/internal/testbed"
 	"hacx.dev/hacx/socks"
 )
 
@@ -139,7 +139,7 @@ func runDemo(ctx context.Context, sio *stdio, args []string) error {
 		}
 	}
 	if *prosody {
-		if err := hacxtest.ProsodyAvailable(); err != nil {
+		if err := testbed.ProsodyAvailable(); err != nil {
 			return err
 		}
 	}
@@ -154,7 +154,7 @@ func runDemo(ctx context.Context, sio *stdio, args []string) error {
 		}
 	}
 	progress("starting the test bed…")
-	bed, err := hacxtest.NewBed(ctx, hacxtest.BedConfig{Prosody: *prosody})
+	bed, err := testbed.NewBed(ctx, testbed.BedConfig{Prosody: *prosody})
 	if err != nil {
 		progress("")
 		return fmt.Errorf("test bed: %w", err)

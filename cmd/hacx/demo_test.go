@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"hacx.dev/hacx/demo"
-	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/demo"
+	"hacx.dev/hacx/internal/loopback"
+	"hacx.dev/hacx/internal/testbed"
+	"hacx.dev/hacx/internal/testenv"
 )
 
 func runDemoCmd(t *testing.T, args ...string) (int, string, string) {
@@ -83,7 +85,7 @@ func TestDemo_ListAndUsage(t *testing.T) {
 // TestDemo_Prosody plays every scenario with a real Prosody as the good
 // endpoints, when Debian's prosody is installed.
 func TestDemo_Prosody(t *testing.T) {
-	hacxtest.Require(t, hacxtest.ProsodyAvailable())
+	testenv.Require(t, testbed.ProsodyAvailable())
 	code, out, errs := runDemoCmd(t, "--prosody", "--scenario", "all", "--json")
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr %s\n%s", code, errs, out)
@@ -102,7 +104,7 @@ func TestDemo_Prosody(t *testing.T) {
 // the in-process proxy is a CONNECT by IP through it, nothing else goes
 // through it, the report names it, and the tor-only checks still pass.
 func TestDemo_SOCKSExternal_T1(t *testing.T) {
-	ext, err := hacxtest.NewSOCKSServer(nil)
+	ext, err := loopback.NewSOCKSServer(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,12 +143,12 @@ func TestDemo_SOCKSExternal_T1(t *testing.T) {
 // scenario fail (exit 1) and the report say which proxy; no fallback to
 // the in-process one.
 func TestDemo_SOCKSRefusing_T1(t *testing.T) {
-	ext, err := hacxtest.NewSOCKSServer(nil)
+	ext, err := loopback.NewSOCKSServer(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ext.Close()
-	ext.Refuse(hacxtest.SOCKSNotAllowed)
+	ext.Refuse(loopback.SOCKSNotAllowed)
 	code, out, errs := runDemoCmd(t, "--socks", "socks5h://"+ext.Addr)
 	if code != exitFail {
 		t.Fatalf("exit %d, want %d; stderr %s\n%s", code, exitFail, errs, out)

@@ -18,6 +18,7 @@ import (
 
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/testenv"
 	"hacx.dev/hacx/serve"
 )
 
@@ -223,7 +224,7 @@ func fetch(t *testing.T, c *http.Client, method, url string, hdr map[string]stri
 // headers clients and browsers act on.
 func TestGen_NginxServesLikeHacxServe_P1_P2_P3(t *testing.T) {
 	bin, err := nginxAvailable()
-	hacxtest.Require(t, err)
+	testenv.Require(t, err)
 
 	dir := t.TempDir()
 	ca, err := hacxtest.NewCAWithIntermediate("nginx")

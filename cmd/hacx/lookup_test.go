@@ -19,6 +19,7 @@ import (
 	"testing"
 
 	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/testbed"
 )
 
 func TestLookupCommand(t *testing.T) {
@@ -40,7 +41,7 @@ func TestLookupCommand(t *testing.T) {
 			http.NotFound(w, r)
 		}
 	}))
-	dnsSrv, err := hacxtest.NewDNSServer()
+	dnsSrv, err := testbed.NewDNSServer()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +171,7 @@ func TestLookupCommand_Scenarios(t *testing.T) {
 	}
 	t.Cleanup(func() { testDialContext = nil })
 
-	dnsSrv, err := hacxtest.NewDNSServer()
+	dnsSrv, err := testbed.NewDNSServer()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/loopback"
 )
 
 // TestNetFlags_UnusableResolverRefused: a --resolver value hacx cannot
@@ -70,7 +70,7 @@ func TestParseResolver(t *testing.T) {
 // lookup of the publisher's address names the server asked, not the
 // system resolver from /etc/resolv.conf, which was never asked.
 func TestLookup_ResolverErrorNamesThatServer(t *testing.T) {
-	dead, err := hacxtest.RefusedAddr("127.0.0.1")
+	dead, err := loopback.RefusedAddr("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}

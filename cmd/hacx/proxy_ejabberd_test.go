@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/testbed"
+	"hacx.dev/hacx/internal/testenv"
 )
 
 // ejabberdLogins is how many go-sendxmpp logins go through the proxy in a
@@ -29,9 +31,9 @@ const ejabberdLogins = 20
 // normal end of the session and no conflict; and it stalls a session
 // whose requests reach it out of order, which the proxy's pacing avoids.
 func TestProxy_GoSendXMPPToEjabberdBOSH(t *testing.T) {
-	hacxtest.Require(t, hacxtest.EjabberdAvailable())
+	testenv.Require(t, testbed.EjabberdAvailable())
 	_, lerr := exec.LookPath("go-sendxmpp")
-	hacxtest.Require(t, lerr)
+	testenv.Require(t, lerr)
 	const domain = "proxyejabberd.test"
 	ca, err := hacxtest.NewCA("proxy-ejabberd")
 	if err != nil {
@@ -43,7 +45,7 @@ func TestProxy_GoSendXMPPToEjabberdBOSH(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	e, err := hacxtest.StartEjabberd(ctx, hacxtest.EjabberdConfig{Domain: domain, IP: "127.0.0.33", Cert: cert})
+	e, err := testbed.StartEjabberd(ctx, testbed.EjabberdConfig{Domain: domain, IP: "127.0.0.33", Cert: cert})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +70,7 @@ func TestProxy_GoSendXMPPToEjabberdBOSH(t *testing.T) {
 		w.Header().Set("Content-Type", "application/xml")
 		io.WriteString(w, doc)
 	}))
-	dnsSrv, err := hacxtest.NewDNSServer()
+	dnsSrv, err := testbed.NewDNSServer()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +86,7 @@ func TestProxy_GoSendXMPPToEjabberdBOSH(t *testing.T) {
 	certFile, keyFile := writeCert(t, dir, "proxy", local)
 	addr := freeLoopbackAddr(t)
 	pctx, stop := context.WithCancel(ctx)
-	var stderr hacxtest.SyncBuffer
+	var stderr testbed.SyncBuffer
 	exited := make(chan int, 1)
 	go func() {
 		exited <- run(pctx, []string{"proxy", "--listen", addr, "--tls-cert", certFile, "--tls-key", keyFile,

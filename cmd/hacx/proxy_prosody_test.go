@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/loopback"
+	"hacx.dev/hacx/internal/testbed"
+	"hacx.dev/hacx/internal/testenv"
 )
 
 // TestProxy_GoSendXMPPToProsody: Debian's go-sendxmpp, which knows nothing
@@ -27,9 +30,9 @@ import (
 // offers STARTTLS with a certificate the client is told not to verify
 // (the proxy is on loopback; the upstream is verified by the proxy).
 func TestProxy_GoSendXMPPToProsody(t *testing.T) {
-	hacxtest.Require(t, hacxtest.ProsodyAvailable())
+	testenv.Require(t, testbed.ProsodyAvailable())
 	_, lerr := exec.LookPath("go-sendxmpp")
-	hacxtest.Require(t, lerr)
+	testenv.Require(t, lerr)
 	const domain = "proxyprosody.test"
 	ca, err := hacxtest.NewCA("proxy-prosody")
 	if err != nil {
@@ -41,7 +44,7 @@ func TestProxy_GoSendXMPPToProsody(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	p, err := hacxtest.StartProsody(ctx, hacxtest.ProsodyConfig{Domain: domain, IP: "127.0.0.31", Cert: cert})
+	p, err := testbed.StartProsody(ctx, testbed.ProsodyConfig{Domain: domain, IP: "127.0.0.31", Cert: cert})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +54,7 @@ func TestProxy_GoSendXMPPToProsody(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	dead, err := hacxtest.RefusedAddr("127.0.0.32")
+	dead, err := loopback.RefusedAddr("127.0.0.32")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +69,7 @@ func TestProxy_GoSendXMPPToProsody(t *testing.T) {
 		w.Header().Set("Content-Type", "application/xml")
 		io.WriteString(w, body)
 	}))
-	dnsSrv, err := hacxtest.NewDNSServer()
+	dnsSrv, err := testbed.NewDNSServer()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +86,7 @@ func TestProxy_GoSendXMPPToProsody(t *testing.T) {
 	addr := freeLoopbackAddr(t)
 
 	pctx, stop := context.WithCancel(ctx)
-	var stderr hacxtest.SyncBuffer
+	var stderr testbed.SyncBuffer
 	exited := make(chan int, 1)
 	go func() {
 		exited <- run(pctx, []string{"proxy", "--listen", addr, "--tls-cert", certFile, "--tls-key", keyFile,
@@ -180,7 +183,7 @@ func freeLoopbackAddr(t *testing.T) string {
 }
 
 // waitListening waits until the proxy accepts connections on addr.
-func waitListening(t *testing.T, addr string, exited <-chan int, stderr *hacxtest.SyncBuffer) {
+func waitListening(t *testing.T, addr string, exited <-chan int, stderr *testbed.SyncBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"hacx.dev/hacx"
-	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/loopback"
+	"hacx.dev/hacx/internal/testbed"
 	"hacx.dev/hacx/xmppstream"
 )
 
@@ -67,7 +68,7 @@ func TestProxy_HelpDocumentsBehaviour(t *testing.T) {
 // a domain that publishes nothing reachable gets remote-connection-failed;
 // metrics count it; the signal ends the command with exit 0.
 func TestProxy_RunDiscoveryFailsThenSignal(t *testing.T) {
-	refused, err := hacxtest.RefusedAddr(refusedIP)
+	refused, err := loopback.RefusedAddr(refusedIP)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +77,7 @@ func TestProxy_RunDiscoveryFailsThenSignal(t *testing.T) {
 		return d.DialContext(ctx, network, refused.String()) // every web server is down
 	}
 	defer func() { testDialContext = nil }()
-	dnsSrv, err := hacxtest.NewDNSServer() // empty zone: no SRV either
+	dnsSrv, err := testbed.NewDNSServer() // empty zone: no SRV either
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func TestProxy_RunDiscoveryFailsThenSignal(t *testing.T) {
 	addr, metrics := freeLoopbackAddr(t), freeLoopbackAddr(t)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	var stderr hacxtest.SyncBuffer
+	var stderr testbed.SyncBuffer
 	exited := make(chan int, 1)
 	go func() {
 		exited <- run(ctx, []string{"proxy", "--listen", addr, "--allow-remote", "--metrics", metrics,

@@ -18,6 +18,9 @@ import (
 
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/loopback"
+	"hacx.dev/hacx/internal/testbed"
+	"hacx.dev/hacx/internal/testenv"
 )
 
 func TestServe_CheckConfig(t *testing.T) {
@@ -169,7 +172,7 @@ func TestPin_MatchesNewPin_A9(t *testing.T) {
 // like every diagnostic they start with "hacx pin: " alone, not
 // "hacx pin: serve: ".
 func TestPin_Diagnostics_OnePrefix(t *testing.T) {
-	refused, err := hacxtest.RefusedAddr("127.0.0.1")
+	refused, err := loopback.RefusedAddr("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,8 +245,8 @@ func TestServe_CheckConfigWithCert_BackupPin_P2(t *testing.T) {
 }
 
 func TestServe_ACMEDirectory_Pebble_P1(t *testing.T) {
-	hacxtest.Require(t, hacxtest.PebbleAvailable())
-	pb, err := hacxtest.StartPebble(context.Background())
+	testenv.Require(t, testbed.PebbleAvailable())
+	pb, err := testbed.StartPebble(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,7 +457,7 @@ func TestServe_SelfSigned_P1(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan int, 1)
-	var errs hacxtest.SyncBuffer
+	var errs testbed.SyncBuffer
 	go func() {
 		done <- run(ctx, []string{"serve", "--doc", "example.org=../../testdata/valid/draft-example-fixed.xml", "--self-signed",
 			"--listen", addr, "--http-listen", "", "--poll", "0"},

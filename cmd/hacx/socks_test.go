@@ -19,13 +19,15 @@ import (
 
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/loopback"
+	"hacx.dev/hacx/internal/testbed"
 )
 
 // socksCLI is example.test on loopback (publisher and direct-TLS XMPP
 // server), a SOCKS proxy that knows the publisher by name, and the common
 // flags of a run.
 type socksCLI struct {
-	proxy  *hacxtest.SOCKSServer
+	proxy  *loopback.SOCKSServer
 	xmpp   string // the route's ip:port
 	base   []string
 	direct *atomic.Int64 // connections made without the proxy
@@ -59,7 +61,7 @@ func newSOCKSCLI(t *testing.T) *socksCLI {
 	pub.Config.ErrorLog = log.New(io.Discard, "", 0)
 	pub.StartTLS()
 	t.Cleanup(pub.Close)
-	proxy, err := hacxtest.NewSOCKSServer(map[string]string{checkDomain + ":443": pub.Listener.Addr().String()})
+	proxy, err := loopback.NewSOCKSServer(map[string]string{checkDomain + ":443": pub.Listener.Addr().String()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +190,7 @@ func TestSOCKS_AllProxyAndNone(t *testing.T) {
 // warns, the help says so, and the sources that queried it name it (T1).
 func TestSOCKS_ResolverOutsideTheProxyWarned_T1(t *testing.T) {
 	s := newSOCKSCLI(t)
-	dnsSrv, err := hacxtest.NewDNSServer()
+	dnsSrv, err := testbed.NewDNSServer()
 	if err != nil {
 		t.Fatal(err)
 	}

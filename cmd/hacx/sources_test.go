@@ -10,6 +10,7 @@ import (
 
 	"hacx.dev/hacx/discover"
 	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/testbed"
 )
 
 // TestSources_LookupAndCheckAgree: the same discovery reads the same in
@@ -26,7 +27,7 @@ func TestSources_LookupAndCheckAgree(t *testing.T) {
 	publish(t, cert, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "down", http.StatusInternalServerError)
 	}))
-	dnsSrv, err := hacxtest.NewDNSServer()
+	dnsSrv, err := testbed.NewDNSServer()
 	if err != nil {
 		t.Fatal(err)
 	}

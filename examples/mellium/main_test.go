@@ -14,6 +14,8 @@ import (
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/dial"
 	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/testbed"
+	"hacx.dev/hacx/internal/testenv"
 )
 
 // TestMellium_LoginAndMessageThroughHacx_C4: two mellium sessions with a
@@ -21,7 +23,7 @@ import (
 // verified (direct TLS, exact SNI, WebPKI for the domain, stream from the
 // domain: C4) and handed over with StreamConn; alice's message reaches bob.
 func TestMellium_LoginAndMessageThroughHacx_C4(t *testing.T) {
-	hacxtest.Require(t, hacxtest.ProsodyAvailable())
+	testenv.Require(t, testbed.ProsodyAvailable())
 	const domain = "mellium.test"
 	ca, err := hacxtest.NewCA("mellium")
 	if err != nil {
@@ -33,7 +35,7 @@ func TestMellium_LoginAndMessageThroughHacx_C4(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	p, err := hacxtest.StartProsody(ctx, hacxtest.ProsodyConfig{Domain: domain, IP: "127.0.0.12", Cert: cert})
+	p, err := testbed.StartProsody(ctx, testbed.ProsodyConfig{Domain: domain, IP: "127.0.0.12", Cert: cert})
 	if err != nil {
 		t.Fatal(err)
 	}

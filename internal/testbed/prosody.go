@@ -1,0 +1,328 @@
+package testbed
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"hacx.dev/hacx/hacxtest"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ProsodyConfig describes a real Prosody server (Debian's prosody package)
+// for integration tests and "hacx demo --prosody".
+type ProsodyConfig struct {
+	// Domain is the VirtualHost, e.g. "example.test".
+	Domain string
+	// IP is the loopback address to bind; "" means 127.0.0.1.
+	IP string
+	// Cert is presented for Domain on every port, with or without SNI.
+	Cert *tls.Certificate
+}
+
+// Prosody is a running Prosody bound to loopback ports of its own, in a
+// temporary directory that Close removes.
+type Prosody struct {
+	Domain       string
+	TLSAddr      netip.AddrPort // direct TLS (XEP-0368)
+	StartTLSAddr netip.AddrPort // plain c2s with STARTTLS
+	HTTPSAddr    netip.AddrPort // WebSocket and BOSH
+	WebSocketURL string         // wss://Domain:port/xmpp-websocket
+	BOSHURL      string         // https://Domain:port/http-bind
+
+	dir    string
+	cfg    string
+	asUser string
+	cmd    *exec.Cmd
+	exited chan error
+}
+
+// ProsodyAvailable reports why Prosody cannot be started here, or nil.
+func ProsodyAvailable() error {
+	if _, err := exec.LookPath("prosody"); err != nil {
+		return errors.New("testbed: prosody is not installed (apt-get install prosody)")
+	}
+	if os.Geteuid() == 0 {
+		if _, err := user.Lookup("prosody"); err != nil {
+			return errors.New("testbed: running as root but there is no prosody user to run Prosody as")
+		}
+		if _, err := exec.LookPath("runuser"); err != nil {
+			return errors.New("testbed: running as root but runuser is missing")
+		}
+	}
+	return nil
+}
+
+// StartProsody starts Prosody and returns once all its ports accept
+// connections, or ctx ends.
+func StartProsody(ctx context.Context, cfg ProsodyConfig) (*Prosody, error) {
+	if err := ProsodyAvailable(); err != nil {
+		return nil, err
+	}
+	if cfg.IP == "" {
+		cfg.IP = "127.0.0.1"
+	}
+	var p *Prosody
+	err := retryPorts(ctx, func() error {
+		var err error
+		p, err = startProsody(ctx, cfg)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// startProsody is one start-up on newly picked ports; on failure
+// everything it started is gone.
+func startProsody(ctx context.Context, cfg ProsodyConfig) (*Prosody, error) {
+	dir, err := os.MkdirTemp("", "hacx-prosody-")
+	if err != nil {
+		return nil, err
+	}
+	p := &Prosody{Domain: cfg.Domain, dir: dir, cfg: filepath.Join(dir, "prosody.cfg.lua"), exited: make(chan error, 1)}
+	if err := p.setup(cfg); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	p.cmd = p.command(ctx, "prosody", "-F", "--config", p.cfg)
+	p.cmd.Stdout, p.cmd.Stderr = nil, nil // everything goes to prosody.log
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("testbed: start prosody: %w", err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	if err := p.waitReady(ctx, cfg.Cert.Certificate[0]); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Prosody) setup(cfg ProsodyConfig) error {
+	ports, err := pickPorts(cfg.IP, 3)
+	if err != nil {
+		return err
+	}
+	ip := netip.MustParseAddr(cfg.IP)
+	p.TLSAddr = netip.AddrPortFrom(ip, ports[0])
+	p.StartTLSAddr = netip.AddrPortFrom(ip, ports[1])
+	p.HTTPSAddr = netip.AddrPortFrom(ip, ports[2])
+	p.WebSocketURL = fmt.Sprintf("wss://%s:%d/xmpp-websocket", cfg.Domain, ports[2])
+	p.BOSHURL = fmt.Sprintf("https://%s:%d/http-bind", cfg.Domain, ports[2])
+
+	certPEM, keyPEM, err := hacxtest.CertPEM(cfg.Cert)
+	if err != nil {
+		return err
+	}
+	certs := filepath.Join(p.dir, "certs")
+	for _, d := range []string{certs, filepath.Join(p.dir, "data")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	crt, key := filepath.Join(certs, cfg.Domain+".crt"), filepath.Join(certs, cfg.Domain+".key")
+	if err := os.WriteFile(crt, certPEM, 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(key, keyPEM, 0o600); err != nil {
+		return err
+	}
+	q := strconv.Quote
+	tlsCfg := fmt.Sprintf("{ certificate = %s, key = %s }", q(crt), q(key))
+	conf := strings.Join([]string{
+		"pidfile = " + q(filepath.Join(p.dir, "prosody.pid")),
+		"data_path = " + q(filepath.Join(p.dir, "data")),
+		`log = { { levels = { min = "info" }, to = "file", filename = ` + q(filepath.Join(p.dir, "prosody.log")) + ` } }`,
+		"interfaces = { " + q(cfg.IP) + " }",
+		"local_interfaces = { " + q(cfg.IP) + " }",
+		fmt.Sprintf("c2s_ports = { %d }", ports[1]),
+		fmt.Sprintf("c2s_direct_tls_ports = { %d }", ports[0]),
+		"s2s_ports = { }",
+		"http_ports = { }",
+		fmt.Sprintf("https_ports = { %d }", ports[2]),
+		"http_interfaces = { " + q(cfg.IP) + " }",
+		"https_interfaces = { " + q(cfg.IP) + " }",
+		"certificates = " + q(certs),
+		"ssl = " + tlsCfg,
+		"https_ssl = " + tlsCfg,
+		"c2s_direct_tls_ssl = " + tlsCfg,
+		`modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "bosh", "websocket", "offline" }`,
+		`modules_disabled = { "s2s" }`,
+		"consider_websocket_secure = true",
+		"consider_bosh_secure = true",
+		`authentication = "internal_hashed"`,
+		`storage = "internal"`,
+		"VirtualHost " + q(cfg.Domain),
+		"",
+	}, "\n")
+	if err := os.WriteFile(p.cfg, []byte(conf), 0o600); err != nil {
+		return err
+	}
+	if os.Geteuid() == 0 {
+		// Prosody refuses to run as root; give its user the directory.
+		u, err := user.Lookup("prosody")
+		if err != nil {
+			return err
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		p.asUser = "prosody"
+		return filepath.Walk(p.dir, func(path string, _ os.FileInfo, err error) error {
+			if err != nil {
+				return err
+			}
+			return os.Lchown(path, uid, gid)
+		})
+	}
+	return nil
+}
+
+// command runs a Prosody tool as the prosody user when we are root.
+func (p *Prosody) command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	if p.asUser != "" {
+		return exec.CommandContext(ctx, "runuser", append([]string{"-u", p.asUser, "--", name}, args...)...)
+	}
+	return exec.CommandContext(ctx, name, args...)
+}
+
+// freePorts finds n ports free on ip. Another process can take one before
+// the program binds it; the Start functions then start again on new ones.
+func freePorts(ip string, n int) ([]uint16, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var ports []uint16
+	for range n {
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, uint16(l.Addr().(*net.TCPAddr).Port))
+	}
+	return ports, nil
+}
+
+// waitReady returns once Prosody itself answers on every port: it
+// presents leaf (DER) over direct TLS, HTTPS and STARTTLS. Prosody keeps
+// running when it cannot bind a port, and a connection there reaches
+// whoever took it, so an answer without leaf, or "Failed to open server
+// port" in the log, is errPortTaken.
+func (p *Prosody) waitReady(ctx context.Context, leaf []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	var d net.Dialer
+	for _, a := range []netip.AddrPort{p.TLSAddr, p.StartTLSAddr, p.HTTPSAddr} {
+		for {
+			c, err := d.DialContext(ctx, "tcp", a.String())
+			if err == nil {
+				err = p.probe(ctx, c, a == p.StartTLSAddr, leaf)
+				c.Close()
+				if err != nil {
+					return fmt.Errorf("testbed: prosody: %s: %v: %w; log:\n%s", a, err, errPortTaken, p.Log())
+				}
+				break
+			}
+			if strings.Contains(p.Log(), "Failed to open server port") {
+				return fmt.Errorf("testbed: prosody could not bind its ports: %w; log:\n%s", errPortTaken, p.Log())
+			}
+			select {
+			case err := <-p.exited:
+				p.exited <- err
+				return fmt.Errorf("testbed: prosody exited during start-up (%v): %w; log:\n%s", err, errPortTaken, p.Log())
+			case <-ctx.Done():
+				return fmt.Errorf("testbed: prosody did not listen on %s: %w; log:\n%s", a, ctx.Err(), p.Log())
+			case <-time.After(20 * time.Millisecond): // poll interval, not a timing assumption
+			}
+		}
+	}
+	return nil
+}
+
+// probe checks that c reaches a server presenting leaf, after STARTTLS
+// (RFC 6120 section 5.4) when starttls is set.
+func (p *Prosody) probe(ctx context.Context, c net.Conn, starttls bool, leaf []byte) error {
+	deadline, _ := ctx.Deadline()
+	c.SetDeadline(deadline)
+	if starttls {
+		fmt.Fprintf(c, "<?xml version='1.0'?><stream:stream to='%s' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>", p.Domain)
+		if err := readUntil(c, "</stream:features>"); err != nil {
+			return fmt.Errorf("no stream features: %v", err)
+		}
+		io.WriteString(c, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+		if err := readUntil(c, "<proceed"); err != nil {
+			return fmt.Errorf("no STARTTLS proceed: %v", err)
+		}
+	}
+	tc := tls.Client(c, &tls.Config{ServerName: p.Domain, InsecureSkipVerify: true}) // compared below
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return err
+	}
+	if got := tc.ConnectionState().PeerCertificates; len(got) == 0 || !bytes.Equal(got[0].Raw, leaf) {
+		return errors.New("another certificate than Prosody's")
+	}
+	return nil
+}
+
+// readUntil reads c until what it read contains s.
+func readUntil(c net.Conn, s string) error {
+	var got []byte
+	buf := make([]byte, 4096)
+	for !bytes.Contains(got, []byte(s)) {
+		n, err := c.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			return err
+		}
+		if len(got) > 64<<10 {
+			return errors.New("too much data")
+		}
+	}
+	return nil
+}
+
+// Register creates an account user@Domain.
+func (p *Prosody) Register(ctx context.Context, user, password string) error {
+	out, err := p.command(ctx, "prosodyctl", "--config", p.cfg, "register", user, p.Domain, password).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("testbed: prosodyctl register: %v: %s", err, out)
+	}
+	return nil
+}
+
+// Log returns Prosody's log so far, for failure messages.
+func (p *Prosody) Log() string {
+	b, _ := os.ReadFile(filepath.Join(p.dir, "prosody.log"))
+	return string(b)
+}
+
+// Close stops Prosody and removes its directory. It kills the process
+// group (runuser and Prosody) outright: nothing of this Prosody outlives
+// Close, so a clean shutdown buys nothing, and it is slow: on SIGTERM
+// runuser waits 2 s before exiting, and Prosody 0.12 itself takes up to
+// 1 s, which "hacx demo --prosody" showed as a pause after its last line.
+func (p *Prosody) Close() error {
+	if p.cmd != nil && p.cmd.Process != nil {
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		err := <-p.exited
+		p.exited <- err // for a second Close
+	}
+	return os.RemoveAll(p.dir)
+}
