@@ -40,7 +40,7 @@ type Conn struct {
 	Features []byte
 	// Verified says how the certificate was accepted: VerifiedPin,
 	// VerifiedDANE or VerifiedWebPKI.
-	Verified string
+	Verified Verification
 	// TLS is the state of the (first) TLS connection: version, cipher,
 	// negotiated ALPN, the peer's certificates.
 	TLS tls.ConnectionState

@@ -222,8 +222,8 @@ func TestDANE_X4(t *testing.T) {
 		name   string
 		src    *fakeTLSA
 		wantOK bool
-		how    string
-		dane   string // Attempt.DANE
+		how    dial.Verification
+		dane   dial.DANEResult // Attempt.DANE
 	}{
 		{"secure DANE-EE match needs no name or CA", &fakeTLSA{recs: []*dns.TLSA{daneEE(self.Leaf.RawSubjectPublicKeyInfo)}, secure: true}, true, dial.VerifiedDANE, dial.DANEMatch},
 		{"secure set without match fails", &fakeTLSA{recs: []*dns.TLSA{daneEE(other.Leaf.RawSubjectPublicKeyInfo)}, secure: true}, false, dial.VerifiedDANE, dial.DANEMismatch},

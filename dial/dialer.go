@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/miekg/dns"
@@ -34,21 +35,6 @@ const (
 // proxy (T1).
 var ErrProxyBypass = errors.New("dial: Proxy is set but the Routes resolver has none: discovery would bypass the proxy (T1)")
 
-// RouteSource finds the ordered connection candidates of a domain. The
-// discover package's Resolver is adapted to it by default; tests and
-// callers with their own discovery plug in here.
-type RouteSource interface {
-	Routes(ctx context.Context, domain string, kind hacx.Kind) ([]hacx.Route, error)
-}
-
-// RouteSourceFunc adapts a function to RouteSource.
-type RouteSourceFunc func(ctx context.Context, domain string, kind hacx.Kind) ([]hacx.Route, error)
-
-// Routes calls f.
-func (f RouteSourceFunc) Routes(ctx context.Context, domain string, kind hacx.Kind) ([]hacx.Route, error) {
-	return f(ctx, domain, kind)
-}
-
 // TLSASource looks up the DANE TLSA records at _port._tcp.host (X4).
 // secure must be true only for a DNSSEC-validated answer from a trusted
 // resolver; insecure answers are ignored. A source with nothing to say
@@ -75,17 +61,22 @@ func (noDANE) LookupTLSA(context.Context, string, uint16) ([]*dns.TLSA, bool, er
 //
 // A Dialer is safe for concurrent use once its fields are set.
 type Dialer struct {
-	// Routes finds routes for Dial and DialServer. nil means a zero
-	// discover.Resolver (with this Dialer's Proxy, when set).
+	// Routes finds routes for Dial and DialServer, normally a
+	// *discover.Resolver. nil means a zero discover.Resolver (with this
+	// Dialer's Proxy, when set).
 	Routes RouteSource
 
 	// TLSA looks up DANE records, consulted only for routes without pins
-	// (A10, X4). nil means Routes when it also implements TLSASource, else
-	// no DANE. Set NoDANE to turn DANE off explicitly. With a socks5h
-	// Proxy and TLSA nil, DANE is used only when Routes is a Discovery
-	// whose Resolver names its DNSServer explicitly: any other TLSA query
-	// would tell the local network where the connection goes (T1).
+	// (A10, X4). nil means Routes when it also implements TLSASource (a
+	// *discover.Resolver does, and asks nothing behind a socks5h proxy
+	// unless its DNSServer is set explicitly, T1), else no DANE. Set
+	// NoDANE to turn DANE off explicitly.
 	TLSA TLSASource
+
+	// Methods, if not empty, are the only methods tried (C1): routes of
+	// any other method are left out before the race, as if not
+	// published. Empty means every method this package speaks.
+	Methods []hacx.Method
 
 	// Roots are the WebPKI trust anchors; nil means the system roots.
 	Roots *x509.CertPool
@@ -114,11 +105,11 @@ type Dialer struct {
 	// Proxy, if set, carries every route's connection, as a CONNECT to the
 	// route's ip:port (T1); a failing proxy fails the attempt, nothing is
 	// dialed directly. Discovery must go through it too: a nil Routes then
-	// means a discover.Resolver with this Proxy, and a Discovery (or
-	// *Discovery) whose Resolver has no Proxy is refused with
-	// ErrProxyBypass. nil means the Proxy of a Discovery's Resolver, if it
-	// has one: routes found through a proxy are dialed through it, not
-	// around it; otherwise connections are direct.
+	// means a discover.Resolver with this Proxy, and a *discover.Resolver
+	// without Proxy is refused with ErrProxyBypass. nil means the Proxy of
+	// a *discover.Resolver in Routes, if it has one: routes found through a
+	// proxy are dialed through it, not around it; otherwise connections are
+	// direct.
 	Proxy *socks.Proxy
 
 	// From is the local domain an initiating server names in the from
@@ -181,58 +172,36 @@ func (d *Dialer) log() *slog.Logger {
 
 var discardLogger = slog.New(slog.DiscardHandler)
 
-// discovery reports whether src is a Discovery, given by value or by
-// pointer (a nil *Discovery is a zero one): the proxy rules (T1) must see
-// both forms.
-func discovery(src RouteSource) (Discovery, bool) {
-	switch s := src.(type) {
-	case Discovery:
-		return s, true
-	case *Discovery:
-		if s == nil {
-			return Discovery{}, true
-		}
-		return *s, true
-	}
-	return Discovery{}, false
-}
-
 // proxy is the proxy every connection goes through: Proxy, else the one
-// the Discovery's Resolver fetches through, so that routes learnt through
-// a proxy are not then dialed around it (T1). nil means direct.
+// Routes discovers through, so that routes learnt through a proxy are not
+// then dialed around it (T1). nil means direct.
 func (d *Dialer) proxy() *socks.Proxy {
 	if d.Proxy != nil {
 		return d.Proxy
 	}
-	if disc, ok := discovery(d.Routes); ok && disc.Resolver != nil {
-		return disc.Resolver.Proxy
+	if ps, ok := d.Routes.(proxiedSource); ok {
+		return ps.SOCKSProxy()
 	}
 	return nil
 }
 
 func (d *Dialer) routeSource() RouteSource {
-	if d.Routes != nil {
-		disc, ok := discovery(d.Routes)
-		if !ok {
-			return d.Routes
-		}
-		if disc.Resolver != nil || d.Proxy == nil {
-			return disc
-		}
-	}
-	if d.Proxy != nil {
+	switch {
+	case d.Routes != nil:
+		return d.Routes
+	case d.Proxy != nil:
 		// T1: the default discovery goes through the proxy too.
-		return Discovery{Resolver: &discover.Resolver{Proxy: d.Proxy}}
+		return &discover.Resolver{Proxy: d.Proxy}
 	}
-	return defaultRoutes()
+	return &defaultResolver
 }
 
-// checkProxy refuses a Discovery that would fetch around the Proxy (T1).
+// checkProxy refuses Routes that would discover around the Proxy (T1).
 func (d *Dialer) checkProxy() error {
 	if d.Proxy == nil {
 		return nil
 	}
-	if disc, ok := discovery(d.routeSource()); ok && disc.Resolver != nil && disc.Resolver.Proxy == nil {
+	if ps, ok := d.Routes.(proxiedSource); ok && ps.SOCKSProxy() == nil {
 		return ErrProxyBypass
 	}
 	return nil
@@ -242,18 +211,10 @@ func (d *Dialer) tlsaSource() TLSASource {
 	if d.TLSA != nil {
 		return d.TLSA
 	}
-	src := d.routeSource()
-	t, ok := src.(TLSASource)
-	if !ok {
-		return NoDANE
+	if t, ok := d.routeSource().(TLSASource); ok {
+		return t
 	}
-	if p := d.proxy(); p != nil && p.RemoteDNS() {
-		// T1: only a DNS server chosen explicitly may learn the names.
-		if disc, ok := discovery(src); !ok || disc.Resolver == nil || disc.Resolver.DNSServer == "" {
-			return NoDANE
-		}
-	}
-	return t
+	return NoDANE
 }
 
 // connectOp names the TCP connect phase in errors: through a Proxy, the
@@ -299,6 +260,20 @@ func (d *Dialer) dialKind(ctx context.Context, domain string, kind hacx.Kind) (*
 	return d.DialRoutes(ctx, domain, kind, routes)
 }
 
+// allowed is routes without those whose method is not in Methods (C1).
+func (d *Dialer) allowed(routes []hacx.Route) []hacx.Route {
+	if len(d.Methods) == 0 {
+		return routes
+	}
+	var out []hacx.Route
+	for _, r := range routes {
+		if slices.Contains(d.Methods, r.Method) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // DialRoutes tries routes, already in order, for domain: attempts start
 // every Stagger or as soon as the previous one failed, and the first
 // verified stream wins (C3-C5). The losers are cancelled and closed. When
@@ -307,6 +282,7 @@ func (d *Dialer) DialRoutes(ctx context.Context, domain string, kind hacx.Kind, 
 	if domain == "" {
 		return nil, &Error{Domain: domain, Kind: kind, Err: ErrNoName}
 	}
+	routes = d.allowed(routes)
 	if len(routes) == 0 {
 		return nil, &Error{Domain: domain, Kind: kind, Err: ErrNoRoutes}
 	}
@@ -327,6 +303,7 @@ func (d *Dialer) DialAll(ctx context.Context, domain string, kind hacx.Kind, rou
 	if domain == "" {
 		return nil, &Error{Domain: domain, Kind: kind, Err: ErrNoName}
 	}
+	routes = d.allowed(routes)
 	if len(routes) == 0 {
 		return nil, &Error{Domain: domain, Kind: kind, Err: ErrNoRoutes}
 	}

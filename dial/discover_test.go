@@ -53,8 +53,8 @@ func TestDial_ThroughDiscovery_H1_C4(t *testing.T) {
 		},
 	}
 	d := newDialer(ca)
-	d.Routes = dial.Discovery{Resolver: res}
-	d.TLSA = nil // the Discovery's own lookups, refused under NoDNS: WebPKI decides
+	d.Routes = res
+	d.TLSA = nil // the Resolver's own lookups, none under NoDNS: WebPKI decides
 	c, err := d.Dial(context.Background(), domain)
 	if err != nil {
 		t.Fatal(err)

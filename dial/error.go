@@ -76,15 +76,15 @@ type Attempt struct {
 	// was cancelled.
 	Duration time.Duration
 	// Err is why it failed; nil on success. It is never a *RouteError
-	// itself: use (Attempt).Error to get one.
+	// itself: use (Attempt).RouteError to get one.
 	Err error
-	// Verified says how the certificate was accepted ("pin", "dane",
-	// "webpki"), once PhaseVerify was passed.
-	Verified string
-	// DANE is what the DANE check (X4) found: one of the DANE constants,
-	// "" when it was not consulted (pinned route, DANE off, or the
-	// attempt ended before the certificate).
-	DANE string
+	// Verified says how the certificate was accepted, once PhaseVerify
+	// was passed.
+	Verified Verification
+	// DANE is what the DANE check (X4) found, "" when it was not
+	// consulted (pinned route, DANE off, or the attempt ended before the
+	// certificate).
+	DANE DANEResult
 	// TLS is the attempt's TLS state once the server's certificate was
 	// seen (version, cipher, negotiated ALPN, the peer's chain), also
 	// when the certificate was then refused; nil before that.
@@ -103,21 +103,26 @@ type Attempt struct {
 	PlainFeatures []byte
 }
 
-// What the DANE check of an attempt found (Attempt.DANE, X4).
+// DANEResult is what the DANE check of an attempt found (Attempt.DANE,
+// X4).
+type DANEResult string
+
+// What a DANE check finds.
 const (
-	DANEMatch    = "match"    // a secure TLSA record matched: the certificate was accepted by DANE
-	DANEMismatch = "mismatch" // secure, usable TLSA records, none matched: the route was refused
-	DANENone     = "none"     // no secure, usable TLSA record: WebPKI decided
-	DANEInsecure = "insecure" // TLSA records without DNSSEC validation: ignored, WebPKI decided
-	DANEError    = "error"    // the lookup failed: WebPKI decided
-	DANEBogus    = "bogus"    // the validating resolver found the TLSA answer bogus: the route was refused
+	DANEMatch    DANEResult = "match"    // a secure TLSA record matched: the certificate was accepted by DANE
+	DANEMismatch DANEResult = "mismatch" // secure, usable TLSA records, none matched: the route was refused
+	DANENone     DANEResult = "none"     // no secure, usable TLSA record: WebPKI decided
+	DANEInsecure DANEResult = "insecure" // TLSA records without DNSSEC validation: ignored, WebPKI decided
+	DANEError    DANEResult = "error"    // the lookup failed: WebPKI decided
+	DANEBogus    DANEResult = "bogus"    // the validating resolver found the TLSA answer bogus: the route was refused
 )
 
 // OK reports whether the attempt produced a verified stream.
 func (a Attempt) OK() bool { return a.Err == nil && a.Phase == PhaseDone }
 
-// Error returns the attempt's failure as a *RouteError, or nil on success.
-func (a Attempt) Error() error {
+// RouteError returns the attempt's failure as a *RouteError, or nil on
+// success.
+func (a Attempt) RouteError() *RouteError {
 	if a.Err == nil {
 		return nil
 	}
@@ -167,8 +172,8 @@ func (e *Error) Error() string {
 	}
 	for _, a := range e.Attempts {
 		b.WriteString("\n\t")
-		if err := a.Error(); err != nil {
-			b.WriteString(err.Error())
+		if re := a.RouteError(); re != nil {
+			b.WriteString(re.Error())
 		} else {
 			fmt.Fprintf(&b, "%s: %s: ok", a.Route, a.Phase)
 		}
@@ -184,8 +189,8 @@ func (e *Error) Unwrap() []error {
 		errs = append(errs, e.Err)
 	}
 	for _, a := range e.Attempts {
-		if err := a.Error(); err != nil {
-			errs = append(errs, err)
+		if re := a.RouteError(); re != nil {
+			errs = append(errs, re)
 		}
 	}
 	return errs

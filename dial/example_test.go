@@ -17,6 +17,35 @@ import (
 
 // The zero Dialer discovers the domain's routes (HACX document, then the
 // fallbacks) and returns the first verified stream.
+// Dial is the one-call way in: system DNS resolver and roots, every
+// source and method, the default timings.
+func ExampleDial() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := dial.Dial(ctx, "example.org")
+	if err != nil {
+		fmt.Println(err) // one line per route tried
+		return
+	}
+	defer c.Close()
+	fmt.Println("connected over", c.Route, "verified by", c.Verified)
+}
+
+// A Dialer restricted to the methods that survive a network where only
+// HTTPS gets through (C1).
+func ExampleDialer_methods() {
+	d := dial.Dialer{Methods: []hacx.Method{hacx.MethodWebSocket, hacx.MethodBOSH}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := d.Dial(ctx, "example.org")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	fmt.Println("connected over", c.Route.Method)
+}
+
 func ExampleDialer() {
 	var d dial.Dialer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -26,7 +55,7 @@ func ExampleDialer() {
 		var de *dial.Error
 		if errors.As(err, &de) {
 			for _, a := range de.Attempts {
-				fmt.Println(a.Error()) // one line per route: route, phase, cause, duration
+				fmt.Println(a.RouteError()) // one line per route: route, phase, cause, duration
 			}
 		}
 		return

@@ -51,7 +51,7 @@ func TestProsody_AllTransports(t *testing.T) {
 	tests := []struct {
 		name     string
 		route    hacx.Route
-		verified string
+		verified dial.Verification
 		wantErr  bool
 	}{
 		{"tls with SNI, WebPKI", hacx.Route{Method: hacx.MethodTLS, Addr: p.TLSAddr, SNI: domain, HasSNI: true}, dial.VerifiedWebPKI, false},

@@ -16,8 +16,8 @@ type attempt struct {
 	index    int // position in the routes given to the racer
 	start    time.Time
 	phase    atomic.Int32
-	verified atomic.Value // string: "pin", "dane" or "webpki"
-	dane     atomic.Value // string: one of the DANE constants
+	verified atomic.Value // Verification
+	dane     atomic.Value // DANEResult
 	tls      atomic.Pointer[tls.ConnectionState]
 	plain    atomic.Pointer[[]byte] // STARTTLS: the plaintext features (S1)
 	// connected and secured are nanoseconds from start to TCP connected
@@ -34,7 +34,7 @@ func (a *attempt) mark(at *atomic.Int64) {
 // fill copies what the attempt learnt into its log entry.
 func (a *attempt) fill(at *Attempt) {
 	at.Phase, at.Verified = a.getPhase(), a.how()
-	at.DANE, _ = a.dane.Load().(string)
+	at.DANE, _ = a.dane.Load().(DANEResult)
 	at.TLS = a.tls.Load()
 	if p := a.plain.Load(); p != nil {
 		at.PlainFeatures = *p
@@ -44,8 +44,8 @@ func (a *attempt) fill(at *Attempt) {
 
 func (a *attempt) setPhase(p Phase) { a.phase.Store(int32(p)) }
 func (a *attempt) getPhase() Phase  { return Phase(a.phase.Load()) }
-func (a *attempt) how() string {
-	s, _ := a.verified.Load().(string)
+func (a *attempt) how() Verification {
+	s, _ := a.verified.Load().(Verification)
 	return s
 }
 

@@ -91,8 +91,8 @@ func TestRealServers_STARTTLSFromSRV_X1_S1(t *testing.T) {
 			); err != nil {
 				t.Fatal(err)
 			}
-			d := &dial.Dialer{Roots: ca.Pool(), TLSA: dial.NoDANE, Routes: dial.Discovery{Resolver: &discover.Resolver{
-				Roots: ca.Pool(), DNSServer: dnsSrv.Addr, DialContext: notFoundPublisher(t, cert)}}}
+			d := &dial.Dialer{Roots: ca.Pool(), TLSA: dial.NoDANE, Routes: &discover.Resolver{
+				Roots: ca.Pool(), DNSServer: dnsSrv.Addr, DialContext: notFoundPublisher(t, cert)}}
 			c, err := d.Dial(ctx, domain)
 			if err != nil {
 				t.Fatalf("%v\n%s log:\n%s", err, srv.name, srv.log())

@@ -3,42 +3,42 @@ package dial
 import (
 	"context"
 
-	"github.com/miekg/dns"
-
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/discover"
+	"hacx.dev/hacx/socks"
 )
 
-// Discovery adapts a discover.Resolver to RouteSource and TLSASource: the
-// routes of its Lookup, in its order (C2), and its DNSSEC-aware TLSA
-// lookups (X4). A nil Resolver means a zero discover.Resolver.
-type Discovery struct {
-	Resolver *discover.Resolver
+// RouteSource finds the ordered connection candidates of a domain. A
+// *discover.Resolver is one (its Routes method); tests and callers with
+// their own discovery plug in here.
+type RouteSource interface {
+	Routes(ctx context.Context, domain string, kind hacx.Kind) ([]hacx.Route, error)
 }
 
-// defaultResolver serves zero Dialers; a Resolver is safe for concurrent use.
+// RouteSourceFunc adapts a function to RouteSource.
+type RouteSourceFunc func(ctx context.Context, domain string, kind hacx.Kind) ([]hacx.Route, error)
+
+// Routes calls f.
+func (f RouteSourceFunc) Routes(ctx context.Context, domain string, kind hacx.Kind) ([]hacx.Route, error) {
+	return f(ctx, domain, kind)
+}
+
+// proxiedSource is a RouteSource that discovers through a SOCKS proxy,
+// as a *discover.Resolver with Proxy set does: the routes it finds are
+// dialed through the same proxy (T1). nil means it discovers directly.
+type proxiedSource interface {
+	SOCKSProxy() *socks.Proxy
+}
+
+// defaultResolver serves Dialers without Routes or Proxy; a Resolver is
+// safe for concurrent use.
 var defaultResolver discover.Resolver
 
-func (s Discovery) resolver() *discover.Resolver {
-	if s.Resolver != nil {
-		return s.Resolver
-	}
-	return &defaultResolver
+// Dial connects to the client-to-server service of domain with a zero
+// Dialer: discovery through a zero discover.Resolver (the system's DNS
+// resolver and roots), the default timings. It is to Dialer.Dial what
+// net.Dial is to net.Dialer.Dial.
+func Dial(ctx context.Context, domain string) (*Conn, error) {
+	var d Dialer
+	return d.Dial(ctx, domain)
 }
-
-// Routes returns the routes discovery found for domain, in order.
-func (s Discovery) Routes(ctx context.Context, domain string, kind hacx.Kind) ([]hacx.Route, error) {
-	res, err := s.resolver().Lookup(ctx, domain, kind)
-	if err != nil {
-		return nil, err
-	}
-	return res.Routes, nil
-}
-
-// LookupTLSA is the Resolver's TLSA lookup.
-func (s Discovery) LookupTLSA(ctx context.Context, host string, port uint16) ([]*dns.TLSA, bool, error) {
-	return s.resolver().LookupTLSA(ctx, host, port)
-}
-
-// defaultRoutes is the RouteSource of a zero Dialer.
-func defaultRoutes() RouteSource { return Discovery{} }

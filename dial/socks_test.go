@@ -95,7 +95,7 @@ func TestSOCKS5h_DialThroughDiscovery_T1(t *testing.T) {
 	f := newSOCKSFixture(t)
 	p := &socks.Proxy{Addr: f.proxy.Addr, Username: "stream-7", Password: "x"}
 	d := &dial.Dialer{Roots: f.ca.Pool(), Proxy: p,
-		Routes: dial.Discovery{Resolver: &discover.Resolver{Roots: f.ca.Pool(), Proxy: p, Fallback: discover.FallbackNever}}}
+		Routes: &discover.Resolver{Roots: f.ca.Pool(), Proxy: p, Fallback: discover.FallbackNever}}
 	c, err := d.Dial(context.Background(), domain)
 	if err != nil {
 		t.Fatal(err)
@@ -133,8 +133,7 @@ func TestDialer_ResolverProxyCarriesRoutes_T1(t *testing.T) {
 	p := &socks.Proxy{Addr: f.proxy.Addr}
 	var direct atomic.Int64
 	for _, routes := range []dial.RouteSource{
-		dial.Discovery{Resolver: &discover.Resolver{Roots: f.ca.Pool(), Proxy: p, Fallback: discover.FallbackNever}},
-		&dial.Discovery{Resolver: &discover.Resolver{Roots: f.ca.Pool(), Proxy: p, Fallback: discover.FallbackNever}},
+		&discover.Resolver{Roots: f.ca.Pool(), Proxy: p, Fallback: discover.FallbackNever},
 	} {
 		before := len(f.proxy.Connects())
 		d := &dial.Dialer{Roots: f.ca.Pool(), Routes: routes,
@@ -162,8 +161,7 @@ func TestDialer_ProxyCoversDiscovery_T1(t *testing.T) {
 	f := newSOCKSFixture(t)
 	p := &socks.Proxy{Addr: f.proxy.Addr}
 	for _, routes := range []dial.RouteSource{
-		dial.Discovery{Resolver: &discover.Resolver{Roots: f.ca.Pool(), DialContext: f.direct}},
-		&dial.Discovery{Resolver: &discover.Resolver{Roots: f.ca.Pool(), DialContext: f.direct}},
+		&discover.Resolver{Roots: f.ca.Pool(), DialContext: f.direct},
 	} {
 		d := &dial.Dialer{Roots: f.ca.Pool(), Proxy: p, Routes: routes}
 		_, err := d.Dial(context.Background(), domain)
@@ -239,7 +237,7 @@ func TestSOCKS_FailingProxyNoDirectFallback_T1(t *testing.T) {
 				t.Fatal(err)
 			}
 			d := &dial.Dialer{Roots: f.ca.Pool(), Proxy: p, ConnectTimeout: 300 * time.Millisecond,
-				Routes: dial.Discovery{Resolver: &discover.Resolver{Roots: f.ca.Pool(), Proxy: p, Timeout: 300 * time.Millisecond, DialContext: f.direct}}}
+				Routes: &discover.Resolver{Roots: f.ca.Pool(), Proxy: p, Timeout: 300 * time.Millisecond, DialContext: f.direct}}
 			route := hacx.Route{Method: hacx.MethodTLS, Addr: f.xmpp.Addr(), SNI: domain, HasSNI: true, ALPN: []byte("xmpp-client"), Source: hacx.SourceStatic}
 			_, err = d.DialRoutes(context.Background(), domain, hacx.Client, []hacx.Route{route})
 			var de *dial.Error

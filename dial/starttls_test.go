@@ -231,7 +231,7 @@ func TestSOCKS_FallbackByName_F1_T1(t *testing.T) {
 	d := newDialer(ca)
 	d.Proxy = p
 	d.TLSA = nil // T1 decides: no local DNS behind socks5h
-	d.Routes = dial.Discovery{Resolver: &discover.Resolver{Roots: ca.Pool(), Proxy: p}}
+	d.Routes = &discover.Resolver{Roots: ca.Pool(), Proxy: p}
 	c, err := d.Dial(context.Background(), domain)
 	if err != nil {
 		t.Fatal(err)

@@ -15,12 +15,15 @@ import (
 	"hacx.dev/hacx/trust"
 )
 
-// Ways a certificate was accepted, as Attempt.Verified and Conn.Verified
-// report them.
+// Verification is how a certificate was accepted (A9, A10, X4), as
+// Attempt.Verified and Conn.Verified report it; "" until it was.
+type Verification string
+
+// Ways a certificate is accepted.
 const (
-	VerifiedPin    = "pin"    // a <public-key-pin> matched (A9)
-	VerifiedDANE   = "dane"   // a DNSSEC-secure TLSA record matched (X4)
-	VerifiedWebPKI = "webpki" // a chain to a trusted root, name = the domain or URL host (A10)
+	VerifiedPin    Verification = "pin"    // a <public-key-pin> matched (A9)
+	VerifiedDANE   Verification = "dane"   // a DNSSEC-secure TLSA record matched (X4)
+	VerifiedWebPKI Verification = "webpki" // a chain to a trusted root, name = the domain or URL host (A10)
 )
 
 // tlsaLookup is a TLSA query started alongside the TCP connect, so DANE
@@ -58,11 +61,13 @@ func (e *verifyError) Unwrap() error { return e.err }
 // VerifyError reports that the peer's certificate was refused (A9, A10,
 // X4): How says by which rule ("pin", "dane" or "webpki").
 type VerifyError struct {
-	How string
+	How Verification
 	Err error
 }
 
-func (e *VerifyError) Error() string { return "certificate refused (" + e.How + "): " + e.Err.Error() }
+func (e *VerifyError) Error() string {
+	return "certificate refused (" + string(e.How) + "): " + e.Err.Error()
+}
 func (e *VerifyError) Unwrap() error { return e.Err }
 
 // verify decides whether the peer is the service (A9, A10, X4):
@@ -79,7 +84,7 @@ func (e *VerifyError) Unwrap() error { return e.Err }
 //
 // dane reports what the DANE check found (the DANE constants), "" when it
 // was not consulted.
-func (d *Dialer) verify(ctx context.Context, r hacx.Route, cs tls.ConnectionState, names []string, tl *tlsaLookup) (how, dane string, err error) {
+func (d *Dialer) verify(ctx context.Context, r hacx.Route, cs tls.ConnectionState, names []string, tl *tlsaLookup) (how Verification, dane DANEResult, err error) {
 	certs := cs.PeerCertificates
 	if len(certs) == 0 {
 		return "", "", &VerifyError{How: VerifiedWebPKI, Err: errors.New("no certificate presented")}

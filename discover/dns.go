@@ -147,6 +147,11 @@ func tlsaBogus(err error) bool {
 // explicitly in DNSServer. A name without TLSA records gives no records and
 // no error.
 func (r *Resolver) LookupTLSA(ctx context.Context, host string, port uint16) (recs []*dns.TLSA, secure bool, err error) {
+	if r.noDNS() {
+		// T1: behind socks5h no name leaves this machine, not even the
+		// TLSA owner; DANE is then unavailable, WebPKI decides.
+		return nil, false, nil
+	}
 	// Built by hand: dns.TLSAName would do, but keep one spelling for all
 	// service names (GO-NOTES).
 	name := "_" + strconv.Itoa(int(port)) + "._tcp." + dns.Fqdn(strings.TrimSuffix(host, "."))

@@ -115,7 +115,7 @@ func (t *fetchTrace) dnsNote(outsideProxy string) string {
 }
 
 // notChecked is how a result names a check that the Resolver could not
-// make because HTTPClient's Transport opened the connection.
+// make because the caller's Transport opened the connection.
 const notChecked = "(custom transport)"
 
 type traceKey struct{}
@@ -141,8 +141,8 @@ func (r *Resolver) now() time.Time {
 // connection verified minutes ago.
 func (r *Resolver) transport() http.RoundTripper {
 	r.once.Do(func() {
-		if r.HTTPClient != nil && r.HTTPClient.Transport != nil && r.Proxy == nil {
-			r.rt = r.HTTPClient.Transport
+		if r.Transport != nil && r.Proxy == nil {
+			r.rt = r.Transport
 			return
 		}
 		r.rt = &http.Transport{
@@ -422,7 +422,7 @@ func (r *Resolver) fetch(ctx context.Context, rawURL string) (*fetched, error) {
 
 // observe feeds a verified response's HSTS and HPKP headers to the stores
 // (X5, X6). A response whose connection dialTLS did not verify (one opened
-// by HTTPClient's Transport) is reported, never stored: its pins were not
+// by the caller's Transport) is reported, never stored: its pins were not
 // checked, and its headers may come from anyone on the path.
 func (r *Resolver) observe(resp *http.Response, tr *fetchTrace, out *fetched) {
 	if resp.TLS == nil || resp.Request == nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"hacx.dev/hacx"
+	"hacx.dev/hacx/socks"
 )
 
 // cacheEntry is what the Cache holds for one document (H5): the body as
@@ -110,6 +111,21 @@ func (r *Resolver) Lookup(ctx context.Context, domain string, kind hacx.Kind) (*
 	}
 	return res, nil
 }
+
+// Routes returns the routes Lookup finds for domain, in order (C2): with
+// LookupTLSA, what makes a *Resolver the route source of a dial.Dialer.
+func (r *Resolver) Routes(ctx context.Context, domain string, kind hacx.Kind) ([]hacx.Route, error) {
+	res, err := r.Lookup(ctx, domain, kind)
+	if err != nil {
+		return nil, err
+	}
+	return res.Routes, nil
+}
+
+// SOCKSProxy is the proxy the Resolver discovers through (its Proxy field),
+// nil for none: a dialer dials the routes it found through the same proxy,
+// never around it (T1).
+func (r *Resolver) SOCKSProxy() *socks.Proxy { return r.Proxy }
 
 // anyFound reports whether a source published something, even without a
 // route for this kind (a Host Meta 2 object): then F1 does not apply.

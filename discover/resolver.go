@@ -67,15 +67,14 @@ const DefaultTimeout = 10 * time.Second
 // fetches, automatic fallback. A Resolver is safe for concurrent use; do not
 // change its fields after the first Lookup.
 type Resolver struct {
-	// HTTPClient, if set, supplies the Transport used for HTTPS fetches
-	// (its redirect policy and timeout are replaced by the Resolver's own,
-	// H3). Nil means a Transport of the Resolver's own, with no proxy,
-	// which verifies each connection against Roots, HPKP and DANE. A
-	// Transport of the caller's makes its own connections, which the
-	// Resolver cannot check: the result then says HPKP is "not enforced
-	// (custom transport)" and DANE "not checked", and no HSTS or HPKP
-	// header from them is stored (X5, X6).
-	HTTPClient *http.Client
+	// Transport, if set, makes the HTTPS fetches (the Resolver's own
+	// redirect policy and timeout still apply, H3). Nil means a transport
+	// of the Resolver's own, with no proxy, which verifies each connection
+	// against Roots, HPKP and DANE. A Transport of the caller's makes its
+	// own connections, which the Resolver cannot check: the result then
+	// says HPKP is "not enforced (custom transport)" and DANE "not
+	// checked", and no HSTS or HPKP header from them is stored (X5, X6).
+	Transport http.RoundTripper
 
 	// Roots are the trusted CAs for the bootstrap HTTPS connection; nil
 	// means the system roots.
@@ -117,7 +116,7 @@ type Resolver struct {
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	// Proxy, if set, carries every HTTPS fetch, by host name with socks5h
-	// (T1); HTTPClient's Transport is then not used, so nothing goes
+	// (T1); Transport is then not used, so nothing goes
 	// around the proxy, and a failing proxy is an error, never a reason to
 	// connect directly. With socks5h (RemoteDNS) no local DNS query is
 	// made, as if NoDNS were set, unless DNSServer is set explicitly; with

@@ -108,6 +108,13 @@ func TestSOCKS5h_FetchByNameAndNoDNSQuery_T1(t *testing.T) {
 	if srvSR == nil || srvSR.Status != StatusSkipped || !strings.Contains(srvSR.Note, "SOCKS") {
 		t.Errorf("SRV source %+v: want skipped over SOCKS", srvSR)
 	}
+	// The dialer's DANE lookups go through the Resolver too: none either.
+	if recs, secure, err := r.LookupTLSA(context.Background(), "example.test", 5223); recs != nil || secure || err != nil {
+		t.Errorf("LookupTLSA behind socks5h = %v, %v, %v; want nothing", recs, secure, err)
+	}
+	if q := w.dns.Queries(); len(q) != 0 {
+		t.Errorf("LookupTLSA behind socks5h asked %v", q)
+	}
 }
 
 // An explicit DNS server is the user's choice: SRV and TLSA are asked

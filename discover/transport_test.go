@@ -45,7 +45,7 @@ func TestCustomTransport_NoHPKPClaimNoStore_X5_X6(t *testing.T) {
 	hsts := &trust.HSTSStore{Path: filepath.Join(t.TempDir(), "hsts.json")}
 	hpkp := &trust.HPKPStore{}
 	r := w.resolver()
-	r.HTTPClient = &http.Client{Transport: custom}
+	r.Transport = custom
 	r.HSTS, r.HPKP = hsts, hpkp
 	res, err := lookupNever(t, r, "example.test")
 	if err != nil {

@@ -22,7 +22,7 @@
 //
 //	p, err := socks.Parse("socks5h://127.0.0.1:9050")
 //	r := &discover.Resolver{Proxy: p}
-//	d := &dial.Dialer{Proxy: p, Routes: dial.Discovery{Resolver: r}}
+//	d := &dial.Dialer{Proxy: p, Routes: r}
 //
 // Rule IDs in comments and test names are defined in docs/RULES.md.
 package socks

@@ -172,17 +172,17 @@ type checkReport struct {
 }
 
 type checkAttempt struct {
-	Route      int       `json:"route"`
-	Phase      string    `json:"phase"`
-	OK         bool      `json:"ok"`
-	Reachable  bool      `json:"reachable"`
-	Verified   string    `json:"verified"`
-	Pin        string    `json:"pin"`
-	DANE       string    `json:"dane"`
-	SNISent    *string   `json:"sni_sent"`
-	ALPNSent   *string   `json:"alpn_sent"`
-	TLS        *checkTLS `json:"tls"`
-	StreamFrom string    `json:"stream_from"`
+	Route      int               `json:"route"`
+	Phase      string            `json:"phase"`
+	OK         bool              `json:"ok"`
+	Reachable  bool              `json:"reachable"`
+	Verified   dial.Verification `json:"verified"`
+	Pin        string            `json:"pin"`
+	DANE       dial.DANEResult   `json:"dane"`
+	SNISent    *string           `json:"sni_sent"`
+	ALPNSent   *string           `json:"alpn_sent"`
+	TLS        *checkTLS         `json:"tls"`
+	StreamFrom string            `json:"stream_from"`
 	// PlainFeatures is what a STARTTLS server offered before TLS (S1).
 	PlainFeatures []string `json:"plain_features"`
 	StartMS       float64  `json:"start_ms"`
@@ -427,7 +427,7 @@ func printCheck(w io.Writer, rep *checkReport) {
 		fmt.Fprintln(w, "\nattempts:")
 	}
 	for _, a := range rep.Attempts {
-		status := "ok, verified by " + a.Verified
+		status := "ok, verified by " + string(a.Verified)
 		if !a.OK {
 			status = "FAILED in " + a.Phase + ": " + a.Error
 		}
@@ -485,7 +485,7 @@ func printAttemptDetails(w io.Writer, a checkAttempt) {
 		checks = append(checks, "pin "+a.Pin)
 	}
 	if a.DANE != "" {
-		checks = append(checks, "dane "+a.DANE)
+		checks = append(checks, "dane "+string(a.DANE))
 	}
 	if a.StreamFrom != "" {
 		checks = append(checks, "stream from "+a.StreamFrom)

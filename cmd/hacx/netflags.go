@@ -121,7 +121,7 @@ func (n *netFlags) client(sio *stdio, c *command) (*discover.Resolver, *dial.Dia
 		diagf(sio, c, "warning: DNS queries (SRV, A/AAAA, TLSA) go directly to --resolver %s, outside the proxy %s", n.resolver, p)
 	}
 	r.Proxy, d.Proxy = p, p
-	d.Routes = dial.Discovery{Resolver: r}
+	d.Routes = r
 	return r, d, nil
 }
 

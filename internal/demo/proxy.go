@@ -55,7 +55,7 @@ func (w *World) ThroughSOCKS() error {
 	w.Resolver.Proxy, w.Dialer.Proxy = p, p
 	w.Resolver.NoDNS = true
 	w.Resolver.DialContext, w.Dialer.DialContext = censor, censor
-	w.Dialer.Routes = dial.Discovery{Resolver: w.Resolver}
+	w.Dialer.Routes = w.Resolver
 	w.Dialer.TLSA = dial.NoDANE
 	if w.defaultStagger {
 		// Every attempt through Tor pays the proxy's round trips: the

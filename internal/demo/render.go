@@ -71,7 +71,7 @@ func Render(w io.Writer, r Result, s Style) error {
 		for _, a := range r.Attempts {
 			mark, outcome := s.paint(ansiRed, "✗"), a.Error
 			if a.OK {
-				mark, outcome = s.paint(ansiGreen, "✓"), "verified stream ("+a.Verified+")"
+				mark, outcome = s.paint(ansiGreen, "✓"), "verified stream ("+string(a.Verified)+")"
 			}
 			fmt.Fprintf(&b, "    %s +%6.1fms %7.1fms  %-6s %s\n      %s\n", mark, a.StartMS, a.TookMS, a.Phase, a.Route, outcome)
 		}

@@ -100,13 +100,13 @@ type Source = discover.SourceReport
 
 // Attempt is one route tried, as reported.
 type Attempt struct {
-	Route    string  `json:"route"`
-	Phase    string  `json:"phase"` // dial.Phase name: tcp, tls, verify, stream, done
-	StartMS  float64 `json:"start_ms"`
-	TookMS   float64 `json:"took_ms"`
-	OK       bool    `json:"ok"`
-	Verified string  `json:"verified,omitempty"`
-	Error    string  `json:"error,omitempty"`
+	Route    string            `json:"route"`
+	Phase    string            `json:"phase"` // dial.Phase name: tcp, tls, verify, stream, done
+	StartMS  float64           `json:"start_ms"`
+	TookMS   float64           `json:"took_ms"`
+	OK       bool              `json:"ok"`
+	Verified dial.Verification `json:"verified,omitempty"`
+	Error    string            `json:"error,omitempty"`
 	// LostRace marks an attempt cancelled because another route won.
 	LostRace bool `json:"lost_race,omitempty"`
 }
@@ -210,7 +210,7 @@ func (r *Runner) Run(ctx context.Context, sc Scenario) Result {
 		stagger = DefaultStagger
 	}
 	w.Dialer = &dial.Dialer{
-		Routes:      dial.Discovery{Resolver: w.Resolver},
+		Routes:      w.Resolver,
 		Roots:       b.CA.Pool(),
 		DialContext: w.Net.RouteDial,
 		Stagger:     stagger,

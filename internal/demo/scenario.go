@@ -30,10 +30,10 @@ const (
 // Winner names the route that must win: its source, 1-based index in
 // that source, method, and how its certificate must have been accepted.
 type Winner struct {
-	Source   hacx.Source `json:"source"`
-	Index    int         `json:"index"`
-	Method   hacx.Method `json:"method"`
-	Verified string      `json:"verified"`
+	Source   hacx.Source       `json:"source"`
+	Index    int               `json:"index"`
+	Method   hacx.Method       `json:"method"`
+	Verified dial.Verification `json:"verified"`
 }
 
 func (w Winner) String() string {
