@@ -2,7 +2,10 @@ package hacx_test
 
 import (
 	"bytes"
+	"encoding/xml"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -47,6 +50,48 @@ func FuzzParse(f *testing.F) {
 		out2, err := hacx.Marshal(again)
 		if err != nil || !bytes.Equal(out, out2) {
 			t.Fatalf("Marshal not canonical: %v\n%s\n---\n%s", err, out, out2)
+		}
+	})
+}
+
+// FuzzParse_NoLaxerThanEncodingXML: Parse reads XML with its own reader;
+// whatever it accepts, encoding/xml in Strict mode (with no charset but
+// UTF-8) reads to the end without an error too, so the reader is never
+// less strict than the standard library (E3, H6). Whatever it refuses is a
+// *SyntaxError with a line, which `hacx lint` can show.
+func FuzzParse_NoLaxerThanEncodingXML(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*/*.xml")
+	files = append(files, "testdata/draft-example.xml")
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	for _, s := range []string{"<hacx>&#xD800;</hacx>", "<hacx\r\n a='\r\n'/>", "<hacx><![CDATA[]]]]></hacx>", "\uFEFF<hacx/>"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, err := hacx.Parse(data)
+		if err != nil {
+			var se *hacx.SyntaxError
+			if !errors.As(err, &se) || se.Line < 1 && len(data) <= hacx.MaxSize {
+				t.Fatalf("error without a position: %#v", err)
+			}
+			return
+		}
+		dec := xml.NewDecoder(bytes.NewReader(bytes.TrimPrefix(data, []byte("\uFEFF"))))
+		dec.Strict = true
+		dec.CharsetReader = func(string, io.Reader) (io.Reader, error) { return nil, errors.New("not UTF-8") }
+		for {
+			_, err := dec.Token()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse accepted what encoding/xml refuses (%v): %q", err, data)
+			}
 		}
 	})
 }
