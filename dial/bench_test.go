@@ -8,6 +8,7 @@ import (
 
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/dial"
+	"hacx.dev/hacx/discover"
 	"hacx.dev/hacx/hacxtest"
 	"hacx.dev/hacx/internal/loopback"
 )
@@ -19,8 +20,8 @@ import (
 //   - sequential: Stagger < 0, 5 s per-phase timeouts, so each blackhole
 //     costs its full handshake timeout before the next route starts (the
 //     baseline, about 15 s per op);
-//   - racing: the default Dialer, where each dead route costs only the
-//     250 ms stagger.
+//   - racing: the default Dialer without memory, where each dead route
+//     costs only the adaptive stagger (100-250 ms).
 //
 // Run it with one op each (the baseline is slow):
 //
@@ -77,11 +78,11 @@ func BenchmarkRacingVsSequential(b *testing.B) {
 
 	var sequential, racing time.Duration
 	b.Run("sequential", func(b *testing.B) {
-		sequential = perOp(b, &dial.Dialer{Roots: ca.Pool(), TLSA: dial.NoDANE, Stagger: -1,
+		sequential = perOp(b, &dial.Dialer{Roots: ca.Pool(), TLSA: dial.NoDANE, Stagger: -1, Memory: dial.NoMemory,
 			ConnectTimeout: 5 * time.Second, HandshakeTimeout: 5 * time.Second, StreamTimeout: 5 * time.Second})
 	})
 	b.Run("racing", func(b *testing.B) {
-		racing = perOp(b, &dial.Dialer{Roots: ca.Pool(), TLSA: dial.NoDANE})
+		racing = perOp(b, &dial.Dialer{Roots: ca.Pool(), TLSA: dial.NoDANE, Memory: dial.NoMemory})
 		if sequential > 0 {
 			b.ReportMetric(float64(sequential)/float64(racing), "x-faster")
 			b.Log(ratioLine(racing, sequential))
@@ -145,5 +146,107 @@ func BenchmarkSTARTTLSVsDirectTLS(b *testing.B) {
 		if tlsMean > 0 {
 			b.ReportMetric(float64(m)/float64(tlsMean), "x-direct")
 		}
+	})
+}
+
+// BenchmarkReconnect is the reconnecting user's case: three routes that
+// accept TCP and then stall, before a good one (real TLS on loopback).
+//
+//   - fixed: no memory, a fixed 250 ms stagger (hacx before route memory
+//     and adaptive delays): about 3 x 250 ms every time;
+//   - first: the default Dialer's first connection (adaptive stagger,
+//     100 ms on loopback);
+//   - second: the same Dialer again: the remembered winner goes first;
+//   - dead-winner: the remembered winner has gone; the others are tried
+//     (it fails at once, then the stalls cost their adaptive delays).
+//
+//	go test -run '^$' -bench Reconnect -benchtime=10x ./dial/
+//
+// Each reports ms/stream and its speed-up over fixed as x-fixed.
+func BenchmarkReconnect(b *testing.B) {
+	ca, err := hacxtest.NewCA("bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cert, err := ca.Issue(domain)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var routes []hacx.Route
+	for i, ip := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"} {
+		hole := startTLS(b, ip, cert, domain, modeBlackhole)
+		routes = append(routes, route(hacx.MethodTLS, hole.addr, i+1))
+	}
+	good := startTLS(b, "127.0.0.5", cert, domain, modeXMPP)
+	spare := startTLS(b, "127.0.0.6", cert, domain, modeXMPP)
+
+	routes = append(routes, route(hacx.MethodTLS, good.addr, 4), route(hacx.MethodTLS, spare.addr, 5))
+
+	run := func(b *testing.B, d *dial.Dialer, wantIndex int, each func()) time.Duration {
+		var total time.Duration
+		for b.Loop() {
+			if each != nil {
+				each()
+			}
+			start := time.Now()
+			c, err := d.DialRoutes(context.Background(), domain, hacx.Client, routes)
+			el := time.Since(start)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if c.Route.Index != wantIndex {
+				b.Fatalf("route %d won, want %d", c.Route.Index, wantIndex)
+			}
+			c.Close()
+			total += el
+		}
+		mean := total / time.Duration(b.N)
+		b.ReportMetric(float64(mean.Microseconds())/1000, "ms/stream")
+		return mean
+	}
+	var fixed time.Duration
+	speedup := func(b *testing.B, m time.Duration) {
+		if fixed > 0 {
+			b.ReportMetric(float64(fixed)/float64(m), "x-fixed")
+		}
+	}
+	b.Run("fixed", func(b *testing.B) {
+		fixed = run(b, &dial.Dialer{Roots: ca.Pool(), TLSA: dial.NoDANE, Memory: dial.NoMemory, Stagger: dial.DefaultStagger}, 4, nil)
+	})
+	b.Run("first", func(b *testing.B) {
+		// A fresh memory each time: every op is a first connection.
+		d := &dial.Dialer{Roots: ca.Pool(), TLSA: dial.NoDANE}
+		speedup(b, run(b, d, 4, func() { d.Memory = &discover.MemCache{} }))
+	})
+	b.Run("second", func(b *testing.B) {
+		d := &dial.Dialer{Roots: ca.Pool(), TLSA: dial.NoDANE, Memory: &discover.MemCache{}}
+		c, err := d.DialRoutes(context.Background(), domain, hacx.Client, routes)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+		speedup(b, run(b, d, 4, nil))
+	})
+	b.Run("dead-winner", func(b *testing.B) {
+		// The memory says route 4 won; it is gone, so each op fails it at
+		// once and reaches route 5 through the three stalls.
+		ctx, key := context.Background(), "routes+client+"+domain
+		mem := &discover.MemCache{}
+		d := &dial.Dialer{Roots: ca.Pool(), TLSA: dial.NoDANE, Memory: mem}
+		c, err := d.DialRoutes(ctx, domain, hacx.Client, routes)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+		snap, err := mem.Get(ctx, key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		good.close()
+		speedup(b, run(b, d, 5, func() {
+			m := &discover.MemCache{}
+			m.Put(ctx, key, snap)
+			d.Memory = m
+		}))
 	})
 }

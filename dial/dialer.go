@@ -23,6 +23,9 @@ const (
 	DefaultHandshakeTimeout = 5 * time.Second
 	DefaultStreamTimeout    = 5 * time.Second
 	DefaultStagger          = 250 * time.Millisecond
+	// DefaultMinStagger is the shortest adaptive attempt delay: RFC 8305
+	// section 5 advises no less than 100 ms, whatever the round trip.
+	DefaultMinStagger = 100 * time.Millisecond
 	// DefaultProxyStagger replaces DefaultStagger when dialing through a
 	// Proxy: every attempt pays the proxy's extra round trips (a Tor
 	// circuit's, often hundreds of milliseconds), so a 250 ms stagger
@@ -90,12 +93,35 @@ type Dialer struct {
 	// features, WebSocket upgrade and <open/>, or BOSH session creation;
 	// 0 means DefaultStreamTimeout.
 	StreamTimeout time.Duration
-	// Stagger is how long an attempt runs alone before the next route is
-	// tried in parallel (C5, RFC 8305); an attempt that fails earlier starts
-	// the next one at once. 0 means DefaultStagger (DefaultProxyStagger
-	// with a Proxy); a negative value means no overlap: strictly one route
-	// after the other.
+	// Stagger is the longest an attempt runs alone before the next route
+	// is tried in parallel (C5, RFC 8305); an attempt that fails earlier
+	// starts the next one at once. 0 means DefaultStagger
+	// (DefaultProxyStagger with a Proxy); a negative value means no
+	// overlap: strictly one route after the other.
+	//
+	// Within [MinStagger, Stagger] the delay adapts to the round trip
+	// (RFC 8305 section 5): twice the route's remembered RTT, and as soon
+	// as the attempt's TCP connect completes, twice that connect time. A
+	// server that accepted TCP in 0.1 ms and has not answered the
+	// ClientHello 100 ms later is already stalling.
 	Stagger time.Duration
+	// MinStagger is the shortest adaptive delay. 0 means
+	// DefaultMinStagger when Stagger is 0 too and there is no Proxy;
+	// otherwise (Stagger set alone, or through a proxy, whose round trips
+	// vary too much to judge) the delay is fixed at Stagger.
+	MinStagger time.Duration
+
+	// Memory remembers, per domain and kind, the route that last gave a
+	// verified stream and the routes that recently timed out, so the next
+	// dial tries the winner first and the stalls last (see Plan). It is a
+	// discover.Cache: discover.DirCache keeps it next to cached documents
+	// across runs. nil means a memory shared by the process; NoMemory
+	// remembers nothing.
+	Memory discover.Cache
+	// FailureMemory is how long a route that timed out stays behind the
+	// others, unless the route set changes first; 0 means
+	// DefaultFailureMemory.
+	FailureMemory time.Duration
 
 	// DialContext opens TCP connections; nil means a net.Dialer. It is
 	// always called with network "tcp" and the route's ip:port, never a
@@ -147,6 +173,21 @@ func (d *Dialer) stagger() time.Duration {
 		return orDefault(d.Stagger, DefaultProxyStagger)
 	}
 	return orDefault(d.Stagger, DefaultStagger)
+}
+
+// staggerRange is the adaptive attempt delay's bounds; 0, 0 means no
+// overlap.
+func (d *Dialer) staggerRange() (lo, hi time.Duration) {
+	hi = d.stagger()
+	switch {
+	case hi == 0:
+		return 0, 0
+	case d.MinStagger > 0:
+		return min(d.MinStagger, hi), hi
+	case d.Stagger == 0 && d.proxy() == nil:
+		return min(DefaultMinStagger, hi), hi
+	}
+	return hi, hi
 }
 
 func orDefault(v, def time.Duration) time.Duration {
@@ -274,9 +315,10 @@ func (d *Dialer) allowed(routes []hacx.Route) []hacx.Route {
 	return out
 }
 
-// DialRoutes tries routes, already in order, for domain: attempts start
-// every Stagger or as soon as the previous one failed, and the first
-// verified stream wins (C3-C5). The losers are cancelled and closed. When
+// DialRoutes tries routes, already in order, for domain, in the order of
+// Plan (the remembered winner first, recent stalls last, address families
+// interleaved): attempts start after the adaptive stagger or as soon as
+// the previous one failed, and the first verified stream wins (C3-C5). The losers are cancelled and closed. When
 // every route fails the error is an *Error listing each attempt.
 func (d *Dialer) DialRoutes(ctx context.Context, domain string, kind hacx.Kind, routes []hacx.Route) (*Conn, error) {
 	if domain == "" {
@@ -286,8 +328,10 @@ func (d *Dialer) DialRoutes(ctx context.Context, domain string, kind hacx.Kind, 
 	if len(routes) == 0 {
 		return nil, &Error{Domain: domain, Kind: kind, Err: ErrNoRoutes}
 	}
+	plan, set, m := d.plan(ctx, domain, kind, routes)
 	// race sets the winner's Attempts.
-	conns, _, err := d.race(ctx, domain, kind, routes, false)
+	conns, attempts, err := d.race(ctx, domain, kind, plan, false)
+	d.remember(ctx, domain, kind, set, m, attempts, d.now())
 	if err != nil {
 		return nil, err
 	}
@@ -295,8 +339,8 @@ func (d *Dialer) DialRoutes(ctx context.Context, domain string, kind hacx.Kind, 
 }
 
 // DialAll tries every route, overlapping them like DialRoutes but without
-// stopping at the first success, and returns every attempt in route
-// order: the report "hacx check --all" prints. Working connections are
+// stopping at the first success, and returns every attempt in the order of
+// Plan: the report "hacx check --all" prints. Working connections are
 // closed before it returns. The error is non-nil only for a dial that
 // could not run at all (no routes, empty domain, cancelled context).
 func (d *Dialer) DialAll(ctx context.Context, domain string, kind hacx.Kind, routes []hacx.Route) ([]Attempt, error) {
@@ -307,7 +351,9 @@ func (d *Dialer) DialAll(ctx context.Context, domain string, kind hacx.Kind, rou
 	if len(routes) == 0 {
 		return nil, &Error{Domain: domain, Kind: kind, Err: ErrNoRoutes}
 	}
-	conns, attempts, err := d.race(ctx, domain, kind, routes, true)
+	plan, set, m := d.plan(ctx, domain, kind, routes)
+	conns, attempts, err := d.race(ctx, domain, kind, plan, true)
+	d.remember(ctx, domain, kind, set, m, attempts, d.now())
 	for _, c := range conns {
 		c.Close()
 	}

@@ -97,6 +97,9 @@ type Attempt struct {
 	// attributes of a working route (its From is the domain, C4); nil
 	// otherwise.
 	Header *xmppstream.Header
+	// Note says why the route was tried at this point of the order when
+	// memory moved it (PlannedRoute.Note), "" otherwise.
+	Note string
 	// PlainFeatures are the <stream:features/> a STARTTLS route's server
 	// offered before TLS, as received: untrusted (S1), for reports only;
 	// nil for other methods or when none were read.

@@ -23,12 +23,17 @@ type attempt struct {
 	// connected and secured are nanoseconds from start to TCP connected
 	// and to TLS verified, 0 until then.
 	connected, secured atomic.Int64
+	// onConnect, if set, is told once TCP is connected: the racer adapts
+	// the delay before the next attempt to the round trip (RFC 8305).
+	onConnect func(*attempt)
 }
 
 // mark records now in *at, once: BOSH's later connections on the same
 // route must not move the first one's times.
 func (a *attempt) mark(at *atomic.Int64) {
-	at.CompareAndSwap(0, max(int64(time.Since(a.start)), 1))
+	if at.CompareAndSwap(0, max(int64(time.Since(a.start)), 1)) && at == &a.connected && a.onConnect != nil {
+		a.onConnect(a)
+	}
 }
 
 // fill copies what the attempt learnt into its log entry.
@@ -57,19 +62,29 @@ type outcome struct {
 }
 
 // race runs the attempts of rules C3 and C5: route i+1 starts when route
-// i has run for Stagger or has failed, whichever comes first; the first
+// i has run for the adaptive stagger or has failed, whichever comes first; the first
 // verified stream wins and every other attempt is cancelled, its
 // connection closed in the background. With all set, it does not stop at
 // a success and returns every working connection.
 //
 // Attempts are reported in start order, which is route order.
-func (d *Dialer) race(parent context.Context, domain string, kind hacx.Kind, routes []hacx.Route, all bool) ([]*Conn, []Attempt, error) {
+func (d *Dialer) race(parent context.Context, domain string, kind hacx.Kind, routes []PlannedRoute, all bool) ([]*Conn, []Attempt, error) {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 
 	begin := time.Now()
-	stagger := d.stagger()
+	lo, hi := d.staggerRange()
+	// delay is the adaptive attempt delay for a round trip of rtt (0:
+	// unknown): twice it, within [lo, hi].
+	delay := func(rtt time.Duration) time.Duration {
+		if rtt <= 0 {
+			return hi
+		}
+		return min(max(2*rtt, lo), hi)
+	}
 	results := make(chan outcome, len(routes)) // buffered: an attempt never blocks on the racer
+	connected := make(chan *attempt, len(routes))
+	var next time.Time // when the next attempt starts unless something happens first
 	var (
 		started []*attempt
 		log     []Attempt
@@ -83,9 +98,11 @@ func (d *Dialer) race(parent context.Context, domain string, kind hacx.Kind, rou
 	defer timer.Stop()
 
 	launch := func() {
-		a := &attempt{route: routes[len(started)], index: len(started), start: time.Now()}
+		p := routes[len(started)]
+		a := &attempt{route: p.Route, index: len(started), start: time.Now()}
+		a.onConnect = func(a *attempt) { connected <- a } // buffered: one send per attempt
 		started = append(started, a)
-		log = append(log, Attempt{Route: a.route, Start: a.start.Sub(begin)})
+		log = append(log, Attempt{Route: a.route, Start: a.start.Sub(begin), Note: p.Note})
 		running++
 		d.log().Debug("dial: attempt", "domain", domain, "route", a.route.String())
 		go func() {
@@ -93,8 +110,10 @@ func (d *Dialer) race(parent context.Context, domain string, kind hacx.Kind, rou
 			results <- outcome{a: a, conn: c, err: err, end: time.Now()}
 		}()
 		timerC = nil
-		if len(started) < len(routes) && stagger > 0 {
-			timer.Reset(stagger)
+		if len(started) < len(routes) && hi > 0 {
+			wait := delay(p.RTT)
+			next = a.start.Add(wait)
+			timer.Reset(wait)
 			timerC = timer.C
 		}
 	}
@@ -130,6 +149,16 @@ func (d *Dialer) race(parent context.Context, domain string, kind hacx.Kind, rou
 			if !stopped && len(started) < len(routes) {
 				timer.Stop()
 				launch()
+			}
+		case a := <-connected:
+			// The latest attempt's TCP connect measured the round trip:
+			// a stall shows after a few of them, not after a fixed
+			// quarter second (RFC 8305 section 5).
+			if timerC != nil && a == started[len(started)-1] {
+				if at := a.start.Add(delay(time.Duration(a.connected.Load()))); at.Before(next) {
+					next = at
+					timer.Reset(time.Until(at))
+				}
 			}
 		case <-timerC:
 			timerC = nil

@@ -50,6 +50,9 @@ type tlsServer struct {
 	addr   netip.AddrPort
 	mu     sync.Mutex
 	hellos []hello
+	// close stops the server and its connections; the test's cleanup
+	// calls it too.
+	close func()
 }
 
 func (s *tlsServer) seen() []hello {
@@ -108,7 +111,7 @@ func startTLSKind(t testing.TB, ip string, cert *tls.Certificate, from string, m
 			}()
 		}
 	}()
-	t.Cleanup(func() {
+	s.close = sync.OnceFunc(func() {
 		ln.Close()
 		mu.Lock()
 		for _, c := range conns {
@@ -117,6 +120,7 @@ func startTLSKind(t testing.TB, ip string, cert *tls.Certificate, from string, m
 		mu.Unlock()
 		wg.Wait()
 	})
+	t.Cleanup(s.close)
 	return s
 }
 

@@ -60,7 +60,7 @@ failed, 3 DOMAIN publishes nothing and has no address to fall back to,
     {"domain": "example.org", "kind": "client",
      "result": "ok",
      "sources": [SOURCE, ...],
-     "routes": [ROUTE, ...],
+     "routes": [ROUTE, ...], "route_notes": ["", ...],
      "attempts": [{"route": 1, "phase": "done", "ok": true, "reachable": true,
                    "verified": "webpki", "pin": "none", "dane": "none",
                    "sni_sent": "xmpp.example.org", "alpn_sent": "xmpp-client",
@@ -76,7 +76,11 @@ failed, 3 DOMAIN publishes nothing and has no address to fall back to,
      "proxy": ""}
 
 "result" is one of "ok", "partial", "failed", "nothing-published",
-"discovery-failed". "routes" are in the order tried. "route" and
+"discovery-failed". "routes" are in the order tried: the sources' order,
+except that route memory tries the route that last gave a verified stream
+first and routes that recently timed out last; "route_notes" says, per
+route, why it moved ("remembered: verified stream 2m0s ago", "moved last:
+timed out in tls 40s ago") or "" (--no-cache turns memory off). "route" and
 "winner" are 1-based positions in "routes"; "winner" is null when no route
 works, and with --all it is the first working route. "attempts" lists the
 routes started, in order; "error" is empty for a working route and
@@ -161,14 +165,16 @@ func newCheckEnv(sio *stdio, c *command, nf *netFlags) (*checkEnv, error) {
 
 // The --json report; the schema is documented in the command's help.
 type checkReport struct {
-	Domain   string                  `json:"domain"`
-	Kind     string                  `json:"kind"`
-	Result   string                  `json:"result"`
-	Sources  []discover.SourceReport `json:"sources"`
-	Routes   []hacx.RouteReport      `json:"routes"`
-	Attempts []checkAttempt          `json:"attempts"`
-	Winner   *int                    `json:"winner"`
-	Proxy    string                  `json:"proxy"`
+	Domain  string                  `json:"domain"`
+	Kind    string                  `json:"kind"`
+	Result  string                  `json:"result"`
+	Sources []discover.SourceReport `json:"sources"`
+	Routes  []hacx.RouteReport      `json:"routes"`
+	// RouteNotes say, per route, why route memory moved it ("" for none).
+	RouteNotes []string       `json:"route_notes"`
+	Attempts   []checkAttempt `json:"attempts"`
+	Winner     *int           `json:"winner"`
+	Proxy      string         `json:"proxy"`
 }
 
 type checkAttempt struct {
@@ -221,7 +227,7 @@ const (
 // check discovers, dials and reports; the returned error carries the exit
 // code.
 func check(ctx context.Context, sio *stdio, env *checkEnv, domain string, kind hacx.Kind, all, asJSON bool) error {
-	rep := checkReport{Domain: domain, Kind: kind.String(), Sources: []discover.SourceReport{}, Routes: []hacx.RouteReport{}, Attempts: []checkAttempt{}, Proxy: proxyName(env.dialer.Proxy)}
+	rep := checkReport{Domain: domain, Kind: kind.String(), Sources: []discover.SourceReport{}, Routes: []hacx.RouteReport{}, RouteNotes: []string{}, Attempts: []checkAttempt{}, Proxy: proxyName(env.dialer.Proxy)}
 	if env.progress != nil {
 		fmt.Fprintf(env.progress, "%sdiscovering %s…", clearLine, domain)
 	}
@@ -237,8 +243,11 @@ func check(ctx context.Context, sio *stdio, env *checkEnv, domain string, kind h
 		for _, s := range res.Sources {
 			rep.Sources = append(rep.Sources, s.Report())
 		}
-		for _, r := range res.Routes {
-			rep.Routes = append(rep.Routes, r.Report())
+		// The order tried: the sources' order as route memory changes it
+		// (the last winner first, recent stalls last), with the reasons.
+		for _, p := range env.dialer.Plan(ctx, res.Domain, kind, res.Routes) {
+			rep.Routes = append(rep.Routes, p.Route.Report())
+			rep.RouteNotes = append(rep.RouteNotes, p.Note)
 		}
 	}
 	switch {
@@ -420,6 +429,9 @@ func printCheck(w io.Writer, rep *checkReport) {
 		}
 		if len(r.Pins) > 0 {
 			line += fmt.Sprintf(" pins=%d", len(r.Pins))
+		}
+		if i < len(rep.RouteNotes) && rep.RouteNotes[i] != "" {
+			line += " [" + rep.RouteNotes[i] + "]"
 		}
 		fmt.Fprintln(w, line)
 	}

@@ -289,3 +289,28 @@ func TestCheck_STARTTLSAndFallback_S1_F1(t *testing.T) {
 		t.Errorf("--json lacks plain_features:\n%s", js)
 	}
 }
+
+// TestCheck_RouteMemoryShown_C5: the second check of a domain tries the
+// route that worked first, and says so in both reports.
+func TestCheck_RouteMemoryShown_C5(t *testing.T) {
+	ca, _ := hacxtest.NewCA("check")
+	cert, _ := ca.Issue(checkDomain)
+	good := startCheckXMPP(t, cert, checkDomain)
+	env := checkWorld(ca, nil, refused(t), good)
+	env.dialer.Memory = &discover.MemCache{}
+	if code, text, _ := runCheckEnv(t, env, false, false); code != exitOK || strings.Contains(text, "remembered") {
+		t.Fatalf("first check: exit %d\n%s", code, text)
+	}
+	code, text, _ := runCheckEnv(t, env, false, false)
+	if code != exitOK || !strings.Contains(text, "1. hacx record 2: tls "+good.String()) || !strings.Contains(text, "[remembered: verified stream") {
+		t.Errorf("second check: exit %d; want hacx record 2 first, marked remembered:\n%s", code, text)
+	}
+	_, js, _ := runCheckEnv(t, env, false, true)
+	var rep checkReport
+	if err := json.Unmarshal([]byte(js), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.RouteNotes) != 2 || !strings.HasPrefix(rep.RouteNotes[0], "remembered:") || rep.RouteNotes[1] != "" || rep.Routes[0].Index != 2 {
+		t.Errorf("route_notes %q, routes %+v", rep.RouteNotes, rep.Routes)
+	}
+}

@@ -96,9 +96,13 @@ func (n *netFlags) client(sio *stdio, c *command) (*discover.Resolver, *dial.Dia
 		}
 		r.Roots, d.Roots = roots, roots
 	}
+	// Route memory (the last winner first, recent stalls last) lives
+	// next to the cached documents, and --no-cache turns both off.
+	d.Memory = dial.NoMemory
 	if !n.noCache {
 		if dir := orUserDir(n.cacheDir, os.UserCacheDir); dir != "" {
 			r.Cache = discover.DirCache(dir)
+			d.Memory = discover.DirCache(dir)
 		}
 	}
 	if state := orUserDir(n.stateDir, userStateDir); state != "" {
