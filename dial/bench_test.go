@@ -154,13 +154,16 @@ func BenchmarkSTARTTLSVsDirectTLS(b *testing.B) {
 //
 //   - fixed: no memory, a fixed 250 ms stagger (hacx before route memory
 //     and adaptive delays): about 3 x 250 ms every time;
+//
 //   - first: the default Dialer's first connection (adaptive stagger,
 //     100 ms on loopback);
+//
 //   - second: the same Dialer again: the remembered winner goes first;
+//
 //   - dead-winner: the remembered winner has gone; the others are tried
 //     (it fails at once, then the stalls cost their adaptive delays).
 //
-//	go test -run '^$' -bench Reconnect -benchtime=10x ./dial/
+//     go test -run '^$' -bench Reconnect -benchtime=10x ./dial/
 //
 // Each reports ms/stream and its speed-up over fixed as x-fixed.
 func BenchmarkReconnect(b *testing.B) {
