@@ -111,11 +111,14 @@ func (r *Report) Line(line string) {
 			delete(r.pkgTests, e.Package)
 			// A package whose tests failed is named by them; one failing
 			// without a failed test (a crash, a time-out) is named itself.
+			// The failed build may be the package's test variant,
+			// "pkg [pkg.test]": that is the package itself.
+			failed, _, _ := strings.Cut(e.FailedBuild, " [")
 			switch {
-			case e.FailedBuild == e.Package:
+			case failed == e.Package:
 				r.badPkgs = append(r.badPkgs, r.name(e.Package)+" (build failed)")
-			case e.FailedBuild != "":
-				r.badPkgs = append(r.badPkgs, r.name(e.Package)+" (build of "+r.name(e.FailedBuild)+" failed)")
+			case failed != "":
+				r.badPkgs = append(r.badPkgs, r.name(e.Package)+" (build of "+r.name(failed)+" failed)")
 			case !r.failPkgs[e.Package]:
 				r.badPkgs = append(r.badPkgs, r.name(e.Package))
 			}

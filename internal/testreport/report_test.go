@@ -75,6 +75,8 @@ func TestReport_Stream(t *testing.T) {
 {"Action":"output","Package":"m/b","Output":"panic: test timed out after 1s\n"}
 {"Action":"fail","Package":"m/b"}
 {"Action":"skip","Package":"m/c"}
+{"Action":"fail","Package":"m/d","FailedBuild":"m/d [m/d.test]"}
+{"Action":"fail","Package":"m/e","FailedBuild":"m/dep"}
 go: warning: something the go command said on stderr
 `
 	var out, log strings.Builder
@@ -101,9 +103,11 @@ go: warning: something the go command said on stderr
 skipped 1:
   TestNginx (./a): nginx is not installed: apt-get install nginx
 to run them all: install nginx
-failed 2:
+failed 4:
   TestBad (./a)
   ./b
+  ./d (build failed)
+  ./e (build of ./dep failed)
 `
 	if sum.String() != wantSum {
 		t.Errorf("summary:\n%s\nwant:\n%s", sum.String(), wantSum)
