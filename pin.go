@@ -7,8 +7,14 @@ import (
 	"crypto/sha512"
 	"crypto/x509"
 	"encoding/base64"
+	"fmt"
+	"strconv"
 	"strings"
 )
+
+// HashSHA256 is the IANA name of sha-256: NewPin's default, and the one
+// hash that HPKP (RFC 7469, X6) and Host Meta 2 (X3) pin with.
+const HashSHA256 = "sha-256"
 
 // Pin is one <public-key-pin> element: digests of a single public key
 // (DER SubjectPublicKeyInfo) under one or more hash functions (A9).
@@ -97,6 +103,85 @@ func (p Pin) MatchesCert(cert *x509.Certificate) bool {
 	return p.MatchesSPKI(cert.RawSubjectPublicKeyInfo)
 }
 
+// Digest returns the value of p's digest under the named hash (any case),
+// or nil when p has none.
+func (p Pin) Digest(hash string) []byte {
+	h := LookupHash(hash)
+	if h == nil {
+		return nil
+	}
+	for _, d := range p.Digests {
+		if strings.EqualFold(d.Hash, h.Name) {
+			return d.Value
+		}
+	}
+	return nil
+}
+
+// KeySHA256 returns the sha-256 digest of cert's public key, its DER
+// SubjectPublicKeyInfo: the value of a sha-256 pin (A9), of an HPKP
+// pin-sha256 directive (RFC 7469, X6) and of a Host Meta 2
+// public-key-pins-sha-256 entry (X3), before EncodeDigest.
+func KeySHA256(cert *x509.Certificate) []byte {
+	return hashes[HashSHA256].Sum(cert.RawSubjectPublicKeyInfo)
+}
+
+// EncodeDigest writes a digest as every pin format does: standard base64
+// with padding (A9; RFC 7469 section 2.1.1; X3).
+func EncodeDigest(sum []byte) string { return base64.StdEncoding.EncodeToString(sum) }
+
+// strictDigest is made once: Strict returns a new Encoding on each call.
+var strictDigest = base64.StdEncoding.Strict()
+
+// DecodeDigest reads a digest written as EncodeDigest writes it, strictly
+// (RFC 4648 section 3.5: no stray padding bits), so that one digest has
+// one spelling wherever pins are compared as text. It does not check the
+// length, which depends on the hash.
+func DecodeDigest(s string) ([]byte, error) { return strictDigest.DecodeString(s) }
+
+// ParsePin reads a pin in the form String writes: one or more
+// space-separated NAME=BASE64 digests of one key, such as
+// "sha-256=AbC...=". Every name must be a usable IANA hash name (weak ones
+// are refused, A9) and every value a digest of that hash's size. The
+// base64 is read leniently (stray padding bits allowed), as operators
+// paste it; Pin renders it canonically. Failures are *PinSyntaxError.
+func ParsePin(s string) (Pin, error) {
+	fail := func(format string, a ...any) (Pin, error) {
+		return Pin{}, &PinSyntaxError{Text: s, Msg: fmt.Sprintf(format, a...)}
+	}
+	var p Pin
+	for _, f := range strings.Fields(s) {
+		name, val, _ := strings.Cut(f, "=")
+		h := LookupHash(name)
+		switch {
+		case h == nil:
+			return fail("%q is not an IANA hash name", name)
+		case h.Weak:
+			return fail("%s is too weak to pin with (A9); use %s", h.Name, HashSHA256)
+		}
+		sum, err := base64.StdEncoding.DecodeString(val)
+		if err != nil {
+			return fail("%s value is not base64: %v", h.Name, err)
+		}
+		if len(sum) != h.Size {
+			return fail("%s value is %d bytes, want %d", h.Name, len(sum), h.Size)
+		}
+		p.Digests = append(p.Digests, Digest{Hash: h.Name, Value: sum})
+	}
+	if len(p.Digests) == 0 {
+		return fail("no digest: a pin is NAME=BASE64, such as %s=...", HashSHA256)
+	}
+	return p, nil
+}
+
+// PinSyntaxError reports text that ParsePin cannot read as a pin.
+type PinSyntaxError struct {
+	Text string // the text given
+	Msg  string // what is wrong with it, e.g. "sha-1 is too weak to pin with (A9); use sha-256"
+}
+
+func (e *PinSyntaxError) Error() string { return "hacx: pin " + strconv.Quote(e.Text) + ": " + e.Msg }
+
 // NewPin returns a pin for the key of cert, with one digest per named hash
 // (sha-256 when none is named).
 func NewPin(cert *x509.Certificate, hashNames ...string) (Pin, error) {
@@ -106,7 +191,7 @@ func NewPin(cert *x509.Certificate, hashNames ...string) (Pin, error) {
 // NewPinSPKI is NewPin for a DER SubjectPublicKeyInfo.
 func NewPinSPKI(spki []byte, hashNames ...string) (Pin, error) {
 	if len(hashNames) == 0 {
-		hashNames = []string{"sha-256"}
+		hashNames = []string{HashSHA256}
 	}
 	var p Pin
 	for _, n := range hashNames {
@@ -140,7 +225,7 @@ func (p Pin) Element() string {
 func (p Pin) writeElement(b *bytes.Buffer) {
 	b.WriteString("<public-key-pin")
 	for _, dg := range p.Digests {
-		attr(b, dg.Hash, base64.StdEncoding.EncodeToString(dg.Value))
+		attr(b, dg.Hash, EncodeDigest(dg.Value))
 	}
 	b.WriteString("/>")
 }
@@ -152,7 +237,7 @@ func (p Pin) String() string {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		b.WriteString(d.Hash + "=" + base64.StdEncoding.EncodeToString(d.Value))
+		b.WriteString(d.Hash + "=" + EncodeDigest(d.Value))
 	}
 	return b.String()
 }
