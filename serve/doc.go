@@ -18,14 +18,21 @@
 //
 // Handler is a plain http.Handler, to mount in any Go server. Server adds
 // what a standalone publisher needs: certificates from files (reloaded on
-// change) or ACME, a redirect-only HTTP listener, Prometheus metrics on a
-// private registry, reload on file change or request that keeps the old
-// configuration when the new one is broken, and graceful shutdown.
+// change) or ACME, a redirect-only HTTP listener, a private metrics
+// listener, reload on file change or request that keeps the old
+// configuration when the new one is broken, and graceful shutdown. Like
+// http.Server it listens itself (Run, on its Addr fields) or serves on
+// listeners it is given (Serve, and its Listener fields).
+//
+// Both report what they count through Metrics, a small interface: package
+// serve links no metrics library, and a nil Metrics counts nothing. hacx
+// serve --metrics implements it with Prometheus.
 //
 // Render and WriteFile produce the same files for operators who publish
 // through another web server, and Nginx the nginx location blocks that
-// answer them with Handler's headers; PinsFromPEM and PinsFromTLS compute
-// the <public-key-pin> values (A9) that "hacx pin" prints.
+// answer them with Handler's headers. Pins in a configuration, by digest
+// or PEM file, are read and computed by package hacx (ParsePin,
+// PinsFromPEM), as "hacx pin" prints them.
 //
 // Config.CheckChain refuses an HPKP policy that has no pin of the chain
 // actually served (clients would ignore it, RFC 7469 section 2.5) or no

@@ -1,11 +1,6 @@
 package serve_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net/http/httptest"
 
@@ -60,22 +55,4 @@ url = "wss://chat.example.org/xmpp-websocket"
 	fmt.Println(err)
 	// Output:
 	// serve: config: line 7: domain[0].client[0].alpn: alpn is only for tls records: WebSocket and BOSH negotiate over HTTP [A7]
-}
-
-func ExamplePinsFromPEM() {
-	// A public key in PEM, as "openssl pkey -pubout" writes it.
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	der, _ := x509.MarshalPKIXPublicKey(key.Public())
-	pub := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-
-	pins, err := serve.PinsFromPEM(pub, "sha-256")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	fmt.Println(len(pins), pins[0].Subject, pins[0].Pin.MatchesSPKI(der))
-	fmt.Println(pins[0].Pin.Element()[:25])
-	// Output:
-	// 1 public key true
-	// <public-key-pin sha-256="
 }

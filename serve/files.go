@@ -1,11 +1,7 @@
 package serve
 
 import (
-	"context"
-	"crypto/tls"
 	"fmt"
-	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -111,35 +107,4 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	return atomicfile.Write(path, data, perm)
-}
-
-// PinsFromTLS connects to addr (host:port), completes a TLS handshake and
-// returns a pin for every certificate the server presents, leaf first. The
-// chain is not verified: the point is to read keys, including those of
-// self-signed servers that only pins will authenticate (A9). sni is sent
-// when set; otherwise the host, unless it is an IP literal (A5).
-func PinsFromTLS(ctx context.Context, addr, sni string, hashes ...string) ([]KeyPin, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("serve: %q is not host:port: %w", addr, err)
-	}
-	if sni == "" {
-		if _, err := netip.ParseAddr(host); err != nil {
-			sni = host
-		}
-	}
-	d := tls.Dialer{Config: &tls.Config{
-		ServerName:         sni,
-		InsecureSkipVerify: true, // reading keys, not trusting them
-	}}
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("serve: %s: %w", addr, err)
-	}
-	defer c.Close()
-	certs := c.(*tls.Conn).ConnectionState().PeerCertificates
-	if len(certs) == 0 {
-		return nil, fmt.Errorf("serve: %s presented no certificate", addr)
-	}
-	return PinsFromCerts(certs, hashes...)
 }

@@ -25,9 +25,9 @@ import (
 type Handler struct {
 	state atomic.Pointer[state]
 
-	// Metrics, when set before serving, counts requests by file, status and
-	// variant.
-	Metrics *Metrics
+	// Metrics, when set before serving, is told of every answer to a
+	// well-known path (Metrics.Request); nil counts nothing.
+	Metrics Metrics
 }
 
 // NewHandler returns a Handler serving cfg.
@@ -89,7 +89,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	variant := ""
 	status := h.serve(w, r, f, &variant)
 	if m := h.Metrics; m != nil {
-		m.observe(f, status, variant)
+		m.Request(fileNames[f], status, variant)
 	}
 }
 

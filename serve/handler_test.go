@@ -7,9 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/hostmeta"
 )
@@ -210,11 +207,7 @@ func TestHandler_ServedDocumentParses_H1(t *testing.T) {
 // forwarded-for header counts only from a trusted proxy.
 func TestHandler_Variants_P4(t *testing.T) {
 	h := newTestHandler(t)
-	reg := prometheus.NewRegistry()
-	m, err := NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := new(recorder)
 	h.Metrics = m
 	tests := []struct {
 		name, remote, xff, want string
@@ -250,8 +243,13 @@ func TestHandler_Variants_P4(t *testing.T) {
 			}
 		})
 	}
-	if got := counterValue(t, m.requests.WithLabelValues("xmpp-client.xml", "200", "narrow")); got != 4 {
+	if got := m.count("xmpp-client.xml 200 narrow"); got != 4 {
 		t.Errorf("narrow requests = %v, want 4", got)
+	}
+	// A request for no configured domain is counted without a variant.
+	do(h, req{host: "other.example", path: "/.well-known/host-meta"})
+	if got := m.count("host-meta 404 "); got != 1 {
+		t.Errorf("unknown-domain requests = %v, want 1", got)
 	}
 }
 
@@ -279,12 +277,3 @@ type discardWriter struct{ h http.Header }
 func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discardWriter) WriteHeader(int)             {}
-
-func counterValue(t testing.TB, c prometheus.Counter) float64 {
-	t.Helper()
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m.GetCounter().GetValue()
-}

@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+
+	"hacx.dev/hacx"
 )
 
 // CheckChain checks every HPKP policy of c against the certificate chain
@@ -27,9 +29,9 @@ func (c *Config) CheckChain(chain []*x509.Certificate) error {
 	if len(chain) == 0 {
 		return nil
 	}
-	served := map[[sha256.Size]byte]bool{}
+	served := map[string]bool{}
 	for _, cert := range chain {
-		served[sha256.Sum256(cert.RawSubjectPublicKeyInfo)] = true
+		served[string(hacx.KeySHA256(cert))] = true
 	}
 	var probs []ConfigProblem
 	for i := range c.Domains {
@@ -42,7 +44,7 @@ func (c *Config) CheckChain(chain []*x509.Certificate) error {
 			if len(p) != sha256.Size {
 				continue
 			}
-			if served[[sha256.Size]byte(p)] {
+			if served[string(p)] {
 				live = true
 			} else {
 				backup = true

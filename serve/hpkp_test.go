@@ -149,7 +149,7 @@ func TestServer_HPKPBackupPinAgainstServedChain_P2(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Serving refuses to start with a policy that pins only served keys.
-	err = s.Serve(context.Background(), ln, nil, nil)
+	err = s.Serve(context.Background(), ln)
 	var ce *ConfigError
 	if !errors.As(err, &ce) || ce.Problems[0].Line != 11 {
 		t.Fatalf("Serve with no backup pin: %v, want a ConfigError at line 11", err)
@@ -212,7 +212,7 @@ func TestServer_HPKPWithACMERefused_P2(t *testing.T) {
 	// and stop at once and return nil.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err = s.Serve(ctx, ln, nil, nil)
+	err = s.Serve(ctx, ln)
 	var ce *ConfigError
 	if !errors.As(err, &ce) || len(ce.Problems) != 1 {
 		t.Fatalf("Serve with HPKP and ACME: %v, want one *ConfigError problem", err)

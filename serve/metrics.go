@@ -3,103 +3,64 @@ package serve
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"strconv"
 	"sync"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are the Prometheus collectors of a Handler and Server. Register
-// them on a private registry (NewMetrics does) so that embedding programs
-// keep control of their own /metrics.
-type Metrics struct {
-	requests *prometheus.CounterVec
-	reloads  *prometheus.CounterVec
-	certs    *certExpiry
+// Metrics receives what a Handler and a Server count, for an exporter such
+// as Prometheus to publish (hacx serve --metrics does). Package serve only
+// calls it and never reads anything back, so the exporter and its
+// dependencies stay with the program that embeds serve. A nil Metrics
+// counts nothing.
+//
+// Implementations must be safe for concurrent use, and Request must be
+// cheap: it runs on every request.
+type Metrics interface {
+	// Request reports one answer to a well-known path. file is the name
+	// of the path ("xmpp-client.xml", "xmpp-server.xml", "host-meta" or
+	// "host-meta.json"), status the HTTP status sent (200, 302, 304, 404,
+	// 405), and variant the name of the record set served (P4):
+	// "default" for clients of no variant, "" when no configured domain
+	// answered.
+	Request(file string, status int, variant string)
+
+	// Reload reports each load of the configuration and certificate
+	// files: Server's first load and every Reload, whether from a signal,
+	// a changed file or a direct call. err is nil when everything loaded,
+	// otherwise what the load returned (a *StartError, or one or more
+	// *ReloadError).
+	Reload(err error)
+
+	// Certificates reports the leaf certificates in service whenever they
+	// change: after certificate files load, and when ACME serves a new or
+	// renewed certificate. Each call gives the whole set, which replaces
+	// the previous one; calls never overlap.
+	Certificates(leaves []*x509.Certificate)
 }
 
-// NewMetrics creates the collectors and registers them on reg.
-func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
-	m := &Metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hacx_serve_requests_total",
-			Help: "Discovery file requests by file, HTTP status and client variant.",
-		}, []string{"file", "status", "variant"}),
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hacx_serve_config_reloads_total",
-			Help: "Configuration and certificate reloads by result (ok, failed).",
-		}, []string{"result"}),
-		certs: &certExpiry{
-			desc: prometheus.NewDesc("hacx_serve_cert_expiry_seconds",
-				"Seconds until the served certificate expires, by certificate name (subject common name, else first DNS name).",
-				[]string{"cert"}, nil),
-			notAfter: map[string]time.Time{},
-		},
-	}
-	for _, c := range []prometheus.Collector{m.requests, m.reloads, m.certs} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
+// inService tracks the certificates a Server has in service, for
+// Metrics.Certificates. File certificates replace the whole set at each
+// load; ACME certificates are kept per server name as handshakes serve
+// them.
+type inService struct {
+	mu    sync.Mutex // held while reporting, so that reports never overlap
+	byKey map[string]*x509.Certificate
 }
 
-var statusText = map[int]string{200: "200", 302: "302", 304: "304", 404: "404", 405: "405"}
-
-func (m *Metrics) observe(f file, status int, variant string) {
-	s, ok := statusText[status]
-	if !ok {
-		s = strconv.Itoa(status)
-	}
-	m.requests.WithLabelValues(fileNames[f], s, variant).Inc()
-}
-
-func (m *Metrics) reload(ok bool) {
-	if m == nil {
+// replace makes leaf the only certificate in service and reports it.
+func (c *inService) replace(m Metrics, leaf *x509.Certificate) {
+	if m == nil || leaf == nil {
 		return
 	}
-	r := "ok"
-	if !ok {
-		r = "failed"
-	}
-	m.reloads.WithLabelValues(r).Inc()
-}
-
-// certExpiry exports the time left on each served certificate, computed
-// at scrape time so that the value keeps falling between reloads. File
-// certificates replace the whole set at reload; ACME certificates are
-// added per name as handshakes are served.
-type certExpiry struct {
-	desc     *prometheus.Desc
-	mu       sync.Mutex
-	notAfter map[string]time.Time
-}
-
-func (c *certExpiry) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-
-func (c *certExpiry) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for name, t := range c.notAfter {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, time.Until(t).Seconds(), name)
-	}
+	c.byKey = map[string]*x509.Certificate{"": leaf}
+	m.Certificates([]*x509.Certificate{leaf})
 }
 
-// replace makes leaf the only certificate reported.
-func (c *certExpiry) replace(leaf *x509.Certificate) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	clear(c.notAfter)
-	if leaf != nil {
-		c.notAfter[certName(leaf)] = leaf.NotAfter
-	}
-}
-
-// set records a served certificate next to the others. It runs on every
-// ACME handshake, so it writes only when the certificate changed.
-func (c *certExpiry) set(cert *tls.Certificate) {
-	if cert == nil {
+// served records the certificate ACME served for name. It runs on every
+// handshake, so it reports only when the certificate for name changed.
+func (c *inService) served(m Metrics, name string, cert *tls.Certificate) {
+	if m == nil || cert == nil {
 		return
 	}
 	leaf := cert.Leaf
@@ -112,20 +73,18 @@ func (c *certExpiry) set(cert *tls.Certificate) {
 			return
 		}
 	}
-	name := certName(leaf)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.notAfter[name].Equal(leaf.NotAfter) {
-		c.notAfter[name] = leaf.NotAfter
+	if old := c.byKey[name]; old != nil && old.Equal(leaf) {
+		return
 	}
-}
-
-func certName(leaf *x509.Certificate) string {
-	if leaf.Subject.CommonName != "" {
-		return leaf.Subject.CommonName
+	if c.byKey == nil {
+		c.byKey = map[string]*x509.Certificate{}
 	}
-	if len(leaf.DNSNames) > 0 {
-		return leaf.DNSNames[0]
+	c.byKey[name] = leaf
+	all := make([]*x509.Certificate, 0, len(c.byKey))
+	for _, l := range c.byKey {
+		all = append(all, l)
 	}
-	return "certificate"
+	m.Certificates(all)
 }

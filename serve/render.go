@@ -213,7 +213,7 @@ func hpkpHeader(h *HPKP) (string, error) {
 			continue
 		}
 		distinct[string(p)] = true
-		fmt.Fprintf(&b, `pin-sha256="%s"; `, base64.StdEncoding.EncodeToString(p))
+		fmt.Fprintf(&b, `pin-sha256="%s"; `, hacx.EncodeDigest(p))
 	}
 	if len(distinct) < 2 {
 		return "", fmt.Errorf("HPKP needs a backup pin: at least two different keys (RFC 7469 section 4.3, P2)")
@@ -341,14 +341,12 @@ func hostMeta(client, server []hacx.Record, ttl uint32) *hostmeta.Document {
 		}
 		has := false
 		for _, p := range r.Pins {
-			for _, dg := range p.Digests {
-				if dg.Hash == "sha-256" {
-					has = true
-					s := base64.StdEncoding.EncodeToString(dg.Value)
-					if !seenPin[s] {
-						seenPin[s] = true
-						pins = append(pins, s)
-					}
+			if sum := p.Digest(hacx.HashSHA256); sum != nil {
+				has = true
+				s := hacx.EncodeDigest(sum)
+				if !seenPin[s] {
+					seenPin[s] = true
+					pins = append(pins, s)
 				}
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -32,11 +33,21 @@ url = "wss://example.org/ws"
 
 type testServer struct {
 	s                    *Server
+	rec                  *recorder // the server's Metrics and MetricsHandler
 	ca                   *hacxtest.CA
 	dir, cfgPath         string
 	addr, httpAddr, mets string
 	cancel               context.CancelFunc
 	done                 chan error
+}
+
+func listenLoopback(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
 }
 
 func writeCert(t *testing.T, ca *hacxtest.CA, dir string, names ...string) *tls.Certificate {
@@ -64,7 +75,7 @@ func startServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{ca: ca, dir: t.TempDir(), done: make(chan error, 1)}
+	ts := &testServer{ca: ca, dir: t.TempDir(), done: make(chan error, 1), rec: new(recorder)}
 	writeCert(t, ca, ts.dir, "example.org")
 	ts.cfgPath = filepath.Join(ts.dir, "hacx.toml")
 	if err := WriteFile(ts.cfgPath, []byte(serverTOML("60")), 0o644); err != nil {
@@ -76,18 +87,19 @@ func startServer(t *testing.T) *testServer {
 		PollInterval: -1, // tests call CheckFiles themselves
 		CertFile:     filepath.Join(ts.dir, "cert.pem"),
 		KeyFile:      filepath.Join(ts.dir, "key.pem"),
+		Metrics:      ts.rec,
+		// The plain-HTTP and metrics listeners are fields, as the
+		// HTTPS one is Serve's argument.
+		HTTPListener:    listenLoopback(t),
+		MetricsListener: listenLoopback(t),
+		MetricsHandler:  ts.rec,
 	}
-	var lns [3]net.Listener
-	for i := range lns {
-		if lns[i], err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ts.addr, ts.httpAddr, ts.mets = lns[0].Addr().String(), lns[1].Addr().String(), lns[2].Addr().String()
-	ts.s.Addr = ts.addr
+	ln := listenLoopback(t)
+	ts.addr, ts.httpAddr, ts.mets = ln.Addr().String(), ts.s.HTTPListener.Addr().String(), ts.s.MetricsListener.Addr().String()
+	ts.s.Addr = ts.addr // the port redirects name
 	var ctx context.Context
 	ctx, ts.cancel = context.WithCancel(context.Background())
-	go func() { ts.done <- ts.s.Serve(ctx, lns[0], lns[1], lns[2]) }()
+	go func() { ts.done <- ts.s.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		ts.cancel()
 		if err := <-ts.done; err != nil {
@@ -176,6 +188,14 @@ func TestServer_ReloadKeepsOldConfigOnBadFile(t *testing.T) {
 	if ttl := ts.fetchTTL(t); ttl != 60 {
 		t.Fatalf("after bad reload ttl = %d, want the old 60", ttl)
 	}
+	// Metrics heard the first load succeed and this one fail, with the
+	// error the reload returned.
+	ts.rec.mu.Lock()
+	reloads := append([]error(nil), ts.rec.reloads...)
+	ts.rec.mu.Unlock()
+	if len(reloads) != 2 || reloads[0] != nil || !errors.As(reloads[1], &re) {
+		t.Errorf("Metrics.Reload got %v, want nil then the ReloadError", reloads)
+	}
 	if changed, _ := ts.s.CheckFiles(); changed {
 		t.Error("CheckFiles reloaded again although nothing changed")
 	}
@@ -204,6 +224,9 @@ func TestServer_CertReload(t *testing.T) {
 	if got := conn.ConnectionState().PeerCertificates[0].SerialNumber; got.Cmp(newCert.Leaf.SerialNumber) != 0 {
 		t.Errorf("served serial %v, want the reloaded %v", got, newCert.Leaf.SerialNumber)
 	}
+	if got, want := ts.rec.inService(), "example.org@"+newCert.Leaf.SerialNumber.String(); len(got) != 1 || got[0] != want {
+		t.Errorf("Metrics.Certificates last heard %v, want only %s", got, want)
+	}
 	// A broken key file keeps the working certificate.
 	if err := os.WriteFile(filepath.Join(ts.dir, "key.pem"), []byte("garbage"), 0o600); err != nil {
 		t.Fatal(err)
@@ -213,8 +236,14 @@ func TestServer_CertReload(t *testing.T) {
 		t.Fatalf("Reload = %v, want a certificate ReloadError", err)
 	}
 	ts.fetchTTL(t)
+	if got, want := ts.rec.inService(), "example.org@"+newCert.Leaf.SerialNumber.String(); len(got) != 1 || got[0] != want {
+		t.Errorf("after the refused key, Metrics.Certificates last heard %v, want still %s", got, want)
+	}
 }
 
+// TestServer_HTTPRedirectAndMetrics: plain HTTP only redirects (H1), and
+// the metrics listener serves MetricsHandler at /metrics alone, showing
+// what the Server told its Metrics.
 func TestServer_HTTPRedirectAndMetrics(t *testing.T) {
 	ts := startServer(t)
 	ts.fetchTTL(t)
@@ -245,13 +274,29 @@ func TestServer_HTTPRedirectAndMetrics(t *testing.T) {
 	}
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
+	cert, err := tls.LoadX509KeyPair(ts.s.CertFile, ts.s.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, want := range []string{
-		`hacx_serve_requests_total{file="xmpp-client.xml",status="200",variant="default"} 1`,
-		`hacx_serve_config_reloads_total{result="ok"} 1`,
-		`hacx_serve_cert_expiry_seconds{cert="example.org"}`,
+		"request xmpp-client.xml 200 default 1\n",
+		"reload true\n",
+		fmt.Sprintf("cert example.org %d\n", cert.Leaf.NotAfter.Unix()),
 	} {
 		if !strings.Contains(string(body), want) {
-			t.Errorf("metrics lack %s", want)
+			t.Errorf("metrics lack %q:\n%s", want, body)
 		}
+	}
+	// Plain HTTP requests are redirects, not discovery answers: not
+	// counted as requests.
+	if strings.Count(string(body), "request ") != 1 {
+		t.Errorf("metrics count other requests than the one HTTPS fetch:\n%s", body)
+	}
+	if res, err = http.Get("http://" + ts.mets + "/other"); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 404 {
+		t.Errorf("metrics listener answers /other with %d, want 404", res.StatusCode)
 	}
 }

@@ -34,7 +34,7 @@ func TestServer_StartErrorNotReload_P1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.Serve(context.Background(), ln, nil, nil)
+	err = s.Serve(context.Background(), ln)
 	var se *StartError
 	var re *ReloadError
 	if !errors.As(err, &se) || errors.As(err, &re) || !errors.Is(err, os.ErrNotExist) {

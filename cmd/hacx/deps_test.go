@@ -20,6 +20,9 @@ func TestDeps(t *testing.T) {
 	}{
 		{[]string{"hacx.dev/hacx/cmd/hacx"}, "testing"},
 		{[]string{"hacx.dev/hacx/hacxtest"}, "testing"},
+		// Metrics go through serve.Metrics; Prometheus is wired in
+		// cmd/hacx, so embedding serve does not link it.
+		{[]string{"hacx.dev/hacx/serve"}, "github.com/prometheus/client_golang/prometheus"},
 	} {
 		out, err := exec.Command("go", append([]string{"list", "-deps"}, tt.pkgs...)...).Output()
 		if err != nil {

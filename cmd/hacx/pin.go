@@ -2,15 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
 
 	"hacx.dev/hacx"
-	"hacx.dev/hacx/serve"
 )
 
 func init() {
@@ -29,7 +30,6 @@ server could not be reached.
 --json prints [{"subject": ..., "spki": base64 DER, "pins": {"sha-256": base64 ...},
 "element": "<public-key-pin .../>"}], leaf first.`,
 		run: runPin,
-		pkg: "serve", // PinsFromPEM and PinsFromTLS report as serve
 	})
 }
 
@@ -65,15 +65,17 @@ func runPin(ctx context.Context, sio *stdio, args []string) error {
 	if len(names) == 0 {
 		return usagef("--hash: no hash name given")
 	}
-	var kps []serve.KeyPin
+	var kps []hacx.KeyPin
 	if data, ferr := os.ReadFile(pos[0]); ferr == nil {
-		if kps, err = serve.PinsFromPEM(data, names...); err != nil {
-			return exitErr(exitUsage, fmt.Errorf("%s: %w", pos[0], err))
+		if kps, err = hacx.PinsFromPEM(data, names...); err != nil {
+			// "hacx pin: FILE: what is wrong": the file goes where the
+			// package name would, which the command's prefix replaces.
+			return exitErr(exitUsage, fmt.Errorf("%s: %s", pos[0], strings.TrimPrefix(err.Error(), "hacx: ")))
 		}
 	} else if _, _, serr := net.SplitHostPort(pos[0]); serr == nil {
 		ctx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
-		if kps, err = serve.PinsFromTLS(ctx, pos[0], *sni, names...); err != nil {
+		if kps, err = pinsFromTLS(ctx, pos[0], *sni, names...); err != nil {
 			return err
 		}
 	} else {
@@ -84,7 +86,7 @@ func runPin(ctx context.Context, sio *stdio, args []string) error {
 		for _, k := range kps {
 			j := pinJSON{Subject: k.Subject, SPKI: base64.StdEncoding.EncodeToString(k.SPKI), Pins: map[string]string{}, Element: k.Pin.Element()}
 			for _, d := range k.Pin.Digests {
-				j.Pins[d.Hash] = base64.StdEncoding.EncodeToString(d.Value)
+				j.Pins[d.Hash] = hacx.EncodeDigest(d.Value)
 			}
 			out = append(out, j)
 		}
@@ -96,4 +98,35 @@ func runPin(ctx context.Context, sio *stdio, args []string) error {
 		fmt.Fprintf(sio.out, "%s <!-- %s -->\n", k.Pin.Element(), strings.ReplaceAll(k.Subject, "--", "- -"))
 	}
 	return nil
+}
+
+// pinsFromTLS connects to addr (host:port), completes a TLS handshake and
+// returns a pin for every certificate the server presents, leaf first. The
+// chain is not verified: the point is to read keys, including those of
+// self-signed servers that only pins will authenticate (A9). sni is sent
+// when set; otherwise the host, unless it is an IP literal (A5).
+func pinsFromTLS(ctx context.Context, addr, sni string, hashNames ...string) ([]hacx.KeyPin, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not host:port: %w", addr, err)
+	}
+	if sni == "" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			sni = host
+		}
+	}
+	d := tls.Dialer{Config: &tls.Config{
+		ServerName:         sni,
+		InsecureSkipVerify: true, // reading keys, not trusting them
+	}}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", addr, err)
+	}
+	defer c.Close()
+	certs := c.(*tls.Conn).ConnectionState().PeerCertificates
+	if len(certs) == 0 {
+		return nil, fmt.Errorf("%s presented no certificate", addr)
+	}
+	return hacx.PinsFromCerts(certs, hashNames...)
 }

@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
 
@@ -200,9 +202,19 @@ func runServe(ctx context.Context, sio *stdio, args []string) error {
 	}
 	s := &serve.Server{
 		Load: load, Watch: watch, PollInterval: *poll,
-		Addr: *listen, HTTPAddr: *httpListen, MetricsAddr: *metrics,
+		Addr: *listen, HTTPAddr: *httpListen,
 		CertFile: *certFile, KeyFile: *keyFile,
 		Logger: logger,
+	}
+	if *metrics != "" {
+		// A private registry: /metrics shows hacx serve's metrics only.
+		reg := prometheus.NewRegistry()
+		m, err := newServeMetrics(reg)
+		if err != nil {
+			return err
+		}
+		s.Metrics, s.MetricsAddr = m, *metrics
+		s.MetricsHandler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	}
 	if *poll == 0 {
 		s.PollInterval = -1
