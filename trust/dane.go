@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"hacx.dev/hacx"
 )
 
 // ErrNoUsableTLSA means the TLSA set held no record this package can use
@@ -126,8 +128,7 @@ func VerifyDANE(tlsa []*dns.TLSA, certs []*x509.Certificate, opts VerifyOptions)
 			e.Records = append(e.Records, r.String())
 		}
 		if len(certs) > 0 && certs[0] != nil {
-			s := sha256.Sum256(certs[0].RawSubjectPublicKeyInfo)
-			e.Leaf = hex.EncodeToString(s[:])
+			e.Leaf = hex.EncodeToString(hacx.KeySHA256(certs[0]))
 		}
 		return e
 	}

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
+
+	"hacx.dev/hacx"
 )
 
 // hpkpHeader is the only field ever stored: Public-Key-Pins-Report-Only
@@ -51,7 +52,7 @@ func ParseHPKP(header string) (HPKPPolicy, error) {
 			if !d.hasValue || !d.quoted {
 				return HPKPPolicy{}, bad("pin-sha256 must be a quoted base64 string")
 			}
-			pin, err := base64.StdEncoding.Strict().DecodeString(d.value)
+			pin, err := hacx.DecodeDigest(d.value)
 			if err != nil || len(pin) != sha256.Size {
 				return HPKPPolicy{}, bad("pin-sha256 %q is not base64 of a 32-byte digest", d.value)
 			}
@@ -167,7 +168,7 @@ func (s *HPKPStore) Observe(host, header string, verifiedChain []*x509.Certifica
 	age := min(p.MaxAge, MaxHPKPAge)
 	e := entry{Expires: now.Add(age).UTC(), IncludeSubDomains: p.IncludeSubDomains, ReportURI: p.ReportURI}
 	for _, pin := range p.Pins {
-		e.Pins = append(e.Pins, base64.StdEncoding.EncodeToString(pin))
+		e.Pins = append(e.Pins, hacx.EncodeDigest(pin))
 	}
 	return s.st.update(s.Path, "hpkp", now, func(m map[string]entry) { m[h] = e })
 }
@@ -203,25 +204,25 @@ func (s *HPKPStore) Check(host string, chain []*x509.Certificate) error {
 	}
 	keys := chainKeys(chain)
 	for _, p := range e.Pins {
-		pin, err := base64.StdEncoding.DecodeString(p)
+		pin, err := hacx.DecodeDigest(p)
 		if err == nil && containsPin(keys, pin) {
 			return nil
 		}
 	}
 	he := &HPKPError{Host: h, PolicyFor: owner, Pins: e.Pins, ReportURI: e.ReportURI}
 	for _, k := range keys {
-		he.Presented = append(he.Presented, base64.StdEncoding.EncodeToString(k))
+		he.Presented = append(he.Presented, hacx.EncodeDigest(k))
 	}
 	return he
 }
 
-// chainKeys returns the sha-256 of each certificate's SPKI.
+// chainKeys returns the sha-256 of each certificate's key: the pins that
+// match it (RFC 7469 section 2.4).
 func chainKeys(chain []*x509.Certificate) [][]byte {
 	var keys [][]byte
 	for _, c := range chain {
 		if c != nil {
-			s := sha256.Sum256(c.RawSubjectPublicKeyInfo)
-			keys = append(keys, s[:])
+			keys = append(keys, hacx.KeySHA256(c))
 		}
 	}
 	return keys

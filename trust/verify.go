@@ -1,9 +1,7 @@
 package trust
 
 import (
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -205,8 +203,7 @@ func VerifyPins(pins []hacx.Pin, certs []*x509.Certificate, opts VerifyOptions) 
 // spkiSHA256 is the base64 sha-256 of cert's SubjectPublicKeyInfo: the form
 // pins are written in, so a mismatch message can be compared by eye.
 func spkiSHA256(c *x509.Certificate) string {
-	s := sha256.Sum256(c.RawSubjectPublicKeyInfo)
-	return base64.StdEncoding.EncodeToString(s[:])
+	return hacx.EncodeDigest(hacx.KeySHA256(c))
 }
 
 // PinError reports that no usable pin matched the presented chain (A9).
