@@ -380,15 +380,7 @@ func TestServe_HTTPListenDefaultsToListenHost_P1(t *testing.T) {
 	if hold, err := net.Listen("tcp", ip+":80"); err == nil {
 		defer hold.Close()
 	} // else not permitted (not root) or taken: binding fails just the same
-	ca, err := hacxtest.NewCA("http listen")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue("example.org")
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := writeCert(t, t.TempDir(), "example.org", cert)
+	_, _, certFile, keyFile := certFiles(t, "http listen", t.TempDir())
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var out, errs bytes.Buffer
@@ -413,16 +405,8 @@ func TestServe_FilesReadBeforeListening_P1(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	ca, err := hacxtest.NewCA("files first")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue("example.org")
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	certFile, keyFile := writeCert(t, dir, "example.org", cert)
+	_, _, certFile, keyFile := certFiles(t, "files first", dir)
 	missing := filepath.Join(dir, "missing")
 	doc := "example.org=../../testdata/valid/draft-example-fixed.xml"
 	tests := []struct {

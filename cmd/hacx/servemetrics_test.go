@@ -27,15 +27,7 @@ import (
 // requests by file, status and variant, reloads by result, and the time
 // left on the served certificate; /metrics only, on its own listener.
 func TestServe_PrometheusMetrics(t *testing.T) {
-	ca, err := hacxtest.NewCA("metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue("example.org")
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := writeCert(t, t.TempDir(), "example.org", cert)
+	ca, cert, certFile, keyFile := certFiles(t, "metrics", t.TempDir())
 	addr, mets := freeLoopbackAddr(t), freeLoopbackAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -134,6 +126,21 @@ func TestServeMetrics_FailedReload(t *testing.T) {
 	if strings.Contains(text, `cert="a.example"`) {
 		t.Errorf("a replaced certificate is still reported:\n%s", text)
 	}
+}
+
+// certFiles makes a CA named label and a certificate for example.org
+// from it, written as PEM files in dir for --cert and --key.
+func certFiles(t *testing.T, label, dir string) (ca *hacxtest.CA, cert *tls.Certificate, certFile, keyFile string) {
+	t.Helper()
+	ca, err := hacxtest.NewCA(label)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cert, err = ca.Issue("example.org"); err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = writeCert(t, dir, "example.org", cert)
+	return ca, cert, certFile, keyFile
 }
 
 // gather renders reg as /metrics would.
