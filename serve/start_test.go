@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,5 +80,61 @@ func TestServer_RunLoadsBeforeListening_P1(t *testing.T) {
 	err = s.Run(context.Background())
 	if _, ok := errors.AsType[*StartError](err); !ok || !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("Run = %v, want a *StartError for the missing certificate, before binding the taken port", err)
+	}
+}
+
+// TestServer_RunUsesListenerFields: a Listener field takes precedence over
+// its Addr field, so Run does not try to bind HTTPAddr (taken here, which
+// would fail) and answers plain HTTP on the listener it was given.
+func TestServer_RunUsesListenerFields(t *testing.T) {
+	ts := startServer(t) // for its certificate and configuration files
+	taken := listenLoopback(t)
+	defer taken.Close()
+	httpLn := listenLoopback(t)
+	s := &Server{
+		Load:         ts.s.Load,
+		CertFile:     ts.s.CertFile,
+		KeyFile:      ts.s.KeyFile,
+		PollInterval: -1,
+		Addr:         "127.0.0.1:0",
+		HTTPAddr:     taken.Addr().String(),
+		HTTPListener: httpLn,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest("GET", "http://"+httpLn.Addr().String()+"/.well-known/xmpp-client.xml", nil)
+	req.Host = "example.org"
+	type answer struct {
+		status int
+		err    error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		res, err := noFollow.Do(req) // waits in the listen queue until Run serves
+		if err != nil {
+			answered <- answer{err: err}
+			return
+		}
+		res.Body.Close()
+		answered <- answer{status: res.StatusCode}
+	}()
+	select {
+	case err := <-done:
+		httpLn.Close() // ends the request waiting on it
+		cancel()
+		t.Fatalf("Run returned before serving: %v", err)
+	case a := <-answered:
+		if a.err != nil || a.status != http.StatusMovedPermanently {
+			t.Errorf("plain HTTP on HTTPListener: %d, %v; want 301", a.status, a.err)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run = %v", err)
+	}
+	if err := httpLn.Close(); err == nil {
+		t.Error("Run left HTTPListener open")
 	}
 }
