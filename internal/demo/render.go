@@ -81,6 +81,22 @@ func Render(w io.Writer, r Result, s Style) error {
 	}
 	if r.Winner != nil {
 		fmt.Fprintf(&b, "  %s %s in %.1f ms\n", s.paint(ansiGreen, "connected:"), r.Winner, r.ConnectMS)
+		if rc := r.Reconnect; rc != nil {
+			b.WriteString("  second connection, same client:\n")
+			for _, a := range rc.Attempts {
+				mark, outcome := s.paint(ansiRed, "✗"), a.Error
+				if a.OK {
+					mark, outcome = s.paint(ansiGreen, "✓"), "verified stream ("+string(a.Verified)+")"
+				}
+				if a.Note != "" {
+					outcome += ", " + a.Note
+				}
+				fmt.Fprintf(&b, "    %s +%6.1fms %7.1fms  %-6s %s\n      %s\n", mark, a.StartMS, a.TookMS, a.Phase, a.Route, outcome)
+			}
+			if rc.Winner != nil {
+				fmt.Fprintf(&b, "  %s %s in %.1f ms (first: %.1f ms)\n", s.paint(ansiGreen, "reconnected:"), rc.Winner, rc.ConnectMS, r.ConnectMS)
+			}
+		}
 	} else {
 		fmt.Fprintf(&b, "  %s %s after %.1f ms\n", s.paint(ansiRed, "no connection:"), r.Fail, r.ConnectMS)
 	}

@@ -109,6 +109,8 @@ type Attempt struct {
 	Error    string            `json:"error,omitempty"`
 	// LostRace marks an attempt cancelled because another route won.
 	LostRace bool `json:"lost_race,omitempty"`
+	// Note says why route memory tried the route at this point.
+	Note string `json:"note,omitempty"`
 }
 
 // Expected is Expect as reported, phases by name.
@@ -169,12 +171,24 @@ type Result struct {
 	// Proxy is what the SOCKS proxy saw, in a proxy scenario; nil
 	// otherwise.
 	Proxy *ProxyReport `json:"proxy,omitempty"`
+	// Reconnect is the second connection of a reconnect scenario, nil
+	// otherwise.
+	Reconnect *Reconnect `json:"reconnect,omitempty"`
 
 	Expected Expected `json:"expected"`
 	// AsExpected is true when the outcome is exactly Expected; Mismatch
 	// says what differed.
 	AsExpected bool   `json:"as_expected"`
 	Mismatch   string `json:"mismatch,omitempty"`
+}
+
+// Reconnect is the second connection of the same client to the same
+// domain: route memory starts with the route that won the first.
+type Reconnect struct {
+	Attempts  []Attempt `json:"attempts"`
+	Winner    *Winner   `json:"winner,omitempty"`
+	ConnectMS float64   `json:"connect_ms"`
+	Error     string    `json:"error,omitempty"`
 }
 
 // Run plays one scenario.
@@ -219,6 +233,8 @@ func (r *Runner) Run(ctx context.Context, sc Scenario) Result {
 		ConnectTimeout:   time.Second,
 		HandshakeTimeout: time.Second,
 		StreamTimeout:    2 * time.Second,
+		// Each scenario starts with a client that remembers nothing.
+		Memory: &discover.MemCache{},
 	}
 	if sc.setup != nil {
 		if err := sc.setup(w); err != nil {
@@ -267,13 +283,9 @@ func (r *Runner) Run(ctx context.Context, sc Scenario) Result {
 	default:
 		res.Fail, res.Error = FailNothingPublished, "no source published a route"
 	}
-	for _, a := range attempts {
-		ra := Attempt{Route: a.Route.String(), Phase: a.Phase.String(), StartMS: ms(a.Start), TookMS: ms(a.Duration), OK: a.OK(), Verified: a.Verified}
-		if a.Err != nil {
-			ra.Error = a.Err.Error()
-			ra.LostRace = errors.Is(a.Err, dial.ErrLostRace)
-		}
-		res.Attempts = append(res.Attempts, ra)
+	res.Attempts = reportAttempts(attempts)
+	if sc.reconnect && conn != nil {
+		res.Reconnect = r.reconnect(ctx, w)
 	}
 	if w.socks != nil {
 		res.Proxy = w.proxyReport(lr)
@@ -285,8 +297,46 @@ func (r *Runner) Run(ctx context.Context, sc Scenario) Result {
 	if res.Mismatch == "" {
 		res.Mismatch = compare(sc.Expect, &res)
 	}
+	if res.Mismatch == "" && sc.reconnect {
+		res.Mismatch = compareReconnect(&res)
+	}
 	res.AsExpected = res.Mismatch == ""
 	return res
+}
+
+// reportAttempts is attempts as reported.
+func reportAttempts(attempts []dial.Attempt) []Attempt {
+	var out []Attempt
+	for _, a := range attempts {
+		ra := Attempt{Route: a.Route.String(), Phase: a.Phase.String(), StartMS: ms(a.Start), TookMS: ms(a.Duration), OK: a.OK(), Verified: a.Verified, Note: a.Note}
+		if a.Err != nil {
+			ra.Error = a.Err.Error()
+			ra.LostRace = errors.Is(a.Err, dial.ErrLostRace)
+		}
+		out = append(out, ra)
+	}
+	return out
+}
+
+// reconnect connects a second time, as the same client: the cached
+// document and the route memory of the first connection.
+func (r *Runner) reconnect(ctx context.Context, w *World) *Reconnect {
+	rc := &Reconnect{}
+	start := time.Now()
+	conn, err := w.Dialer.Dial(ctx, w.Bed.Domain)
+	rc.ConnectMS = ms(time.Since(start))
+	if err != nil {
+		rc.Error = err.Error()
+		var de *dial.Error
+		if errors.As(err, &de) {
+			rc.Attempts = reportAttempts(de.Attempts)
+		}
+		return rc
+	}
+	rc.Attempts = reportAttempts(conn.Attempts)
+	rc.Winner = &Winner{Source: conn.Route.Source, Index: conn.Route.Index, Method: conn.Route.Method, Verified: conn.Verified}
+	conn.Close()
+	return rc
 }
 
 // classify names the failure of a lookup.
@@ -304,6 +354,23 @@ func classify(err error) string {
 }
 
 // compare says how the result differs from the expectation, "" if not.
+// compareReconnect checks that the second connection took the first's
+// winner at once, in one attempt, as route memory promises.
+func compareReconnect(r *Result) string {
+	rc := r.Reconnect
+	switch {
+	case rc == nil:
+		return "no second connection"
+	case rc.Winner == nil:
+		return "the second connection failed: " + rc.Error
+	case *rc.Winner != *r.Winner:
+		return fmt.Sprintf("the second connection won over %s, the first over %s", rc.Winner, r.Winner)
+	case len(rc.Attempts) != 1:
+		return fmt.Sprintf("the second connection made %d attempts, want 1 (the remembered route)", len(rc.Attempts))
+	}
+	return ""
+}
+
 func compare(e Expect, r *Result) string {
 	switch {
 	case e.Winner == nil && r.Winner != nil:

@@ -68,6 +68,9 @@ type Scenario struct {
 	Expect Expect
 	// setup prepares the world (publisher, DNS, firewall, cache).
 	setup func(w *World) error
+	// reconnect makes the client connect a second time after the first
+	// (Result.Reconnect), which must take the remembered route at once.
+	reconnect bool
 }
 
 // Tour is the default selection of "hacx demo": the short version of
@@ -292,6 +295,21 @@ var Scenarios = []Scenario{
 			}
 			return w.Publish(60, w.TLSRecord(w.Bed.TLS, 1), w.WSRecord(2), w.BOSHRecord(3))
 		},
+	},
+	{
+		Name:  "reconnect",
+		Story: "three routes accept TCP and then stall before a good one: the first connection pays a short adaptive delay per stall, the second goes straight to the route that worked",
+		Rules: "C5 C2",
+		Expect: Expect{
+			Winner: &Winner{hacx.SourceHACX, 4, hacx.MethodBOSH, dial.VerifiedWebPKI},
+			Phases: []dial.Phase{dial.PhaseTLS, dial.PhaseTLS, dial.PhaseTLS, dial.PhaseDone},
+		},
+		setup: func(w *World) error {
+			b := w.Bed
+			w.Dialer.Stagger, w.Dialer.MinStagger = dial.DefaultStagger, dial.DefaultMinStagger
+			return w.Publish(60, w.TLSRecord(b.Blackholes[0], 1), w.TLSRecord(b.Blackholes[1], 2), w.TLSRecord(b.Blackholes[2], 3), w.BOSHRecord(4))
+		},
+		reconnect: true,
 	},
 	{
 		Name:  "legacy-starttls",
