@@ -2,6 +2,7 @@ package dial_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"testing"
 	"time"
@@ -30,23 +31,9 @@ import (
 // Each sub-benchmark reports ms/stream; racing, run after the baseline,
 // also reports the speed-up as x-faster and logs both.
 func BenchmarkRacingVsSequential(b *testing.B) {
-	ca, err := hacxtest.NewCA("bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	cert, err := ca.Issue(domain)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var routes []hacx.Route
-	for i, ip := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"} {
-		hole, err := loopback.StartBlackhole(ip + ":0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { hole.Close() })
-		routes = append(routes, route(hacx.MethodTLS, hole.Addr(), i+1))
-	}
+	ca := newCA(b)
+	cert := issue(b, ca, domain)
+	routes := stalledRoutes(b, cert)
 	good, err := hacxtest.StartXMPP("127.0.0.5:0", cert, hacxtest.XMPPConfig{})
 	if err != nil {
 		b.Fatal(err)
@@ -90,6 +77,17 @@ func BenchmarkRacingVsSequential(b *testing.B) {
 	})
 }
 
+// stalledRoutes are three routes on 127.0.0.2-4 that accept TCP and
+// never answer the ClientHello: the dead addresses racing exists for.
+func stalledRoutes(b *testing.B, cert *tls.Certificate) []hacx.Route {
+	var routes []hacx.Route
+	for i, ip := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"} {
+		hole := startTLS(b, ip, cert, domain, modeBlackhole)
+		routes = append(routes, route(hacx.MethodTLS, hole.addr, i+1))
+	}
+	return routes
+}
+
 func ratioLine(racing, sequential time.Duration) string {
 	return fmt.Sprintf("racing %.0f ms, sequential %.2f s, ratio %.1f×",
 		float64(racing.Microseconds())/1000, sequential.Seconds(), float64(sequential)/float64(racing))
@@ -104,14 +102,8 @@ func ratioLine(racing, sequential time.Duration) string {
 //
 // starttls reports its cost relative to direct TLS as x-direct.
 func BenchmarkSTARTTLSVsDirectTLS(b *testing.B) {
-	ca, err := hacxtest.NewCA("bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	cert, err := ca.Issue(domain)
-	if err != nil {
-		b.Fatal(err)
-	}
+	ca := newCA(b)
+	cert := issue(b, ca, domain)
 	direct, err := hacxtest.StartXMPP("127.0.0.2:0", cert, hacxtest.XMPPConfig{})
 	if err != nil {
 		b.Fatal(err)
@@ -154,32 +146,21 @@ func BenchmarkSTARTTLSVsDirectTLS(b *testing.B) {
 //
 //   - fixed: no memory, a fixed 250 ms stagger (hacx before route memory
 //     and adaptive delays): about 3 x 250 ms every time;
-//
 //   - first: the default Dialer's first connection (adaptive stagger,
 //     100 ms on loopback);
-//
 //   - second: the same Dialer again: the remembered winner goes first;
-//
 //   - dead-winner: the remembered winner has gone; the others are tried
 //     (it fails at once, then the stalls cost their adaptive delays).
 //
-//     go test -run '^$' -bench Reconnect -benchtime=10x ./dial/
+// Run it with:
+//
+//	go test -run '^$' -bench Reconnect -benchtime=10x ./dial/
 //
 // Each reports ms/stream and its speed-up over fixed as x-fixed.
 func BenchmarkReconnect(b *testing.B) {
-	ca, err := hacxtest.NewCA("bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	cert, err := ca.Issue(domain)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var routes []hacx.Route
-	for i, ip := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"} {
-		hole := startTLS(b, ip, cert, domain, modeBlackhole)
-		routes = append(routes, route(hacx.MethodTLS, hole.addr, i+1))
-	}
+	ca := newCA(b)
+	cert := issue(b, ca, domain)
+	routes := stalledRoutes(b, cert)
 	good := startTLS(b, "127.0.0.5", cert, domain, modeXMPP)
 	spare := startTLS(b, "127.0.0.6", cert, domain, modeXMPP)
 
