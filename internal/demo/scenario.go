@@ -1,7 +1,6 @@
 package demo
 
 import (
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
@@ -245,11 +244,10 @@ var Scenarios = []Scenario{
 			if err != nil {
 				return err
 			}
-			good := sha256.Sum256(gc.RawSubjectPublicKeyInfo)
-			other := sha256.Sum256(oc.RawSubjectPublicKeyInfo)
+			// DANE-EE SPKI SHA-256 (3 1 1): the digest a pin has too.
 			if err := b.AddDNS(
-				fmt.Sprintf("_%d._tcp.%s. 300 IN TLSA 3 1 1 %s", b.TLS.Port(), b.Domain, hex.EncodeToString(other[:])),
-				fmt.Sprintf("_%d._tcp.%s. 300 IN TLSA 3 1 1 %s", b.WebSocket.Port(), b.Domain, hex.EncodeToString(good[:])),
+				fmt.Sprintf("_%d._tcp.%s. 300 IN TLSA 3 1 1 %s", b.TLS.Port(), b.Domain, hex.EncodeToString(hacx.KeySHA256(oc))),
+				fmt.Sprintf("_%d._tcp.%s. 300 IN TLSA 3 1 1 %s", b.WebSocket.Port(), b.Domain, hex.EncodeToString(hacx.KeySHA256(gc))),
 			); err != nil {
 				return err
 			}
