@@ -12,6 +12,8 @@ import (
 // E1): Parse drops a record that breaks one (E2) and Marshal refuses to
 // write it, so both read the same list.
 
+// digestNote says why a pin digest is not used (A9): a weak or an unknown
+// hash.
 func digestNote(hash string) string {
 	if h := LookupHash(hash); h != nil && h.Weak {
 		return hash + " is too weak and is ignored"

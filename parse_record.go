@@ -18,7 +18,7 @@ func isNamespaceDecl(n xmlName) bool {
 	return n.space == "xmlns" || n.space == "" && n.local == "xmlns"
 }
 
-// attrName names an attribute in messages: namespace:local, as encoding/xml
+// attrName names an attribute in messages: namespace:local as the reader
 // resolved it, so a prefix shows as the namespace it stands for.
 func attrName(n xmlName) string {
 	if n.space != "" {

@@ -23,7 +23,8 @@ import (
 // plain structs rather than interface values, and the reader keeps its own
 // stack of open elements, so that "closed by" and "never closed" messages
 // come from that stack (name and position of each open element), never from
-// an error string.
+// an error string. FuzzParse_NoLaxerThanEncodingXML checks that the reader
+// never accepts what encoding/xml refuses.
 
 // maxDepth bounds element nesting (H6): <hacx>, a record and a pin need
 // three levels; extensions get a few more.
