@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"runtime"
@@ -457,21 +458,32 @@ func TestConn_OutlivesDialContext(t *testing.T) {
 	}
 	defer c.Close()
 	cancel()
-	c.NetConn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.NetConn.Write([]byte("<presence/>")); err != nil {
+	sc, err := c.StreamConn()
+	if err != nil {
 		t.Fatal(err)
 	}
-	// Whitespace after the features (a keepalive, a newline) may come
-	// first: it is the stream's, not ours.
-	var got []byte
-	buf := make([]byte, 64)
-	for !strings.Contains(string(got), "<presence/>") {
-		n, err := c.NetConn.Read(buf)
-		got = append(got, buf[:n]...)
-		if tr := strings.TrimSpace(string(got)); err != nil || !strings.HasPrefix("<presence/>", tr) && !strings.HasPrefix(tr, "<presence/>") {
-			t.Fatalf("echo = %q, %v", got, err)
+	sc.SetDeadline(time.Now().Add(10 * time.Second))
+	header := "<stream:stream to='" + domain + "' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+	if _, err := io.WriteString(sc, header+"<presence/>"); err != nil {
+		t.Fatal(err)
+	}
+	// The replayed opening first, then the echo. Whitespace after the
+	// features (a keepalive, a newline) may come first: it is the
+	// stream's, not ours.
+	sp := xmppstream.NewSplitter(sc, 0)
+	for _, want := range []xmppstream.TokenKind{xmppstream.TokenOpen, xmppstream.TokenElement, xmppstream.TokenElement} {
+		tok, err := sp.Next()
+		for err == nil && tok.Kind == xmppstream.TokenSpace {
+			tok, err = sp.Next()
+		}
+		if err != nil || tok.Kind != want {
+			t.Fatalf("got %v %q (%v), want %v", tok.Kind, tok.Raw, err, want)
+		}
+		if want == xmppstream.TokenElement && tok.Name.Local == "presence" {
+			return
 		}
 	}
+	t.Fatal("no echo of <presence/>")
 }
 
 func TestDial_CancelledContext(t *testing.T) {

@@ -2,11 +2,9 @@ package dial
 
 import (
 	"bytes"
-	"crypto/tls"
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,146 +13,68 @@ import (
 	"hacx.dev/hacx/xmppstream"
 )
 
-// ErrNotByteStream is returned (wrapped) by Conn.StreamConn for a route
-// whose transport is not a byte stream: WebSocket and BOSH frame XMPP in
-// messages and bodies, which another library cannot read as a stream.
-var ErrNotByteStream = errors.New("the transport is not an XMPP byte stream")
+// This file holds what every stream conn shares: the opening served
+// before the transport's own bytes (the server's header rebuilt, the
+// features the dialer read) and the absorption of the caller's first
+// header (see Conn.StreamConn).
 
-// StreamConn returns c's TLS connection (direct TLS or STARTTLS) as another XMPP library
-// expects to find a new one: positioned before any stream header.
-//
-// The dialer had to open the stream itself to prove it comes from
-// c.Domain (C4), so the server's header and features have already been
-// read and the server is waiting for the client's next step. The returned
-// net.Conn bridges that:
-//
-//   - the caller's first stream header (an optional XML declaration and
-//     the <stream:stream> start tag, in one write or several) is checked
-//     and absorbed, never sent: its to must be c.Domain and its content
-//     namespace that of c.Kind, else Write fails with an *xmppstream.Error
-//     (ErrWrongDomain, ErrNotXMPP, ErrVersion, ErrTooLarge past
-//     xmppstream.MaxHeaderBytes) and so does every later Write;
-//   - the first reads return the server's stream header, rebuilt from
-//     c.Header (same from, id, version, xml:lang, namespaces; to is the
-//     caller's from when it sent one, as a server answers, RFC 6120
-//     section 4.7.2), followed by c.Features byte for byte;
-//   - after that every byte passes through both ways unchanged, stream
-//     restarts after SASL included.
-//
-// Reads do not wait for the caller's header. The connection offers
-// ConnectionState, so a library can do SASL channel binding (-PLUS
-// mechanisms): unlike through hacx proxy, the TLS connection it binds to
-// is the server's own. Libraries that look for a *tls.Conn to decide that
-// the stream is encrypted must be told so (mellium: the xmpp.Secure
-// state).
-//
-// Call StreamConn once, and close the returned net.Conn instead of c: it
-// closes c's transport without writing a </stream:stream> of its own.
-func (c *Conn) StreamConn() (net.Conn, error) {
-	if c == nil || c.NetConn == nil || !byteStream(c.Route.Method) {
-		m := "no transport"
-		if c != nil && c.Route.Method != "" {
-			m = string(c.Route.Method)
-		}
-		return nil, fmt.Errorf("dial: StreamConn needs a direct TLS route, this connection is %s; "+
-			"use hacx proxy, or translate the framing with xmppstream: %w", m, ErrNotByteStream)
-	}
-	if c.Header == nil || len(c.Features) == 0 {
-		return nil, fmt.Errorf("dial: StreamConn: the server's stream header and features are missing: %w", ErrNotByteStream)
-	}
-	return &streamConn{Conn: c.NetConn, c: c, abs: headerAbsorber{domain: c.Domain, kind: c.Kind}}, nil
-}
-
-// byteStream reports whether m carries XMPP as a TLS byte stream: direct
-// TLS, STARTTLS (after the TLS restart), or a route given without method.
-func byteStream(m hacx.Method) bool {
-	return m == hacx.MethodTLS || m == hacx.MethodStartTLS || m == ""
-}
-
-// streamConn is the net.Conn StreamConn returns.
-type streamConn struct {
-	net.Conn
+// opening is the start of every stream conn's read side.
+type opening struct {
 	c *Conn
+	// framed says the transport carries namespace-complete elements
+	// (WebSocket, BOSH): the header then always uses the prefix stream,
+	// which the transport's own restarts and </stream:stream> use too,
+	// and features replaces c.Features (BOSH completes them from the
+	// body they came in).
+	framed   bool
+	features []byte
+	from     atomic.Pointer[string] // the caller header's from, once absorbed
+	done     atomic.Bool            // everything served: reads skip the lock
 
-	passing atomic.Bool            // the caller's header is absorbed: writes go straight through
-	from    atomic.Pointer[string] // the caller header's from, once absorbed
-	wmu     sync.Mutex             // guards abs while the header is being absorbed
-	abs     headerAbsorber
-
-	rmu    sync.Mutex
+	mu     sync.Mutex
 	built  bool
 	prefix []byte // what is left of the rebuilt header and features
 }
 
-func (s *streamConn) Write(p []byte) (int, error) {
-	if s.passing.Load() {
-		return s.Conn.Write(p)
+// read serves what is left of the opening into p; ok is false once it
+// has all been served, and the transport's bytes follow.
+func (o *opening) read(p []byte) (n int, ok bool) {
+	if o.done.Load() {
+		return 0, false
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if s.passing.Load() { // another writer finished the header meanwhile
-		return s.Conn.Write(p)
-	}
-	rest, done, err := s.abs.write(p)
-	if err != nil {
-		return 0, fmt.Errorf("dial: stream conn: %w", err)
-	}
-	if !done {
-		return len(p), nil
-	}
-	s.from.Store(&s.abs.hdr.From)
-	s.passing.Store(true)
-	if len(rest) == 0 {
-		return len(p), nil
-	}
-	// Bytes after the header in the same write (a pipelining client)
-	// belong to the server.
-	n, err := s.Conn.Write(rest)
-	if err != nil {
-		return len(p) - len(rest) + n, err
-	}
-	return len(p), nil
-}
-
-func (s *streamConn) Read(p []byte) (int, error) {
-	s.rmu.Lock()
-	if !s.built {
-		s.built = true
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.built {
+		o.built = true
 		from := ""
-		if f := s.from.Load(); f != nil {
+		if f := o.from.Load(); f != nil {
 			from = *f
 		}
-		s.prefix = serverOpen(s.c, from)
+		features, prefix := o.c.Features, streamPrefix(o.c.Features)
+		if o.framed {
+			features, prefix = o.features, "stream"
+		}
+		o.prefix = serverOpen(o.c, from, prefix, features)
 	}
-	if len(s.prefix) > 0 {
-		n := copy(p, s.prefix)
-		s.prefix = s.prefix[n:]
-		s.rmu.Unlock()
-		return n, nil
+	if len(o.prefix) == 0 {
+		o.done.Store(true)
+		return 0, false
 	}
-	s.rmu.Unlock()
-	return s.Conn.Read(p)
-}
-
-// ConnectionState is the state of the server's TLS connection, for SASL
-// channel binding; the zero value when the transport is not TLS.
-func (s *streamConn) ConnectionState() tls.ConnectionState {
-	if tc, ok := s.Conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
-		return tc.ConnectionState()
-	}
-	return tls.ConnectionState{}
+	n = copy(p, o.prefix)
+	o.prefix = o.prefix[n:]
+	return n, true
 }
 
 // serverOpen rebuilds the server's stream header from c.Header and appends
-// c.Features. The stream prefix is the one the features element uses, so
-// that features and the server's eventual </prefix:stream> stay
-// well-formed under the rebuilt header; to is the caller's from, if any.
-func serverOpen(c *Conn, to string) []byte {
+// features. Over TLS the stream prefix is the one the features element
+// uses (streamPrefix), so that features and the server's eventual
+// </prefix:stream> stay well-formed under the rebuilt header; to is the
+// caller's from, if any.
+func serverOpen(c *Conn, to, prefix string, features []byte) []byte {
 	h := c.Header
 	if to == "" {
 		to = h.To
 	}
-	prefix := streamPrefix(c.Features)
 	var b bytes.Buffer
 	b.WriteString("<?xml version='1.0'?><" + prefix + ":stream xmlns='" + c.Kind.Namespace() + "' xmlns:" + prefix + "='" + xmppstream.NSStream + "'")
 	for _, a := range []struct{ name, v string }{{"from", h.From}, {"to", to}, {"id", h.ID}, {"version", h.Version}, {"xml:lang", h.Lang}} {
@@ -165,7 +85,7 @@ func serverOpen(c *Conn, to string) []byte {
 		}
 	}
 	b.WriteByte('>')
-	b.Write(c.Features)
+	b.Write(features)
 	return b.Bytes()
 }
 
@@ -213,6 +133,7 @@ type headerAbsorber struct {
 
 	buf []byte
 	hdr *xmppstream.Header // set once the header is complete and valid
+	raw []byte             // the header's bytes as the caller wrote them, once valid
 	err error              // sticky: a bad header fails every later write
 }
 
@@ -252,6 +173,7 @@ func (a *headerAbsorber) write(p []byte) (rest []byte, done bool, err error) {
 	}
 	a.hdr = hdr
 	used := len(a.buf) - r.Len()
+	a.raw = a.buf[:used:used]
 	rest = append(a.buf[used:len(a.buf):len(a.buf)], p[take:]...)
 	a.buf = nil
 	return rest, true, nil

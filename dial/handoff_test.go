@@ -146,11 +146,7 @@ func pipeConn(t *testing.T, header xmppstream.Header, features string) (*dial.Co
 		sent <- b
 	}()
 	t.Cleanup(func() { local.Close(); remote.Close() })
-	return &dial.Conn{
-		Domain: handoffDomain, Kind: hacx.Client,
-		Route:  hacx.Route{Method: hacx.MethodTLS},
-		Header: &header, Features: []byte(features), NetConn: local,
-	}, sent
+	return dial.ConnOverTLS(local, handoffDomain, hacx.Client, header, []byte(features)), sent
 }
 
 // TestStreamConn_CallerHeaderChecked_C4: a header for another domain, in
@@ -211,14 +207,47 @@ func TestStreamConn_ServerStreamPrefixKept(t *testing.T) {
 	}
 }
 
-// TestStreamConn_MessageFramedTransportsRefused: WebSocket and BOSH carry
-// XMPP in messages, not a byte stream; the error names the method.
-func TestStreamConn_MessageFramedTransportsRefused(t *testing.T) {
-	for _, m := range []hacx.Method{hacx.MethodWebSocket, hacx.MethodBOSH} {
-		c := &dial.Conn{Domain: handoffDomain, Route: hacx.Route{Method: m}}
-		_, err := c.StreamConn()
-		if !errors.Is(err, dial.ErrNotByteStream) || !strings.Contains(err.Error(), string(m)) {
-			t.Errorf("%s: %v, want ErrNotByteStream naming the method", m, err)
-		}
+// TestStreamConn_NoConnection: a Conn that no dialer made has no stream
+// to hand over, and a closed one has none left.
+func TestStreamConn_NoConnection(t *testing.T) {
+	var zero dial.Conn
+	if sc, err := zero.StreamConn(); err == nil {
+		t.Errorf("zero Conn: StreamConn = %v, want an error", sc)
+	}
+	conn, _ := pipeConn(t, xmppstream.Header{From: handoffDomain, ID: "1", Version: "1.0"}, "<stream:features/>")
+	conn.Close()
+	if _, err := conn.StreamConn(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("closed Conn: StreamConn error %v, want net.ErrClosed", err)
+	}
+}
+
+// TestStreamConn_CloseUnwritten: a stream conn to which the caller wrote
+// nothing is still the dialer's stream, and Close ends it as Conn.Close
+// does; once the caller has written, Close writes nothing of its own.
+func TestStreamConn_CloseUnwritten(t *testing.T) {
+	conn, sent := pipeConn(t, xmppstream.Header{From: handoffDomain, ID: "1", Version: "1.0"}, "<stream:features/>")
+	sc, err := conn.StreamConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := conn.StreamConn(); err != nil || again != sc {
+		t.Errorf("second StreamConn = %v, %v; want the same conn", again, err)
+	}
+	conn.Close() // closes sc
+	if b := <-sent; string(b) != "</stream:stream>" {
+		t.Errorf("the server received %q, want </stream:stream>", b)
+	}
+
+	conn, sent = pipeConn(t, xmppstream.Header{From: handoffDomain, ID: "1", Version: "1.0"}, "<stream:features/>")
+	sc, err = conn.StreamConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(sc, callerHeader+"<presence/>"); err != nil {
+		t.Fatal(err)
+	}
+	sc.Close()
+	if b := <-sent; string(b) != "<presence/>" {
+		t.Errorf("the server received %q, want only the caller's <presence/>", b)
 	}
 }

@@ -2,12 +2,13 @@ package dial_test
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
+	"io"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/dial"
@@ -20,7 +21,7 @@ func TestWebSocket_RouteAddrHostAndPath_A8(t *testing.T) {
 	srv := startHTTP(t, "127.0.0.2", issue(t, ca, urlHost), httpOpts{from: domain})
 	r := route(hacx.MethodWebSocket, srv.addr, 1) // chat.example.test resolves nowhere: only ip:port can work
 	c := dialOK(t, newDialer(ca), r)
-	if c.WebSocket == nil || c.Header.From != domain || c.Verified != dial.VerifiedWebPKI {
+	if c.Header.From != domain || c.Verified != dial.VerifiedWebPKI || c.Features != nil {
 		t.Fatalf("conn %+v", c)
 	}
 	hosts, paths := srv.seenHTTP()
@@ -30,20 +31,27 @@ func TestWebSocket_RouteAddrHostAndPath_A8(t *testing.T) {
 	if h := srv.seen(); len(h) != 1 || h[0].sni != "" || len(h[0].alpn) != 0 {
 		t.Errorf("ClientHello %+v: want no SNI and no ALPN (A5, A7)", h)
 	}
-	// The stream goes on: features come next, then the server echoes.
-	ctx := context.Background()
-	_, msg, err := c.WebSocket.Read(ctx)
+	// The stream goes on: the features come next, in their own message,
+	// then the server echoes each message.
+	sc, err := c.StreamConn()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := xmppstream.CheckWSFeatures(msg); err != nil {
-		t.Errorf("features: %v", err)
-	}
-	if err := c.WebSocket.Write(ctx, websocket.MessageText, []byte("<presence xmlns='jabber:client'/>")); err != nil {
+	sc.SetDeadline(time.Now().Add(20 * time.Second))
+	header := "<stream:stream to='" + domain + "' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+	if _, err := io.WriteString(sc, header+"<presence/>"); err != nil {
 		t.Fatal(err)
 	}
-	if _, msg, err := c.WebSocket.Read(ctx); err != nil || string(msg) != "<presence xmlns='jabber:client'/>" {
-		t.Errorf("echo %q %v", msg, err)
+	sp := xmppstream.NewSplitter(sc, 0)
+	if tok, err := sp.Next(); err != nil || tok.Kind != xmppstream.TokenOpen || tok.Header.From != domain {
+		t.Fatalf("header %q, %v", tok.Raw, err)
+	}
+	if tok, err := sp.Next(); err != nil || tok.Name != (xml.Name{Space: xmppstream.NSStream, Local: "features"}) {
+		t.Fatalf("features %q, %v", tok.Raw, err)
+	}
+	// The server got <presence/> as one namespace-complete message.
+	if tok, err := sp.Next(); err != nil || tok.Name != (xml.Name{Space: "jabber:client", Local: "presence"}) || !strings.Contains(string(tok.Raw), "xmlns='jabber:client'") {
+		t.Errorf("echo %q %v", tok.Raw, err)
 	}
 }
 
@@ -91,7 +99,7 @@ func TestBOSH_SessionCreated_A8_C4(t *testing.T) {
 	ca := newCA(t)
 	srv := startHTTP(t, "127.0.0.2", issue(t, ca, urlHost), httpOpts{from: domain})
 	c := dialOK(t, newDialer(ca), route(hacx.MethodBOSH, srv.addr, 1))
-	if c.BOSH == nil || c.BOSH.Session.SID != "sid-1" || c.Header.From != domain {
+	if c.Header.From != domain {
 		t.Fatalf("conn %+v", c)
 	}
 	hosts, paths := srv.seenHTTP()
@@ -149,32 +157,46 @@ func TestHTTPRoutes_NoGoroutineLeak_C5(t *testing.T) {
 	waitGoroutines(t, base)
 }
 
-// TestWebSocket_TLSUnderneath: WebSocketTLS is the connection the
-// WebSocket runs on: closing it ends a WebSocket read at once, which
-// the WebSocket's own Close would not against a silent peer.
-func TestWebSocket_TLSUnderneath(t *testing.T) {
+// TestWebSocket_CloseEndsBlockedRead: closing the stream conn while a
+// Read waits (the echo server sends nothing after the features) ends the
+// Read at once: Close ends the stream with <close/>, which the echo
+// server sends back, and the WebSocket with its close handshake.
+func TestWebSocket_CloseEndsBlockedRead(t *testing.T) {
 	ca := newCA(t)
 	srv := startHTTP(t, "127.0.0.1", issue(t, ca, domain), httpOpts{from: domain})
 	c := dialOK(t, newDialer(ca), route(hacx.MethodWebSocket, srv.addr, 1))
-	if c.WebSocketTLS == nil {
-		t.Fatal("no WebSocketTLS")
-	}
-	if got := c.WebSocketTLS.RemoteAddr().String(); got != srv.addr.String() {
-		t.Errorf("WebSocketTLS to %s, the route is %s", got, srv.addr)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if _, _, err := c.WebSocket.Read(ctx); err != nil { // the features
+	sc, err := c.StreamConn()
+	if err != nil {
 		t.Fatal(err)
+	}
+	if la, ra := sc.LocalAddr(), sc.RemoteAddr(); la == nil || ra.String() != srv.addr.String() {
+		t.Errorf("addresses %v -> %v, the route is %s", la, ra, srv.addr)
+	}
+	sp := xmppstream.NewSplitter(sc, 0)
+	for range 2 { // the header and the features
+		if _, err := sp.Next(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	read := make(chan error, 1)
 	go func() {
-		_, _, err := c.WebSocket.Read(ctx) // the echo server sends nothing more
-		read <- err
+		for { // the echo of Close's <close/> may come first
+			if _, err := sp.Next(); err != nil {
+				read <- err
+				return
+			}
+		}
 	}()
-	c.WebSocketTLS.NetConn().Close()
-	if err := <-read; err == nil || ctx.Err() != nil {
-		t.Errorf("read after closing the connection underneath: %v (ctx %v)", err, ctx.Err())
+	start := time.Now()
+	if err := sc.Close(); err != nil {
+		t.Errorf("Close: %v", err)
 	}
-	c.WebSocket.CloseNow()
+	select {
+	case <-read:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Read still waits after Close")
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("Close took %v", el)
+	}
 }

@@ -50,7 +50,7 @@ func (d *Dialer) tryStartTLS(ctx context.Context, a *attempt, domain string, kin
 	return &Conn{
 		Domain: domain, Kind: kind, Route: a.route,
 		Header: hdr, Features: post, Verified: a.how(),
-		TLS: tc.ConnectionState(), NetConn: tc,
+		TLS: tc.ConnectionState(), t: &tlsTransport{nc: tc},
 	}, nil
 }
 

@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"hacx.dev/hacx"
@@ -55,7 +58,7 @@ func (d *Dialer) tryTLS(ctx context.Context, a *attempt, domain string, kind hac
 	return &Conn{
 		Domain: domain, Kind: kind, Route: a.route,
 		Header: hdr, Features: feats, Verified: a.how(),
-		TLS: tc.ConnectionState(), NetConn: tc,
+		TLS: tc.ConnectionState(), t: &tlsTransport{nc: tc},
 	}, nil
 }
 
@@ -92,4 +95,97 @@ func (d *Dialer) exchangeHeaders(ctx context.Context, tc *tls.Conn, domain strin
 	}
 	tc.SetDeadline(time.Time{})
 	return hdr, feats, nil
+}
+
+// tlsTransport is a direct TLS or STARTTLS connection, positioned just
+// after the server's <stream:features/> (for STARTTLS, those of the
+// stream restarted over TLS).
+type tlsTransport struct{ nc net.Conn } // a *tls.Conn, but for tests
+
+func (t *tlsTransport) stream(c *Conn) (net.Conn, error) {
+	return &tlsStream{Conn: t.nc, open: opening{c: c}, abs: headerAbsorber{domain: c.Domain, kind: c.Kind}}, nil
+}
+
+func (t *tlsTransport) close() error {
+	// A peer that does not read never holds Close up for long.
+	t.nc.SetWriteDeadline(time.Now().Add(closeGrace))
+	t.nc.Write([]byte("</stream:stream>"))
+	return t.nc.Close()
+}
+
+// tlsStream is the stream conn of a TLS route: after the opening and the
+// caller's header, bytes pass through both ways unchanged.
+type tlsStream struct {
+	net.Conn // deadlines, addresses, Read and Write once past the opening
+	open     opening
+
+	wrote   atomic.Bool // the caller has written: the stream is no longer the dialer's
+	passing atomic.Bool // the caller's header is absorbed: writes go straight through
+	wmu     sync.Mutex  // guards abs while the header is being absorbed
+	abs     headerAbsorber
+}
+
+func (s *tlsStream) Write(p []byte) (int, error) {
+	if s.passing.Load() {
+		return s.Conn.Write(p)
+	}
+	s.wrote.Store(true)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.passing.Load() { // another writer finished the header meanwhile
+		return s.Conn.Write(p)
+	}
+	rest, done, err := s.abs.write(p)
+	if err != nil {
+		return 0, fmt.Errorf("dial: stream conn: %w", err)
+	}
+	if !done {
+		return len(p), nil
+	}
+	s.open.from.Store(&s.abs.hdr.From)
+	s.passing.Store(true)
+	if len(rest) == 0 {
+		return len(p), nil
+	}
+	// Bytes after the header in the same write (a pipelining client)
+	// belong to the server.
+	n, err := s.Conn.Write(rest)
+	if err != nil {
+		return len(p) - len(rest) + n, err
+	}
+	return len(p), nil
+}
+
+func (s *tlsStream) Read(p []byte) (int, error) {
+	if n, ok := s.open.read(p); ok {
+		return n, nil
+	}
+	return s.Conn.Read(p)
+}
+
+// ConnectionState is the state of the server's TLS connection, for SASL
+// channel binding.
+func (s *tlsStream) ConnectionState() tls.ConnectionState {
+	if tc, ok := s.Conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
+		return tc.ConnectionState()
+	}
+	return tls.ConnectionState{}
+}
+
+// CloseWrite ends the caller's side: a TLS close_notify.
+func (s *tlsStream) CloseWrite() error {
+	if cw, ok := s.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// Close closes the connection; a stream the caller never wrote to is
+// still the dialer's and gets its </stream:stream> first.
+func (s *tlsStream) Close() error {
+	if !s.wrote.Load() {
+		s.Conn.SetWriteDeadline(time.Now().Add(closeGrace))
+		s.Conn.Write([]byte("</stream:stream>"))
+	}
+	return s.Conn.Close()
 }

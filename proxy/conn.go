@@ -35,6 +35,15 @@ type conn struct {
 	cc  net.Conn // raw, or the local TLS connection after STARTTLS
 	up  *dial.Conn
 	wmu sync.Mutex // one writer at a time on cc, element by element
+	// ended: the client's stream got its end from the proxy (a stream
+	// error): what the upstream still sends is dropped.
+	ended bool
+
+	// sc is up's stream conn: the RFC 6120 byte stream whatever the
+	// route's method; upAhead is what the proxy read of it past the
+	// first features, for the client.
+	sc      net.Conn
+	upAhead []byte
 
 	domain    string
 	from      string       // the client's from=, sent upstream on s2s streams
@@ -44,10 +53,9 @@ type conn struct {
 	last      atomic.Int64 // unix nanoseconds of the last byte moved
 	stopping  atomic.Bool  // Shutdown asked for a polite end
 	relaying  atomic.Bool  // past the opening exchange
-	pinging   atomic.Bool  // a WebSocket ping is in flight
 	outcome   string       // for the log line: "closed", "remote-connection-failed", ...
 	omu       sync.Mutex
-	bg        sync.WaitGroup // pings and other helpers, waited before serve returns
+	bg        sync.WaitGroup // helpers, waited before serve returns
 	idle      *time.Timer
 }
 
@@ -79,28 +87,45 @@ func (c *conn) client() net.Conn {
 func (c *conn) writeClient(b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.ended {
+		return errClientEnded
+	}
+	return c.writeClientLocked(b)
+}
+
+func (c *conn) writeClientLocked(b []byte) error {
 	n, err := c.client().Write(b)
 	c.toClient.Add(int64(n))
-	c.srv.Metrics.addBytes(0, int64(n))
+	c.srv.metrics().ConnBytes(0, int64(n))
 	if n > 0 {
 		c.touch()
 	}
 	return err
 }
 
+// errClientEnded is what writes to a client whose stream the proxy ended
+// get.
+var errClientEnded = errors.New("proxy: the client's stream has ended")
+
 // failClient sends a stream error and the end of the stream, bounded so
-// that a client that does not read cannot hold the proxy.
+// that a client that does not read cannot hold the proxy; the client's
+// stream is over, and nothing more is written to it.
 func (c *conn) failClient(condition, text string) {
 	c.setOutcome(condition)
-	cc := c.client()
-	cc.SetWriteDeadline(time.Now().Add(closeGrace))
-	c.writeClient(streamError(condition, text))
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.ended {
+		return
+	}
+	c.ended = true
+	c.client().SetWriteDeadline(time.Now().Add(closeGrace))
+	c.writeClientLocked(streamError(condition, text))
 }
 
 // serve runs the connection from the client's header to the end.
 func (c *conn) serve() {
-	c.srv.Metrics.open(c.kind)
-	defer c.srv.Metrics.done(c.kind)
+	c.srv.metrics().ConnOpened(c.kind)
+	defer c.srv.metrics().ConnClosed(c.kind)
 	// Serve's ctx ending ends the connection at once, whatever it is
 	// blocked in (a header read, a byte copy).
 	stopAbort := context.AfterFunc(c.ctx, c.abort)
@@ -113,10 +138,12 @@ func (c *conn) serve() {
 		if idle != nil {
 			idle.Stop()
 		}
-		// A relay ends the upstream stream itself (</stream:stream>,
-		// <close/>, a BOSH terminate); only an opening that failed after
-		// the dial still owes the upstream its goodbye.
-		c.closeUpstream(!c.relaying.Load())
+		// An opening that failed after the dial still owes the upstream
+		// its goodbye, which closing the dial.Conn says as long as
+		// nothing was written to its stream; a relay has ended the
+		// upstream stream itself (</stream:stream>, <close/>, a BOSH
+		// terminate) or been cut short.
+		c.closeUpstream()
 		c.client().Close()
 		c.raw.Close()
 		c.bg.Wait()
@@ -132,14 +159,7 @@ func (c *conn) serve() {
 	if c.stopping.Load() { // Shutdown came during the opening exchange
 		c.interruptClient()
 	}
-	switch {
-	case c.up.NetConn != nil:
-		c.relayTLS(sp, pending)
-	case c.up.WebSocket != nil:
-		c.relayWebSocket(sp, pending)
-	case c.up.BOSH != nil:
-		c.relayBOSH(sp, pending)
-	}
+	c.relay(sp, pending)
 	c.setOutcome("closed")
 }
 
@@ -174,7 +194,7 @@ func (c *conn) checkIdle() {
 		c.mu.Unlock()
 		return
 	}
-	c.srv.Metrics.refuse("idle")
+	c.srv.metrics().Refused(RefusedIdle)
 	c.failClient("connection-timeout", fmt.Sprintf("nothing moved on this connection for %s", d))
 	c.abort()
 }
@@ -185,7 +205,7 @@ func (c *conn) checkIdle() {
 // </stream:stream> would, so the server's goodbye reaches the client.
 func (c *conn) goodbye() {
 	c.stopping.Store(true)
-	c.srv.Metrics.refuse("shutdown")
+	c.srv.metrics().Refused(RefusedShutdown)
 	c.setOutcome("shutdown")
 	if !c.relaying.Load() {
 		c.abort()
@@ -199,34 +219,25 @@ func (c *conn) interruptClient() {
 	c.client().SetReadDeadline(time.Now())
 }
 
-// abort closes everything at once.
+// abort closes everything at once. The upstream is closed beside it: its
+// transport's close is bounded by dial's grace period (a WebSocket close
+// handshake, a BOSH terminate) but need not hold up the caller, and
+// serve's own closeUpstream waits for it.
 func (c *conn) abort() {
 	c.cancel()
-	c.closeUpstream(false)
+	go c.closeUpstream()
 	c.client().Close()
 	c.raw.Close()
 }
 
-// closeUpstream releases the upstream; politely means the transport's own
-// goodbye (bounded by dial's grace period).
-func (c *conn) closeUpstream(politely bool) {
+// closeUpstream closes the dial.Conn (and so its stream conn); a second
+// call waits for the first to finish.
+func (c *conn) closeUpstream() {
 	c.mu.Lock()
 	up := c.up
 	c.mu.Unlock()
-	if up == nil {
-		return
-	}
-	if politely {
+	if up != nil {
 		up.Close()
-		return
-	}
-	switch {
-	case up.NetConn != nil:
-		up.NetConn.Close()
-	case up.WebSocket != nil:
-		cutWebSocket(up) // also ends a closeWebSocket under way
-	case up.BOSH != nil:
-		up.BOSH.Client.CloseIdleConnections()
 	}
 }
 
@@ -258,8 +269,11 @@ func (c *conn) handshakeFailed(err error) {
 
 // open reads the client's stream header, dials the domain it names and
 // answers with the upstream's header and features (offering local
-// STARTTLS when configured). It returns the splitter reading the client,
-// and an element the client sent that the relay must forward first.
+// STARTTLS when configured). The client's header that starts the relayed
+// stream (the one after local STARTTLS, if any) goes to the upstream's
+// stream conn, which absorbs it: the server has the dialer's. open
+// returns the splitter reading the client, and an element the client
+// sent that the relay must forward first.
 func (c *conn) open() (*xmppstream.Splitter, *xmppstream.Token, error) {
 	headerTimeout := orDefault(c.srv.HeaderTimeout, DefaultHeaderTimeout)
 	c.raw.SetReadDeadline(time.Now().Add(headerTimeout))
@@ -270,7 +284,7 @@ func (c *conn) open() (*xmppstream.Splitter, *xmppstream.Token, error) {
 		c.writeHeader(&xmppstream.Header{ID: newID()})
 		return nil, nil, err
 	}
-	c.domain, c.from = hdr.To, hdr.From
+	c.domain, c.from = hdr.Header.To, hdr.Header.From
 	c.raw.SetReadDeadline(time.Time{})
 
 	up, err := c.dial()
@@ -293,7 +307,7 @@ func (c *conn) open() (*xmppstream.Splitter, *xmppstream.Token, error) {
 		return nil, nil, err
 	}
 	if cfg == nil {
-		return sp, nil, nil
+		return sp, nil, c.startUpstream(hdr)
 	}
 
 	// Local STARTTLS (RFC 6120 section 5.4), answered here, never upstream.
@@ -304,11 +318,11 @@ func (c *conn) open() (*xmppstream.Splitter, *xmppstream.Token, error) {
 	}
 	if tok.Kind != xmppstream.TokenElement || tok.Name != (xml.Name{Space: nsTLS, Local: "starttls"}) {
 		if c.srv.TLSRequired {
-			c.srv.Metrics.refuse("bad-stream")
+			c.srv.metrics().Refused(RefusedBadStream)
 			return nil, nil, &openError{condition: "policy-violation", text: "this proxy requires STARTTLS first"}
 		}
 		c.raw.SetReadDeadline(time.Time{})
-		return sp, &tok, nil
+		return sp, &tok, c.startUpstream(hdr)
 	}
 	if len(bytes.TrimLeft(sp.Buffered(), " \t\r\n")) > 0 {
 		// RFC 6120 section 5.4.3.3: nothing but whitespace may follow
@@ -327,7 +341,8 @@ func (c *conn) open() (*xmppstream.Splitter, *xmppstream.Token, error) {
 	c.cc = tc
 	c.mu.Unlock()
 	sp = xmppstream.NewSplitter(tc, c.srv.MaxElement)
-	if _, err := c.readHeader(sp); err != nil {
+	hdr, err = c.readHeader(sp)
+	if err != nil {
 		// A new stream over TLS: the error needs a header of its own.
 		c.writeHeader(&xmppstream.Header{From: c.domain, ID: newID()})
 		return nil, nil, err
@@ -336,34 +351,44 @@ func (c *conn) open() (*xmppstream.Splitter, *xmppstream.Token, error) {
 	if err := c.writeClientOpen(upHdr, rewriteFeatures(features, false, false)); err != nil {
 		return nil, nil, err
 	}
-	return sp, nil, nil
+	return sp, nil, c.startUpstream(hdr)
+}
+
+// startUpstream writes the client's header to the upstream's stream conn,
+// which checks and absorbs it, so that the stream goes on where the
+// dialer left it.
+func (c *conn) startUpstream(hdr xmppstream.Token) error {
+	if _, err := c.sc.Write(hdr.Raw); err != nil {
+		return &openError{condition: "undefined-condition", text: "hacx proxy could not start the stream to " + c.domain + ": " + err.Error(), err: err}
+	}
+	return nil
 }
 
 // readHeader reads the client's stream header and checks what the proxy
 // needs: the content namespace of its kind, version 1.x and a to.
-func (c *conn) readHeader(sp *xmppstream.Splitter) (*xmppstream.Header, error) {
+func (c *conn) readHeader(sp *xmppstream.Splitter) (xmppstream.Token, error) {
 	tok, err := nextToken(sp)
 	if err != nil {
-		return nil, clientError(err)
+		return tok, clientError(err)
 	}
 	if tok.Kind != xmppstream.TokenOpen {
-		c.srv.Metrics.refuse("bad-stream")
-		return nil, &openError{condition: "not-well-formed", text: "expected a stream header"}
+		c.srv.metrics().Refused(RefusedBadStream)
+		return tok, &openError{condition: "not-well-formed", text: "expected a stream header"}
 	}
 	c.streamTag = sp.StreamName()
 	h := tok.Header
 	switch {
 	case h.NS != c.kind.Namespace():
-		c.srv.Metrics.refuse("bad-stream")
-		return nil, &openError{condition: "invalid-namespace", text: fmt.Sprintf("this listener relays %s streams (%s), not %q", c.kind, c.kind.Namespace(), h.NS)}
+		c.srv.metrics().Refused(RefusedBadStream)
+		return tok, &openError{condition: "invalid-namespace", text: fmt.Sprintf("this listener relays %s streams (%s), not %q", c.kind, c.kind.Namespace(), h.NS)}
 	case !strings.HasPrefix(h.Version, "1."):
-		c.srv.Metrics.refuse("bad-stream")
-		return nil, &openError{condition: "unsupported-version", text: "version 1.0 is required"}
+		c.srv.metrics().Refused(RefusedBadStream)
+		return tok, &openError{condition: "unsupported-version", text: "version 1.0 is required"}
 	case h.To == "":
-		c.srv.Metrics.refuse("bad-stream")
-		return nil, &openError{condition: "host-unknown", text: "the stream header has no to: the proxy needs the domain to connect to"}
+		c.srv.metrics().Refused(RefusedBadStream)
+		return tok, &openError{condition: "host-unknown", text: "the stream header has no to: the proxy needs the domain to connect to"}
 	}
-	return h, nil
+	return tok, nil
 }
 
 // nextToken skips whitespace keepalives.
@@ -418,7 +443,7 @@ func (c *conn) dial() (*dial.Conn, error) {
 		up, err = d.Dial(ctx, c.domain)
 	}
 	if err != nil {
-		c.srv.Metrics.upstreamFailed(c.kind)
+		c.srv.metrics().UpstreamFailed(c.kind)
 		return nil, &openError{condition: "remote-connection-failed", text: fmt.Sprintf("hacx proxy could not reach %s: %v", c.domain, err), err: err}
 	}
 	c.mu.Lock()
@@ -427,72 +452,62 @@ func (c *conn) dial() (*dial.Conn, error) {
 	if c.ctx.Err() != nil { // aborted while dialing: abort missed up
 		return nil, c.ctx.Err()
 	}
-	c.srv.Metrics.winner(up.Route)
+	c.srv.metrics().RouteWon(up.Route)
 	c.srv.log().Debug("proxy: upstream connected", "domain", c.domain, "route", up.Route.String(), "verified", up.Verified)
 	return up, nil
 }
 
-// firstFeatures returns the upstream's first <stream:features/>: read by
-// the dialer for direct TLS, the next message for WebSocket, in the
-// session creation response or the next response for BOSH.
+// firstFeatures takes the upstream's stream conn and reads its first
+// <stream:features/>: the dialer read them over TLS and the stream conn
+// replays them after the rebuilt header; over WebSocket they are the next
+// message; over BOSH they came in the session creation response or come
+// in the next one. What the reading took past them is kept for the
+// client (upAhead).
 func (c *conn) firstFeatures(up *dial.Conn) ([]byte, error) {
 	fail := func(err error) error {
-		c.srv.Metrics.upstreamFailed(c.kind)
+		c.srv.metrics().UpstreamFailed(c.kind)
 		return &openError{condition: "remote-connection-failed", text: fmt.Sprintf("hacx proxy reached %s over %s but got no stream features: %v", c.domain, up.Route, err), err: err}
 	}
+	up.MaxElement = c.srv.MaxElement
+	sc, err := up.StreamConn()
+	if err != nil {
+		return nil, fail(err)
+	}
+	c.mu.Lock()
+	c.sc = sc
+	c.mu.Unlock()
 	timeout := orDefault(c.srv.dialer().StreamTimeout, dial.DefaultStreamTimeout)
+	if up.Route.Method == hacx.MethodBOSH {
+		// The request that fetches late features may be held for the
+		// session's wait (at most what the dialer asked for).
+		timeout += xmppstream.BOSHWait * time.Second
+	}
+	sc.SetReadDeadline(time.Now().Add(timeout))
+	defer sc.SetReadDeadline(time.Time{})
+	usp := xmppstream.NewSplitter(sc, xmppstream.DefaultMaxElement)
+	if tok, err := nextToken(usp); err != nil || tok.Kind != xmppstream.TokenOpen {
+		if err == nil {
+			err = fmt.Errorf("got %s where the stream header was expected", tok.Kind)
+		}
+		return nil, fail(err)
+	}
+	tok, err := nextToken(usp)
+	if err != nil {
+		return nil, fail(err)
+	}
 	switch {
-	case up.NetConn != nil:
-		return up.Features, nil
-	case up.WebSocket != nil:
-		up.WebSocket.SetReadLimit(xmppstream.DefaultMaxElement + 4096)
-		ctx, cancel := context.WithTimeout(c.ctx, timeout)
-		defer cancel()
-		_, msg, err := up.WebSocket.Read(ctx)
-		if err != nil {
-			return nil, fail(err)
-		}
-		f, err := xmppstream.CheckWSFeatures(msg)
-		if err != nil {
-			return nil, fail(err)
-		}
-		return f, nil
-	case up.BOSH != nil:
-		if f := up.BOSH.Session.Features; len(f) > 0 {
-			return f, nil
-		}
-		ctx, cancel := context.WithTimeout(c.ctx, timeout+time.Duration(up.BOSH.Session.Wait)*time.Second)
-		defer cancel()
-		resp, err := up.BOSH.Post(ctx, xmppstream.BOSHWrap(up.BOSH.Session.SID, up.BOSH.NextRID()))
-		if err != nil {
-			return nil, fail(err)
-		}
-		children, term, err := xmppstream.BOSHChildren(resp)
-		if err == nil && term != "" {
-			err = &xmppstream.StreamError{Condition: term}
-		}
-		if err != nil {
-			return nil, fail(err)
-		}
-		for _, ch := range children {
-			if bytesHasPrefixName(ch, "features") {
-				return ch, nil
-			}
-		}
-		return nil, fail(errors.New("the first response carried no <stream:features/>"))
+	case tok.Name == xml.Name{Space: xmppstream.NSStream, Local: "error"}:
+		return nil, fail(fmt.Errorf("the server sent a stream error: %s", tok.Raw))
+	case tok.Kind != xmppstream.TokenElement || tok.Name != (xml.Name{Space: xmppstream.NSStream, Local: "features"}):
+		return nil, fail(fmt.Errorf("got %q where <stream:features/> was expected", tok.Raw))
 	}
-	return nil, fail(errors.New("no transport"))
-}
-
-// bytesHasPrefixName reports whether the element in b is named local
-// (with any prefix).
-func bytesHasPrefixName(b []byte, local string) bool {
-	_, _, name := startTagEnd(b)
-	n := string(name)
-	if i := strings.IndexByte(n, ':'); i >= 0 {
-		n = n[i+1:]
+	c.upAhead = bytes.Clone(usp.Buffered())
+	if bytes.HasPrefix(tok.Raw, []byte("<stream:")) {
+		return tok.Raw, nil // byte for byte under the proxy's header, which declares stream
 	}
-	return n == local
+	// Another prefix, declared on the upstream's header: the element
+	// must carry the declaration under the proxy's.
+	return usp.Complete(tok), nil
 }
 
 func (c *conn) writeHeader(h *xmppstream.Header) {

@@ -12,11 +12,9 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/dial"
@@ -291,46 +289,55 @@ func waitGoroutines(t *testing.T, n int) {
 
 func contains(b []byte, s string) bool { return bytes.Contains(b, []byte(s)) }
 
-// metricValue finds the sample of family name whose label values are
-// labels, in order.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels ...string) *dto.Metric {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			if len(m.GetLabel()) != len(labels) {
-				continue
-			}
-			for i, l := range m.GetLabel() {
-				if l.GetValue() != labels[i] {
-					continue next
-				}
-			}
-			return m
-		}
-	}
-	return nil
+// recMetrics is a proxy.Metrics that keeps its counts under the names
+// and labels "hacx proxy" exports them with, for counter and gauge.
+type recMetrics struct {
+	mu sync.Mutex
+	m  map[string]float64 // name and label values, space-separated
 }
 
-func counter(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
-	t.Helper()
-	if m := metricValue(t, reg, name, labels...); m != nil {
-		return m.GetCounter().GetValue()
-	}
-	return 0
+func newRecMetrics() *recMetrics { return &recMetrics{m: map[string]float64{}} }
+
+func (r *recMetrics) add(v float64, name string, labels ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.m[strings.Join(append([]string{name}, labels...), " ")] += v
 }
 
-func gauge(t *testing.T, reg *prometheus.Registry, name string, labels ...string) float64 {
+func (r *recMetrics) ConnOpened(k hacx.Kind) {
+	r.add(1, "hacx_proxy_connections_total", k.String())
+	r.add(1, "hacx_proxy_connections_active", k.String())
+}
+
+func (r *recMetrics) ConnClosed(k hacx.Kind) { r.add(-1, "hacx_proxy_connections_active", k.String()) }
+
+func (r *recMetrics) ConnBytes(toServer, toClient int64) {
+	r.add(float64(toServer), "hacx_proxy_bytes_total", "to_server")
+	r.add(float64(toClient), "hacx_proxy_bytes_total", "to_client")
+}
+
+func (r *recMetrics) RouteWon(rt hacx.Route) {
+	r.add(1, "hacx_proxy_route_winners_total", string(rt.Method), string(rt.Source))
+}
+
+func (r *recMetrics) UpstreamFailed(k hacx.Kind) {
+	r.add(1, "hacx_proxy_upstream_failures_total", k.String())
+}
+
+func (r *recMetrics) Refused(reason string) { r.add(1, "hacx_proxy_refused_total", reason) }
+
+func (r *recMetrics) value(name string, labels ...string) float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m[strings.Join(append([]string{name}, labels...), " ")]
+}
+
+func counter(t *testing.T, r *recMetrics, name string, labels ...string) float64 {
 	t.Helper()
-	if m := metricValue(t, reg, name, labels...); m != nil {
-		return m.GetGauge().GetValue()
-	}
-	return 0
+	return r.value(name, labels...)
+}
+
+func gauge(t *testing.T, r *recMetrics, name string, labels ...string) float64 {
+	t.Helper()
+	return r.value(name, labels...)
 }

@@ -1,99 +1,55 @@
 package proxy
 
-import (
-	"github.com/prometheus/client_golang/prometheus"
+import "hacx.dev/hacx"
 
-	"hacx.dev/hacx"
+// Metrics receives what a Server counts. The proxy calls it from many
+// connections at once, so an implementation must be safe for concurrent
+// use and cheap: ConnBytes is called for every read relayed. A nil
+// Server.Metrics counts nothing; "hacx proxy" exports these counts to
+// Prometheus.
+type Metrics interface {
+	// ConnOpened is called when a connection of kind is accepted for
+	// relaying, ConnClosed when it ends.
+	ConnOpened(kind hacx.Kind)
+	ConnClosed(kind hacx.Kind)
+	// ConnBytes adds bytes relayed, counted on the local side: toServer
+	// read from the local client and passed upstream, toClient written to
+	// it.
+	ConnBytes(toServer, toClient int64)
+	// RouteWon is called when the upstream is connected, with the route
+	// that won.
+	RouteWon(r hacx.Route)
+	// UpstreamFailed is called when no route reached the domain's XMPP
+	// service for a connection of kind.
+	UpstreamFailed(kind hacx.Kind)
+	// Refused is called when the proxy refuses or ends a connection
+	// itself, with the reason: RefusedLimit, RefusedIdle,
+	// RefusedBadStream, RefusedOversized or RefusedShutdown.
+	Refused(reason string)
+}
+
+// Reasons given to Metrics.Refused.
+const (
+	RefusedLimit     = "limit"      // over MaxConns
+	RefusedIdle      = "idle"       // nothing moved for IdleTimeout
+	RefusedBadStream = "bad-stream" // the client's input is not an acceptable stream
+	RefusedOversized = "oversized"  // an element larger than MaxElement
+	RefusedShutdown  = "shutdown"   // ended by Shutdown
 )
 
-// Metrics are the Prometheus collectors of a Server. NewMetrics registers
-// them on a registry the caller owns, so that an embedding program keeps
-// control of its /metrics. A nil *Metrics records nothing.
-type Metrics struct {
-	active   *prometheus.GaugeVec
-	total    *prometheus.CounterVec
-	bytes    *prometheus.CounterVec
-	winners  *prometheus.CounterVec
-	failures *prometheus.CounterVec
-	refused  *prometheus.CounterVec
-}
+// noMetrics is the Metrics of a Server whose Metrics is nil.
+type noMetrics struct{}
 
-// NewMetrics creates the collectors and registers them on reg.
-func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
-	m := &Metrics{
-		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "hacx_proxy_connections_active",
-			Help: "Connections being relayed now, by kind (client, server).",
-		}, []string{"kind"}),
-		total: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hacx_proxy_connections_total",
-			Help: "Connections accepted, by kind (client, server).",
-		}, []string{"kind"}),
-		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hacx_proxy_bytes_total",
-			Help: "Bytes relayed, by direction (to_server: from local clients; to_client: from upstream servers), counted on the local side.",
-		}, []string{"direction"}),
-		winners: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hacx_proxy_route_winners_total",
-			Help: "Upstream connections made, by the winning route's method (tls, websocket, bosh) and discovery source (hacx, srv, ...).",
-		}, []string{"method", "source"}),
-		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hacx_proxy_upstream_failures_total",
-			Help: "Connections for which no route reached the domain's XMPP service, by kind.",
-		}, []string{"kind"}),
-		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hacx_proxy_refused_total",
-			Help: "Connections refused or ended by the proxy, by reason (limit, idle, bad-stream, oversized, shutdown).",
-		}, []string{"reason"}),
-	}
-	for _, c := range []prometheus.Collector{m.active, m.total, m.bytes, m.winners, m.failures, m.refused} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
-}
+func (noMetrics) ConnOpened(hacx.Kind)     {}
+func (noMetrics) ConnClosed(hacx.Kind)     {}
+func (noMetrics) ConnBytes(int64, int64)   {}
+func (noMetrics) RouteWon(hacx.Route)      {}
+func (noMetrics) UpstreamFailed(hacx.Kind) {}
+func (noMetrics) Refused(string)           {}
 
-func (m *Metrics) open(k hacx.Kind) {
-	if m == nil {
-		return
+func (s *Server) metrics() Metrics {
+	if s.Metrics != nil {
+		return s.Metrics
 	}
-	m.total.WithLabelValues(k.String()).Inc()
-	m.active.WithLabelValues(k.String()).Inc()
-}
-
-func (m *Metrics) done(k hacx.Kind) {
-	if m == nil {
-		return
-	}
-	m.active.WithLabelValues(k.String()).Dec()
-}
-
-func (m *Metrics) addBytes(toServer, toClient int64) {
-	if m == nil {
-		return
-	}
-	m.bytes.WithLabelValues("to_server").Add(float64(toServer))
-	m.bytes.WithLabelValues("to_client").Add(float64(toClient))
-}
-
-func (m *Metrics) winner(r hacx.Route) {
-	if m == nil {
-		return
-	}
-	m.winners.WithLabelValues(string(r.Method), string(r.Source)).Inc()
-}
-
-func (m *Metrics) upstreamFailed(k hacx.Kind) {
-	if m == nil {
-		return
-	}
-	m.failures.WithLabelValues(k.String()).Inc()
-}
-
-func (m *Metrics) refuse(reason string) {
-	if m == nil {
-		return
-	}
-	m.refused.WithLabelValues(reason).Inc()
+	return noMetrics{}
 }

@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/hacxtest"
 	"hacx.dev/hacx/internal/loopback"
@@ -347,12 +345,8 @@ func TestUpstream_AllDead_C3(t *testing.T) {
 		}
 		routes = append(routes, hacx.Route{Method: hacx.MethodTLS, Addr: a, SNI: domain, HasSNI: true, Source: hacx.SourceHACX, Index: i + 1})
 	}
-	reg := prometheus.NewRegistry()
-	m, err := proxy.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, addr := b.startProxy(t, routes, func(s *proxy.Server) { s.Metrics = m })
+	reg := newRecMetrics()
+	_, addr := b.startProxy(t, routes, func(s *proxy.Server) { s.Metrics = reg })
 	cl := dialClient(t, addr)
 	cl.open(domain, hacx.Client)
 	if h := cl.expect(xmppstream.TokenOpen, "").Header; h.From != domain {
@@ -687,14 +681,10 @@ func TestNoGoroutineLeak(t *testing.T) {
 // bytes; metrics count the connection, its bytes and the winning route.
 func TestMetricsAndLog(t *testing.T) {
 	b := newBed(t)
-	reg := prometheus.NewRegistry()
-	m, err := proxy.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg := newRecMetrics()
 	var logBuf testbed.SyncBuffer
 	srv, addr := b.startProxy(t, []hacx.Route{b.echoRoute(t, hacx.MethodWebSocket, loopback.EchoConfig{})}, func(s *proxy.Server) {
-		s.Metrics = m
+		s.Metrics = reg
 		s.Logger = slog.New(slog.NewTextHandler(&logBuf, nil))
 	})
 	cl := openThrough(t, addr)
@@ -875,12 +865,8 @@ func TestShutdown_TLSMidElement(t *testing.T) {
 	}
 	t.Cleanup(func() { up.Close() })
 	r := hacx.Route{Method: hacx.MethodTLS, Addr: up.Addr(), SNI: domain, HasSNI: true, Source: hacx.SourceStatic, Index: 1}
-	reg := prometheus.NewRegistry()
-	m, err := proxy.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, addr := b.startProxy(t, []hacx.Route{r}, func(s *proxy.Server) { s.Metrics = m })
+	reg := newRecMetrics()
+	srv, addr := b.startProxy(t, []hacx.Route{r}, func(s *proxy.Server) { s.Metrics = reg })
 	between := openThrough(t, addr)
 	exchange(t, between)
 	inside := openThrough(t, addr)

@@ -68,8 +68,8 @@ type Server struct {
 	// no bound.
 	MaxConns int
 	// MaxElement bounds one top-level element the client sends over
-	// WebSocket or BOSH, where the proxy must cut the stream into
-	// elements; larger is a <policy-violation/>. 0 means
+	// WebSocket or BOSH, where the stream is cut into elements (the
+	// dial.Conn's MaxElement); larger is a <policy-violation/>. 0 means
 	// xmppstream.DefaultMaxElement. (Direct TLS streams are copied as
 	// bytes; the upstream server applies its own bound.)
 	MaxElement int
@@ -91,9 +91,9 @@ type Server struct {
 	// TLSConfig).
 	TLSRequired bool
 
-	// Metrics, when set, records connections, bytes, winning routes and
-	// upstream failures.
-	Metrics *Metrics
+	// Metrics, when set, counts connections, bytes, winning routes,
+	// upstream failures and refusals; nil counts nothing.
+	Metrics Metrics
 
 	mu        sync.Mutex
 	listeners map[*net.Listener]struct{}
@@ -245,7 +245,7 @@ func (s *Server) start(ctx context.Context, nc net.Conn) {
 	max := s.maxConns()
 	if n := s.active.Add(1); max >= 0 && n > max {
 		s.active.Add(-1)
-		s.Metrics.refuse("limit")
+		s.metrics().Refused(RefusedLimit)
 		s.log().Warn("proxy: connection refused: too many connections", "remote", nc.RemoteAddr().String(), "max", max)
 		s.wg.Add(1)
 		go func() {

@@ -23,6 +23,9 @@ func TestDeps(t *testing.T) {
 		// Metrics go through serve.Metrics; Prometheus is wired in
 		// cmd/hacx, so embedding serve does not link it.
 		{[]string{"hacx.dev/hacx/serve"}, "github.com/prometheus/client_golang/prometheus"},
+		// Likewise proxy.Metrics: the proxy and the dialer under it link
+		// no Prometheus.
+		{[]string{"hacx.dev/hacx/proxy", "hacx.dev/hacx/dial"}, "github.com/prometheus/client_golang/prometheus"},
 	} {
 		out, err := exec.Command("go", append([]string{"list", "-deps"}, tt.pkgs...)...).Output()
 		if err != nil {

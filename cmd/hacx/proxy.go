@@ -159,7 +159,7 @@ func runProxy(ctx context.Context, sio *stdio, args []string) error {
 	}
 
 	reg := prometheus.NewRegistry()
-	metrics, err := proxy.NewMetrics(reg)
+	metrics, err := newProxyMetrics(reg)
 	if err != nil {
 		return err
 	}
