@@ -15,13 +15,14 @@ import (
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/dial"
 	"hacx.dev/hacx/discover"
+	"hacx.dev/hacx/internal/audit"
 	"hacx.dev/hacx/xmppstream"
 )
 
 func init() {
 	register(&command{
 		name:  "check",
-		args:  "[--server] [--json] [--all] [network flags] DOMAIN",
+		args:  "[--server] [--json] [--all] [--audit [--strict]] [--html FILE] [network flags] DOMAIN",
 		short: "discover a domain's routes and prove which ones reach its XMPP service",
 		long: `Check discovers DOMAIN's routes, tries them the way a client does, and
 reports: where the routes came from, the routes in the order they are
@@ -50,6 +51,28 @@ tried. --all tries every route, to report which ones work.
 --server checks the server-to-server service (xmpp-server.xml,
 jabber:server) instead of client-to-server.
 
+--audit adds, after the check, what a careful operator would change, each
+finding with the rule it concerns and a fix. The audit looks every source
+up afresh, even when the HACX document has routes (and SRV even when Host
+Meta 2 says to skip it), tries every route they give that the check did
+not, fetches the document as a web client of another site would, and asks
+the WebSocket and BOSH routes the same way. It reports: sources that
+disagree (a route in one but not another, another port, another priority
+order; P6), a certificate that expires within 14 days (P7) or does not
+name the domain or the SNI its route sends (A10), pins that match no key
+served (A9) or include no backup pin (P2), no Strict-Transport-Security on
+the HTTPS host (X5), no CORS header on the document (P3), no IPv6 (or no
+IPv4) route (A1), a ttl outside 5 minutes to a week (H5), ALPN offered but
+not negotiated (A6), a WebSocket or BOSH endpoint that web clients of other
+sites cannot use (P8). Findings do not change the exit status unless
+--strict is given (it implies --audit): then any finding exits 1.
+
+--html FILE also writes the report as one self-contained HTML file (no
+external resources: it works offline and as an e-mail attachment): the
+sources, the routes, the audit findings, and a timeline of every attempt
+against time, coloured by phase and outcome. The file is replaced
+atomically; "-" is not accepted.
+
 Exit status: 0 a route works (with --all: every route works), 4 some
 routes work and some do not (--all only), 1 no route works or discovery
 failed, 3 DOMAIN publishes nothing and has no address to fall back to,
@@ -73,7 +96,8 @@ failed, 3 DOMAIN publishes nothing and has no address to fall back to,
                    "start_ms": 0.0, "connect_ms": 1.2, "tls_ms": 9.8, "duration_ms": 12.5,
                    "error": ""}],
      "winner": 1,
-     "proxy": ""}
+     "proxy": "",
+     "audit": null}
 
 "result" is one of "ok", "partial", "failed", "nothing-published",
 "discovery-failed". "routes" are in the order tried: the sources' order,
@@ -102,6 +126,8 @@ verified stream, or to the failure. "plain_features" lists what a STARTTLS
 route's server offered before TLS, e.g. ["starttls(required)"]
 (untrusted, S1), and is null for other methods or when none were read.
 
+` + jsonAuditHelp + `
+
 ` + jsonRouteSourceHelp + `
 
 On a terminal, a progress line on stderr shows the attempts as they run;
@@ -118,6 +144,9 @@ func runCheck(ctx context.Context, sio *stdio, args []string) error {
 	server := fs.Bool("server", false, "check the server-to-server service (xmpp-server.xml)")
 	asJSON := fs.Bool("json", false, "write the report as JSON (schema in the help)")
 	all := fs.Bool("all", false, "try every route, not only until one works")
+	auditFlag := fs.Bool("audit", false, "after the check, report what a careful operator would change (findings with rule IDs and fixes)")
+	strict := fs.Bool("strict", false, "exit 1 when the audit has any finding (implies --audit)")
+	htmlFile := fs.String("html", "", "also write the report as a self-contained HTML `file` (replaced atomically)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -139,6 +168,20 @@ func runCheck(ctx context.Context, sio *stdio, args []string) error {
 	if isTerminal(sio.err) {
 		env.progress = sio.err
 	}
+	if *htmlFile == "-" {
+		return usagef("--html wants a file name; the report on stdout is the text or --json one")
+	}
+	if *htmlFile != "" {
+		if err := checkHTMLPath(*htmlFile); err != nil {
+			return usagef("--html: %v", err)
+		}
+	}
+	env.htmlFile, env.strict = *htmlFile, *strict
+	if *auditFlag || *strict {
+		if env.auditor, err = nf.auditor(sio, c); err != nil {
+			return usagef("%v", err)
+		}
+	}
 	ctx, cancel := nf.withTimeout(ctx)
 	defer cancel()
 	return check(ctx, sio, env, pos[0], kind, *all, *asJSON)
@@ -151,6 +194,12 @@ type checkEnv struct {
 	dialer *dial.Dialer // its Proxy is the one the report names
 	// progress, when not nil, gets a live progress line (a terminal).
 	progress io.Writer
+	// auditor, when not nil, audits the domain after the check (--audit);
+	// strict makes any finding exit 1 (--strict).
+	auditor *audit.Auditor
+	strict  bool
+	// htmlFile, when set, receives the HTML report (--html).
+	htmlFile string
 }
 
 // newCheckEnv wires the shared network flags to a discover.Resolver and a
@@ -175,6 +224,8 @@ type checkReport struct {
 	Attempts   []checkAttempt `json:"attempts"`
 	Winner     *int           `json:"winner"`
 	Proxy      string         `json:"proxy"`
+	// Audit holds the findings of --audit; null without it.
+	Audit *audit.Report `json:"audit"`
 }
 
 type checkAttempt struct {
@@ -253,10 +304,10 @@ func check(ctx context.Context, sio *stdio, env *checkEnv, domain string, kind h
 	switch {
 	case lerr != nil && (res == nil || len(res.Routes) == 0):
 		rep.Result = resultDiscovery
-		return finishCheck(sio, &rep, asJSON, &exitError{code: exitFail, msg: "discovery failed: no source gave a route (see sources)"})
+		return finishAudited(ctx, sio, env, &rep, kind, nil, asJSON, &exitError{code: exitFail, msg: "discovery failed: no source gave a route (see sources)"})
 	case len(rep.Routes) == 0:
 		rep.Result = resultNothing
-		return finishCheck(sio, &rep, asJSON, &exitError{code: exitNothing, msg: rep.Domain + " publishes no route (" + kind.String() + ")"})
+		return finishAudited(ctx, sio, env, &rep, kind, nil, asJSON, &exitError{code: exitNothing, msg: rep.Domain + " publishes no route (" + kind.String() + ")"})
 	}
 
 	d := env.dialer
@@ -314,7 +365,7 @@ func check(ctx context.Context, sio *stdio, env *checkEnv, domain string, kind h
 	default:
 		rep.Result = resultOK
 	}
-	return finishCheck(sio, &rep, asJSON, exit)
+	return finishAudited(ctx, sio, env, &rep, kind, attempts, asJSON, exit)
 }
 
 func finishCheck(sio *stdio, rep *checkReport, asJSON bool, exit error) error {
@@ -324,6 +375,7 @@ func finishCheck(sio *stdio, rep *checkReport, asJSON bool, exit error) error {
 		}
 	} else {
 		printCheck(sio.out, rep)
+		printAudit(sio.out, rep.Audit)
 	}
 	return exit
 }

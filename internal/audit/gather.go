@@ -46,11 +46,12 @@ type Auditor struct {
 	// Roots verify the HTTPS host of the document; nil means the
 	// system roots.
 	Roots *x509.CertPool
-	// DialContext opens the TCP connections of the audit's own HTTP
-	// requests: to DOMAIN:443 by name, to routes by ip:port. nil means a
-	// net.Dialer, or Proxy when it is set.
+	// DialContext opens the TCP connection of the audit's own fetch of
+	// the document, to DOMAIN:443 by name. nil means a net.Dialer, or
+	// Proxy when it is set. The web checks of routes connect as Dialer
+	// does: through its Proxy, else its DialContext.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
-	// Proxy, when set and DialContext is not, carries those connections
+	// Proxy, when set and DialContext is not, carries that connection
 	// (T1).
 	Proxy *socks.Proxy
 	// Origin is the Origin header of the web requests; "" means
@@ -103,6 +104,9 @@ func (a *Auditor) Gather(ctx context.Context, domain string, kind hacx.Kind, pri
 	// Every route once: the attempts given, then new ones for the rest.
 	done := map[string]bool{}
 	for _, at := range prior {
+		if errors.Is(at.Err, dial.ErrLostRace) {
+			continue // cut short by the winner: try it in full
+		}
 		k := routeKey(at.Route)
 		if !done[k] {
 			done[k] = true
@@ -221,7 +225,8 @@ func (a *Auditor) origin() string {
 	return DefaultOrigin
 }
 
-func (a *Auditor) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+// dialHost connects to the HTTPS host of the document, by name.
+func (a *Auditor) dialHost(ctx context.Context, network, addr string) (net.Conn, error) {
 	switch {
 	case a.DialContext != nil:
 		return a.DialContext(ctx, network, addr)
@@ -230,6 +235,19 @@ func (a *Auditor) dial(ctx context.Context, network, addr string) (net.Conn, err
 	}
 	var d net.Dialer
 	return d.DialContext(ctx, network, addr)
+}
+
+// dialRoute connects to a route's ip:port the way Dialer does, so that
+// the web checks take the path the route's attempt took (T1).
+func (a *Auditor) dialRoute(ctx context.Context, addr string) (net.Conn, error) {
+	switch {
+	case a.Dialer != nil && a.Dialer.Proxy != nil:
+		return a.Dialer.Proxy.DialContext(ctx, "tcp", addr)
+	case a.Dialer != nil && a.Dialer.DialContext != nil:
+		return a.Dialer.DialContext(ctx, "tcp", addr)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
 }
 
 // maxRedirects is H3's limit, which the audit's own fetch keeps too.
@@ -243,7 +261,7 @@ func (a *Auditor) fetchDocument(ctx context.Context, domain string, kind hacx.Ki
 	out := &HTTPFacts{URL: u}
 	tr := &http.Transport{
 		Proxy:       nil,
-		DialContext: a.dial,
+		DialContext: a.dialHost,
 		TLSClientConfig: &tls.Config{
 			RootCAs:    a.Roots,
 			MinVersion: tls.VersionTLS12,
@@ -303,7 +321,7 @@ func (a *Auditor) askWeb(ctx context.Context, at dial.Attempt) WebFacts {
 	tr := &http.Transport{
 		Proxy: nil,
 		DialTLSContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			c, err := a.dial(ctx, "tcp", r.Dest())
+			c, err := a.dialRoute(ctx, r.Dest())
 			if err != nil {
 				return nil, err
 			}
