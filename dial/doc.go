@@ -41,12 +41,13 @@
 //
 // [Dialer.Dial] returns a [*Conn]: the winning route, the server's header
 // and features, how the certificate was accepted, the log of every
-// attempt, and the transport. The three transports frame XMPP differently
-// (a byte stream, one element per WebSocket message, BOSH request and
-// response bodies), so Conn hands each over as it is instead of hiding
-// them behind one byte stream: a [net.Conn] positioned after the server's
-// features for direct TLS and STARTTLS, the *websocket.Conn after the server's <open/>,
-// or a [*BOSHSession] whose HTTP client stays bound to the route's ip:port.
+// attempt, and the stream. The transports frame XMPP differently (a byte
+// stream, one element per WebSocket message, BOSH request and response
+// bodies); [Conn.StreamConn] hides that difference, here and only here:
+// it is the same RFC 6120 byte stream [net.Conn] whatever the route's
+// method, which another XMPP library or "hacx proxy" uses as it would a
+// new connection. Nothing of the transport itself (no WebSocket or HTTP
+// client type) is part of Conn.
 //
 // When every route fails, the error is an [*Error] listing each attempt
 // as a [*RouteError] (route, phase reached, cause, duration), one line per
@@ -66,16 +67,37 @@
 //
 // Libraries such as mellium.im/xmpp negotiate a stream from its very
 // beginning: they write their own <stream:stream> header and expect to
-// read the server's. A direct TLS [Conn] is past that point, because the
-// dialer had to see the server's header to prove the domain (C4).
-// [Conn.StreamConn] bridges the two: it absorbs (and checks) the
-// library's first header instead of sending it, answers with the
-// server's header rebuilt from [Conn.Header] and the features exactly as
-// received, and is transparent from then on, SASL and stream restarts
-// included. It offers ConnectionState, so a library can bind SASL to the
-// channel (-PLUS mechanisms): it is the server's own TLS connection, not
-// a proxy's. Tell the library that the stream is already encrypted
-// (mellium: the xmpp.Secure state), since it sees no *tls.Conn:
+// read the server's. A [Conn] is past that point, because the dialer had
+// to see the server's header to prove the domain (C4). [Conn.StreamConn]
+// bridges the two: it absorbs (and checks) the library's first header
+// instead of sending it, answers with the server's header rebuilt from
+// [Conn.Header] and the features exactly as received, and carries the
+// stream from then on, SASL and stream restarts included:
+//
+//   - over direct TLS and STARTTLS every byte passes through unchanged;
+//   - over WebSocket (RFC 7395) the library's bytes are cut into top-level
+//     elements with xmppstream's Splitter and sent one namespace-complete
+//     element per message, a restarted header as <open/>,
+//     </stream:stream> as <close/>, a whitespace keepalive as a ping; the
+//     server's <open/> and <close/> read as a stream header and
+//     </stream:stream>;
+//   - over BOSH (XEP-0206) one request waits at the connection manager
+//     for the server's data while the library's elements go out in
+//     further requests, paced so that requests reach the manager in
+//     order (ejabberd 23.01 stalls a session whose requests overtake each
+//     other) and sent again with their rid when lost (XEP-0124 section
+//     14.3); a restart is an xmpp:restart request, </stream:stream> the
+//     terminate request, and a session the manager ends with a condition
+//     reads as a stream error.
+//
+// The stream conn offers ConnectionState. Over direct TLS and STARTTLS it
+// is the server's own TLS connection, so a library can bind SASL to the
+// channel (-PLUS mechanisms), which it cannot through a proxy. Over
+// WebSocket and BOSH it is the HTTPS connection the transport runs on,
+// which the XMPP server behind the web endpoint need not see: libraries
+// must not use -PLUS mechanisms there. Tell the library that the stream
+// is already encrypted (mellium: the xmpp.Secure state), since it sees no
+// *tls.Conn:
 //
 //	conn, err := d.Dial(ctx, j.Domain().String())
 //	...
@@ -86,11 +108,9 @@
 //			return xmpp.StreamConfig{Features: []xmpp.StreamFeature{xmpp.SASL("", password, sasl.ScramSha256, sasl.Plain), xmpp.BindResource()}}
 //		}))
 //
-// WebSocket and BOSH routes frame XMPP in messages, not a byte stream:
-// StreamConn refuses them with [ErrNotByteStream]; "hacx proxy" or the
-// translation in package xmppstream serve those. The examples/mellium
-// directory of the repository is a complete program with an integration
-// test against Prosody.
+// The examples/mellium directory of the repository is a complete program
+// with an integration test that logs in over each transport of a real
+// Prosody.
 //
 // # Measured
 //

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"time"
@@ -106,4 +107,37 @@ func ExampleDialer_DialRoutes() {
 	// winner: route 2 from example.test by webpki
 	// route 1: tls dial: cancelled, another route won
 	// route 2: done <nil>
+}
+
+// StreamConn hands the verified stream to code that speaks XMPP from the
+// start, such as another XMPP library: it writes its own stream header
+// and reads the server's, as on a new connection, whatever the route's
+// method (here direct TLS; WebSocket and BOSH read and write the same).
+func ExampleConn_StreamConn() {
+	ca, _ := hacxtest.NewCA("example")
+	cert, _ := ca.Issue("example.test")
+	srv, _ := hacxtest.StartXMPP("127.0.0.1:0", cert, hacxtest.XMPPConfig{})
+	defer srv.Close()
+
+	d := dial.Dialer{Roots: ca.Pool(), TLSA: dial.NoDANE}
+	route := hacx.Route{Method: hacx.MethodTLS, Addr: srv.Addr(), Source: hacx.SourceStatic}
+	c, err := d.DialRoutes(context.Background(), "example.test", hacx.Client, []hacx.Route{route})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close() // closes the stream conn too
+	sc, err := c.StreamConn()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// The library's own header: checked (to must be the domain dialed)
+	// and kept, since the server already has the dialer's.
+	io.WriteString(sc, "<?xml version='1.0'?><stream:stream to='example.test' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>")
+	sp := xmppstream.NewSplitter(sc, 0)
+	open, _ := sp.Next()     // the server's header, rebuilt
+	features, _ := sp.Next() // its features, as the dialer read them
+	fmt.Println("stream from", open.Header.From, "then", features.Name.Local)
+	// Output: stream from example.test then features
 }

@@ -26,28 +26,25 @@
 // server that does support it refuses the login. Such clients must have
 // channel binding turned off for accounts used through the proxy.
 //
-// After that exchange the proxy relays, translating the framing:
-//
-//   - direct TLS: bytes are copied both ways as they come; stream
-//     restarts and everything else pass through untouched;
-//   - WebSocket: the client's byte stream is cut into top-level elements
-//     (xmppstream.Splitter), each sent as one namespace-complete message; a
-//     stream header (a restart) becomes <open/>, </stream:stream> becomes
-//     <close/>, and whitespace keepalives become WebSocket pings. The
-//     server's <open/> becomes a stream header and <close/> becomes
-//     </stream:stream>;
-//   - BOSH: one request is kept waiting at the connection manager for the
-//     server's data, the client's elements are batched into requests
-//     within the session's requests/hold limits (polling sessions are
-//     polled no faster than their polling interval), a restart becomes an
-//     xmpp:restart request, and a terminate becomes a stream error or
-//     </stream:stream> for the client.
+// After that exchange the proxy copies bytes both ways. It does not
+// translate framings itself: the upstream is the dial.Conn's StreamConn,
+// an RFC 6120 byte stream whatever the route's method, where package dial
+// cuts the client's stream into RFC 7395 messages or paces it into
+// XEP-0206 requests, and turns the server's back into a byte stream.
+// Stream restarts after SASL pass through like everything else. What the
+// proxy keeps is what only a proxy does: the local listener and local
+// STARTTLS, the features it filters, the limits below, the metrics
+// ([Metrics]), a polite shutdown, and one log line per connection.
 //
 // Failures are told to the client in its own protocol: when no route
 // works the client gets <remote-connection-failed/> with every route's
-// reason in the <text/>; an element larger than [Server.MaxElement] is a
-// <policy-violation/>; input that is not XMPP is <not-well-formed/> or the
-// condition xmppstream names.
+// reason in the <text/>; over WebSocket and BOSH, where the stream is cut
+// into elements, an element larger than [Server.MaxElement] is a
+// <policy-violation/> and input that is not XMPP is <not-well-formed/>
+// or the condition xmppstream names; an upstream that goes away there is
+// <remote-connection-failed/>. A connection manager that ends a BOSH
+// session with a condition reaches the client as a stream error of that
+// condition.
 //
 // # Limits and shutdown
 //
@@ -55,13 +52,22 @@
 // refused with <resource-constraint/>), [Server.IdleTimeout] ends a
 // connection on which nothing moved either way for that long
 // (<connection-timeout/>), and [Server.Shutdown] stops accepting and ends
-// every stream politely: the upstream is closed the way its transport
-// closes a stream, and the server's own goodbye reaches the client, before
-// the connections are released. On a direct TLS relay the proxy follows
-// the nesting of what the client sent (a scan for '<', '>' and quotes,
-// about 1 ns a byte) and closes the upstream stream only between two
-// elements; a client caught inside one leaves the server a stream cut
-// short by the end of TLS rather than ill-formed XML.
+// every stream politely: the upstream stream is ended as its transport
+// ends a stream (</stream:stream>, <close/>, a BOSH terminate), and the
+// server's own goodbye reaches the client, before the connections are
+// released. Only between two elements, though: the proxy follows the
+// nesting of what the client sent (a scan for '<', '>' and quotes, about
+// 1 ns a byte), and a client caught inside an element leaves a direct TLS
+// server a stream cut short by the end of TLS rather than ill-formed XML
+// (over WebSocket and BOSH the unfinished element was never sent, and
+// the end of the stream goes out whole).
+//
+// # Metrics
+//
+// [Server.Metrics] receives the counts: connections by kind, bytes each
+// way, winning routes, upstream failures and refusals by reason. The
+// package defines the [Metrics] interface only; "hacx proxy --metrics"
+// exports it to Prometheus.
 //
 // Rule IDs (A5-A10, C3-C5) refer to the project's protocol rules, docs/RULES.md.
 package proxy
