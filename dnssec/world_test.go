@@ -35,8 +35,8 @@ type zoneCase struct {
 	nsec3   bool
 	optOut  bool
 	iter    uint16
-	noDS    bool                   // unsigned delegation (the zone itself is not signed)
-	wrongDS bool                   // the DS names another key
+	noDS    bool                    // unsigned delegation (the zone itself is not signed)
+	wrongDS bool                    // the DS names another key
 	tamper  func([]dns.RR) []dns.RR // applied to the signed zone
 	records []string
 }
