@@ -70,38 +70,15 @@ func ParseWSMessage(msg []byte) (Token, error) {
 	if len(msg) > DefaultMaxElement+readChunk {
 		return Token{}, &Error{Phase: PhaseStream, Reason: fmt.Sprintf("got a message of %d bytes, more than %d", len(msg), DefaultMaxElement), Got: excerpt(msg), Err: &StreamError{Condition: "policy-violation"}}
 	}
-	body := bytes.TrimLeft(msg, " \t\r\n")
-	if bytes.HasPrefix(body, []byte("<?")) {
-		end := bytes.Index(body[2:], []byte("?>")) + 2
-		if end < 2 {
-			return Token{}, &Error{Phase: PhaseStream, Reason: "got an unterminated XML declaration", Got: excerpt(body), Err: &StreamError{Condition: "not-well-formed"}}
-		}
-		d := &Splitter{buf: body, end: len(body)}
-		if err := d.checkDecl(body[:end+2]); err != nil {
-			return Token{}, err
-		}
-		body = body[end+2:]
-	}
-	s := newByteSplitter(body, DefaultMaxElement, modeWS)
-	var tok Token
-	for {
-		t, err := s.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return Token{}, err
-		}
-		if t.Kind == TokenSpace {
-			continue
-		}
-		if tok.Kind != 0 {
-			return Token{}, &Error{Phase: PhaseStream, Reason: "got more than one element in one message", Got: excerpt(t.Raw), Err: &StreamError{Condition: "not-well-formed"}}
-		}
-		tok = t
-	}
-	if tok.Kind == 0 {
+	tok, s, err := oneElement(bytes.TrimLeft(msg, " \t\r\n"), DefaultMaxElement, maxSplitDepth)
+	switch err {
+	case nil:
+	case errMultiple:
+		return Token{}, &Error{Phase: PhaseStream, Reason: err.Error(), Got: excerpt(msg), Err: &StreamError{Condition: "not-well-formed"}}
+	case errNoElement:
 		return Token{}, &Error{Phase: PhaseStream, Reason: "got a message without an element", Got: excerpt(msg), Err: &StreamError{Condition: "not-well-formed"}}
+	default:
+		return Token{}, err
 	}
 	tok.scope = nil
 	switch tok.Name {

@@ -386,8 +386,8 @@ func (s *Splitter) startTag(b []byte, j int, empty bool) (Token, bool, error) {
 		s.st = stText
 		return Token{}, false, nil
 	}
-	if s.depth >= maxSplitDepth {
-		return Token{}, false, s.fail("policy-violation", fmt.Sprintf("got elements nested deeper than %d", maxSplitDepth), s.tagStart)
+	if s.depth >= s.depthBound() {
+		return Token{}, false, s.fail("policy-violation", fmt.Sprintf("got elements nested deeper than %d", s.depthBound()), s.tagStart)
 	}
 	if s.tagDecls > 0 {
 		if s.inScope == nil {
@@ -458,9 +458,16 @@ func (s *Splitter) topTag(b []byte, j int, empty bool) (t Token, done, handled b
 		h := headerOf(s.openAttrs)
 		t, done, err := s.emit(Token{Kind: TokenOpen, Header: h}, j+1)
 		return t, done, true, err
-	case s.scope == nil && ok && name.Local == root.Local:
-		return Token{}, false, true, s.fail("invalid-namespace", fmt.Sprintf("got <%s> in namespace %q, not %q", name.Local, name.Space, root.Space), s.tagStart)
 	case s.scope == nil:
+		s.first = &foreignTag{name: name, raw: bytes.Clone(b[s.tagStart : j+1])}
+		if !ok {
+			qname := b[s.nameStart:s.nameEnd]
+			p := prefixOf(qname)
+			s.first.name = xml.Name{Space: string(p), Local: string(qname[len(p)+1:])}
+		}
+		if ok && name.Local == root.Local {
+			return Token{}, false, true, s.fail("invalid-namespace", fmt.Sprintf("got <%s> in namespace %q, not %q", name.Local, name.Space, root.Space), s.tagStart)
+		}
 		return Token{}, false, true, s.fail("not-well-formed", fmt.Sprintf("got <%s> where a stream header was expected", b[s.nameStart:s.nameEnd]), s.tagStart)
 	case s.decl:
 		return Token{}, false, true, s.fail("not-well-formed", "got an XML declaration that is not before a stream header", 0)

@@ -117,9 +117,16 @@ type Splitter struct {
 	err      error // sticky: a stream error or EOF ends the splitter
 	whole    bool  // buf is a whole message (never written to): its end inside an element is not-well-formed
 
-	scope        *nsScope // of the header in effect; nil before the first one
-	rootQName    []byte   // the header's qualified name as written, to match the end tag
-	openAttrs    []xml.Attr
+	scope     *nsScope // of the header in effect; nil before the first one
+	rootQName []byte   // the header's qualified name as written, to match the end tag
+	openAttrs []xml.Attr
+	// maxDepth bounds element nesting; 0 means maxSplitDepth. The
+	// opening and message readers use the tighter maxDepth of H6.
+	maxDepth int
+	// first is the first top-level start tag when it is not the stream
+	// header the Splitter was waiting for: the reader of a stream opening
+	// names what the peer sent instead (C3).
+	first        *foreignTag
 	closed       bool
 	pendingClose bool
 
@@ -149,6 +156,23 @@ type Splitter struct {
 	inScope  map[string]int
 	tagDecls int // prefix declarations (xmlns:p) on the start tag being scanned
 	topName  xml.Name
+}
+
+// foreignTag is a top-level start tag where a stream header was
+// expected: its name (resolved by its own declarations; with an
+// undeclared prefix, the prefix as the space, as encoding/xml names it)
+// and its bytes.
+type foreignTag struct {
+	name xml.Name
+	raw  []byte
+}
+
+// depthBound is maxDepth with its default.
+func (s *Splitter) depthBound() int {
+	if s.maxDepth > 0 {
+		return s.maxDepth
+	}
+	return maxSplitDepth
 }
 
 // NewSplitter returns a Splitter reading r, refusing elements larger than

@@ -1,6 +1,7 @@
 package xmppstream
 
 import (
+	"bytes"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -83,10 +84,14 @@ func StartTLS(rw io.ReadWriter, from, domain string, kind hacx.Kind) (features [
 // mechanisms as "mechanisms(PLAIN SCRAM-SHA-1)". Input that does not
 // parse gives nil.
 func FeatureNames(features []byte) []string {
-	root, err := parseMessage(features, PhaseFeatures, "<stream:features/>")
-	if err != nil {
+	// Features read from a stream lean on the header's declaration of
+	// the stream prefix: give them one.
+	wrapped := append(append([]byte("<w xmlns:stream='"+NSStream+"'>"), features...), "</w>"...)
+	w, err := parseMessage(wrapped, PhaseFeatures, "<stream:features/>")
+	if err != nil || len(w.Children) != 1 || len(bytes.TrimSpace([]byte(w.Text))) > 0 {
 		return nil
 	}
+	root := w.Children[0]
 	names := make([]string, 0, len(root.Children))
 	for _, c := range root.Children {
 		n := c.Name.Local

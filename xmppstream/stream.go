@@ -33,8 +33,6 @@ const (
 	// MaxMessageBytes bounds a WebSocket message or BOSH body given to
 	// CheckWSOpen, ParseBOSHSession and the other message parsers.
 	MaxMessageBytes = 64 << 10
-	// maxDepth bounds element nesting inside features and bodies.
-	maxDepth = 32
 )
 
 // Header is what a stream opening says about its sender: a <stream:stream>
@@ -186,40 +184,46 @@ func checkHeader(h *Header, kind hacx.Kind, phase string) *Error {
 	return nil
 }
 
-// openReader reads a TLS-framed XMPP stream opening.
+// openReader reads a TLS-framed XMPP stream opening with the Splitter,
+// fed one byte at a time so that nothing past the element of interest is
+// ever consumed from the connection.
 type openReader struct {
 	br   *boundedReader
-	d    *xml.Decoder
-	base int // index in br.rec where the decoder's input starts
+	sp   *Splitter
+	base int // index in br.rec of the Splitter's first byte
 }
 
 func newOpenReader(r io.Reader) *openReader {
 	return &openReader{br: newBoundedReader(r, MaxHeaderBytes)}
 }
 
-func (s *openReader) raw(from, to int64) []byte {
-	lo, hi := s.base+int(from), s.base+int(to)
-	if lo < 0 || hi > len(s.br.rec) || lo > hi {
-		return nil
-	}
-	return s.br.rec[lo:hi]
-}
-
-// readErr turns a failed read or decode into an *Error, preferring the
-// reader's own error (EOF, the bound, a deadline) to the decoder's
-// rendering of it.
-func (s *openReader) readErr(phase, what string, err error, at int64) *Error {
-	got := excerpt(s.raw(at, int64(len(s.br.rec)-s.base)))
+// readErr turns a failed read into an *Error when the reader itself
+// failed (EOF, the bound, a deadline), which is a better reason than what
+// the Splitter made of it; nil otherwise.
+func (s *openReader) readErr(phase, what string) *Error {
+	got := excerpt(s.br.rec[max(0, len(s.br.rec)-64):])
 	switch {
 	case s.br.err == errLimit:
-		limit := s.br.limit
-		return &Error{Phase: phase, Reason: fmt.Sprintf("no complete %s within %d bytes", what, limit), Got: got, Err: ErrTooLarge}
+		return &Error{Phase: phase, Reason: fmt.Sprintf("no complete %s within %d bytes", what, s.br.limit), Got: got, Err: ErrTooLarge}
 	case s.br.err == io.EOF || errors.Is(s.br.err, io.ErrUnexpectedEOF):
 		return &Error{Phase: phase, Reason: "the connection closed before the " + what + " was complete", Got: got, Err: ErrClosed}
 	case s.br.err != nil:
 		return &Error{Phase: phase, Reason: "reading the " + what + " failed", Got: got, Err: s.br.err}
 	}
-	return xmlError(phase, err, s.raw(at, int64(len(s.br.rec)-s.base)))
+	return nil
+}
+
+// fail is the *Error of a failed Splitter.Next while reading what.
+func (s *openReader) fail(phase, what string, err error, textWhere string) *Error {
+	if e := s.readErr(phase, what); e != nil {
+		return e
+	}
+	var e *Error
+	var se *StreamError
+	if !errors.As(err, &e) || !errors.As(err, &se) {
+		return &Error{Phase: phase, Reason: "reading the " + what + " failed", Err: err}
+	}
+	return splitterError(phase, e, se, textWhere)
 }
 
 // header reads up to and including the stream header's start tag.
@@ -229,91 +233,174 @@ func (s *openReader) header() (*Header, error) {
 		c, err = s.br.ReadByte()
 	}
 	if err != nil {
-		return nil, s.readErr(PhaseHeader, "stream header", err, int64(len(s.br.rec)))
+		return nil, s.readErr(PhaseHeader, "stream header")
 	}
 	if c != '<' {
 		return nil, sniff(s.br, c)
 	}
 	s.br.unread(1)
 	s.base = len(s.br.rec) - 1
-	s.d = newDecoder(s.br)
-	for first := true; ; first = false {
-		before := s.d.InputOffset()
-		tok, err := s.d.Token()
-		if err != nil {
-			return nil, s.readErr(PhaseHeader, "stream header", err, before)
-		}
-		if why := restricted(tok, first); why != "" {
-			if d, ok := tok.(xml.Directive); ok && strings.HasPrefix(strings.ToLower(string(d)), "doctype html") {
-				return nil, &Error{Phase: PhaseHeader, Reason: "got an HTML document where XMPP was expected", Got: excerpt(s.raw(before, s.d.InputOffset())), Err: ErrNotXMPP}
+	s.sp = &Splitter{r: s.br, max: MaxOpenBytes + MaxHeaderBytes, maxDepth: maxDepth}
+	tok, err := s.sp.Next()
+	switch {
+	case err == nil && tok.Kind == TokenOpen:
+		return tok.Header, nil
+	case err == nil: // the Splitter gives nothing else before a header
+		return nil, &Error{Phase: PhaseHeader, Reason: "got " + tok.Kind.String() + " where a stream header was expected", Got: excerpt(tok.Raw), Err: ErrNotXMPP}
+	case s.sp.first != nil && s.br.err == nil:
+		return nil, s.start(s.sp.first)
+	}
+	e := s.fail(PhaseHeader, "stream header", err, "where a stream header was expected")
+	if at := s.base + s.sp.pos + s.sp.tagStart; errors.Is(e, ErrRestrictedXML) && at < len(s.br.rec) && bytes.HasPrefix(s.br.rec[at:], []byte("<!")) {
+		// The Splitter stops at "<!D"; a web server's page is named
+		// as such, not as a forbidden declaration.
+		for len(s.br.rec) < at+15 {
+			if _, err := s.br.ReadByte(); err != nil {
+				break
 			}
-			return nil, &Error{Phase: PhaseHeader, Reason: "got " + why + ", which XMPP forbids", Got: excerpt(s.raw(before, s.d.InputOffset())), Err: ErrRestrictedXML}
 		}
-		switch t := tok.(type) {
-		case xml.CharData:
-			if len(bytes.TrimSpace(t)) > 0 {
-				return nil, &Error{Phase: PhaseHeader, Reason: "got text where a stream header was expected", Got: excerpt(t), Err: ErrNotXMPP}
-			}
-		case xml.StartElement:
-			return s.start(t.Copy(), before)
-		case xml.EndElement:
-			// Unreachable: the decoder rejects an end tag without start.
-			return nil, &Error{Phase: PhaseHeader, Reason: "got an end tag where a stream header was expected", Err: ErrNotXMPP}
+		if looksHTML(s.br.rec[at:]) {
+			return nil, &Error{Phase: PhaseHeader, Reason: "got an HTML document where XMPP was expected", Got: excerpt(s.br.rec[at:]), Err: ErrNotXMPP}
 		}
 	}
+	return nil, e
 }
 
-// start checks the first element of the stream.
-func (s *openReader) start(t xml.StartElement, off int64) (*Header, error) {
-	got := excerpt(s.raw(off, s.d.InputOffset()))
+// start names the first element of the stream when it is not the stream
+// header.
+func (s *openReader) start(t *foreignTag) *Error {
+	got := excerpt(t.raw)
 	switch {
-	case t.Name == xml.Name{Space: NSStream, Local: "stream"}:
-		return headerOf(t.Attr), nil
-	case t.Name == xml.Name{Space: NSStream, Local: "error"}:
-		// Not allowed before a header, but some servers do it.
+	case t.name == xml.Name{Space: NSStream, Local: "error"}:
+		// Not allowed before a header, but some servers do it: read the
+		// rest of it, to name its condition.
 		s.br.limit = MaxOpenBytes
-		e, err := tree(s.d, t, off, 1, s.raw)
+		es := &Splitter{r: io.MultiReader(bytes.NewReader(t.raw), s.br), max: MaxOpenBytes, maxDepth: maxDepth, mode: modeWS, scope: &nsScope{}}
+		tok, err := es.Next()
 		if err != nil {
-			return nil, s.readErr(PhaseHeader, "stream error", err, off)
+			return s.fail(PhaseHeader, "stream error", err, "in the stream error")
 		}
-		return nil, &Error{Phase: PhaseHeader, Reason: "got a stream error instead of a stream header", Got: excerpt(e.Raw), Err: streamError(e)}
-	case t.Name.Local == "stream":
-		return nil, &Error{Phase: PhaseHeader, Reason: fmt.Sprintf("got a stream header in namespace %q, not %q", t.Name.Space, NSStream), Got: got, Err: ErrNotXMPP}
-	case t.Name.Space == NSFraming:
-		return nil, &Error{Phase: PhaseHeader, Reason: "got RFC 7395 WebSocket framing on a TLS stream", Got: got, Err: ErrNotXMPP}
-	case strings.EqualFold(t.Name.Local, "html"):
-		return nil, &Error{Phase: PhaseHeader, Reason: "got an HTML document where XMPP was expected", Got: got, Err: ErrNotXMPP}
+		e := tree(tok.Raw, nil)
+		if e == nil {
+			return &Error{Phase: PhaseHeader, Reason: "got ill-formed XML", Got: excerpt(tok.Raw), Err: ErrNotXMPP}
+		}
+		return &Error{Phase: PhaseHeader, Reason: "got a stream error instead of a stream header", Got: excerpt(e.Raw), Err: streamError(e)}
+	case t.name.Local == "stream":
+		return &Error{Phase: PhaseHeader, Reason: fmt.Sprintf("got a stream header in namespace %q, not %q", t.name.Space, NSStream), Got: got, Err: ErrNotXMPP}
+	case t.name.Space == NSFraming:
+		return &Error{Phase: PhaseHeader, Reason: "got RFC 7395 WebSocket framing on a TLS stream", Got: got, Err: ErrNotXMPP}
+	case strings.EqualFold(t.name.Local, "html"):
+		return &Error{Phase: PhaseHeader, Reason: "got an HTML document where XMPP was expected", Got: got, Err: ErrNotXMPP}
 	}
-	return nil, &Error{Phase: PhaseHeader, Reason: fmt.Sprintf("got <%s> where a stream header was expected", t.Name.Local), Got: got, Err: ErrNotXMPP}
+	return &Error{Phase: PhaseHeader, Reason: fmt.Sprintf("got <%s> where a stream header was expected", t.name.Local), Got: got, Err: ErrNotXMPP}
 }
 
 // next reads the next top-level element after the header, skipping
 // whitespace keepalives; what names the expected element in errors.
 func (s *openReader) next(phase, what string) (*elem, error) {
 	for {
-		before := s.d.InputOffset()
-		tok, err := s.d.Token()
+		tok, err := s.sp.Next()
 		if err != nil {
-			return nil, s.readErr(phase, what, err, before)
+			return nil, s.fail(phase, what, err, "where "+what+" should be")
 		}
-		if why := restricted(tok, false); why != "" {
-			return nil, &Error{Phase: phase, Reason: "got " + why + ", which XMPP forbids", Got: excerpt(s.raw(before, s.d.InputOffset())), Err: ErrRestrictedXML}
-		}
-		switch t := tok.(type) {
-		case xml.CharData:
-			if len(bytes.TrimSpace(t)) > 0 {
-				return nil, &Error{Phase: phase, Reason: "got text where " + what + " should be", Got: excerpt(t), Err: ErrNotXMPP}
-			}
-		case xml.StartElement:
-			e, err := tree(s.d, t.Copy(), before, 1, s.raw)
-			if err != nil {
-				return nil, s.readErr(phase, "element after the stream header", err, before)
+		switch tok.Kind {
+		case TokenElement:
+			e := tree(tok.Raw, tok.scope)
+			if e == nil {
+				return nil, &Error{Phase: phase, Reason: "got ill-formed XML", Got: excerpt(tok.Raw), Err: ErrNotXMPP}
 			}
 			return e, nil
-		case xml.EndElement:
-			return nil, &Error{Phase: phase, Reason: "the server closed the stream right after its header", Got: excerpt(s.raw(before, s.d.InputOffset())), Err: ErrClosed}
+		case TokenClose:
+			return nil, &Error{Phase: phase, Reason: "the server closed the stream right after its header", Got: excerpt(tok.Raw), Err: ErrClosed}
+		case TokenOpen:
+			return nil, &Error{Phase: phase, Reason: "got a second stream header where " + what + " should be", Got: excerpt(tok.Raw), Err: ErrNotXMPP}
 		}
 	}
+}
+
+// errLimit is what boundedReader returns past its bound; readers turn it
+// into ErrTooLarge.
+var errLimit = errors.New("read bound reached")
+
+// boundedReader hands bytes one at a time to an xml.Decoder (which then
+// does no buffering of its own), counts them against a limit, and records
+// them so that raw elements and excerpts can be cut out afterwards.
+// Reading byte by byte means nothing past the element of interest is ever
+// consumed from the connection.
+type boundedReader struct {
+	r       io.Reader
+	br      io.ByteReader // r itself when it is one
+	limit   int
+	rec     []byte // every byte read so far
+	pending int    // bytes of rec to hand out again (after unread)
+	pos     int    // next byte of rec to hand out when pending > 0
+	err     error  // first error from r
+	one     [1]byte
+}
+
+func newBoundedReader(r io.Reader, limit int) *boundedReader {
+	b := &boundedReader{r: r, limit: limit}
+	b.br, _ = r.(io.ByteReader)
+	return b
+}
+
+func (b *boundedReader) ReadByte() (byte, error) {
+	if b.pending > 0 {
+		c := b.rec[b.pos]
+		b.pos++
+		b.pending--
+		return c, nil
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	if len(b.rec) >= b.limit {
+		b.err = errLimit
+		return 0, b.err
+	}
+	var c byte
+	if b.br != nil {
+		c, b.err = b.br.ReadByte()
+	} else {
+		for tries := 0; ; tries++ {
+			var n int
+			n, b.err = b.r.Read(b.one[:])
+			if n == 1 {
+				c, b.err = b.one[0], nil // a byte with io.EOF: keep the byte, EOF comes next read
+				break
+			}
+			if b.err != nil {
+				break
+			}
+			if tries > 100 {
+				b.err = io.ErrNoProgress
+				break
+			}
+		}
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	b.rec = append(b.rec, c)
+	return c, nil
+}
+
+// unread makes the last n recorded bytes be read again.
+func (b *boundedReader) unread(n int) {
+	b.pending += n
+	b.pos = len(b.rec) - b.pending
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c, err := b.ReadByte()
+	if err != nil {
+		return 0, err
+	}
+	p[0] = c
+	return 1, nil
 }
 
 // sniff reads the first line (or TLS record header) of an answer that
