@@ -14,6 +14,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"hacx.dev/hacx/dnssec"
 	"hacx.dev/hacx/trust"
 )
 
@@ -23,8 +24,8 @@ const dnsTimeout = 5 * time.Second
 var errNoDNS = errors.New("discover: local DNS disabled (NoDNS)")
 
 // dnsServer returns the server to ask and whether its AD bit is trusted
-// (X4): an explicitly configured server is, one from resolv.conf only on
-// loopback.
+// (X4, for DNSSECResolver): an explicitly configured server is, one from
+// resolv.conf only on loopback.
 func (r *Resolver) dnsServer() (string, bool, error) {
 	if r.DNSServer != "" {
 		return r.dnsServerFrom(nil)
@@ -59,112 +60,66 @@ func (r *Resolver) dnsServerFrom(conf io.Reader) (string, bool, error) {
 	return addr, err == nil && ip.IsLoopback(), nil
 }
 
-// exchange asks one question with the DO bit, over UDP and then TCP when
-// truncated. NXDOMAIN and NOERROR come back as a message; other rcodes and
-// transport failures as a *DNSError.
-func (r *Resolver) exchange(ctx context.Context, name string, qtype uint16) (*dns.Msg, bool, error) {
-	tname := dns.TypeToString[qtype]
-	if r.noDNS() {
-		return nil, false, &DNSError{Name: name, Type: tname, Err: errNoDNS}
-	}
-	server, trusted, err := r.dnsServer()
-	if err != nil {
-		return nil, false, &DNSError{Name: name, Type: tname, Err: err}
-	}
-	m := new(dns.Msg)
-	m.SetQuestion(dns.Fqdn(name), qtype)
-	m.RecursionDesired = true
-	// The DO bit asks a validating resolver to say (AD) whether the data
-	// is DNSSEC-secure (X4).
-	m.SetEdns0(4096, true)
-	m.AuthenticatedData = true
-	var resp *dns.Msg
-	for _, netw := range []string{"udp", "tcp"} {
-		c := &dns.Client{Net: netw, Timeout: dnsTimeout}
-		resp, _, err = c.ExchangeContext(ctx, m, server)
-		if err != nil {
-			return nil, false, &DNSError{Name: name, Type: tname, Server: server, Err: err}
-		}
-		if !resp.Truncated {
-			break
-		}
-	}
-	if resp.Id != m.Id {
-		return nil, false, &DNSError{Name: name, Type: tname, Server: server, Err: errors.New("answer ID mismatch")}
-	}
-	if resp.Rcode != dns.RcodeSuccess && resp.Rcode != dns.RcodeNameError {
-		de := &DNSError{Name: name, Type: tname, Server: server, Rcode: dns.RcodeToString[resp.Rcode],
-			EDE: extendedError(resp)}
-		if trusted && resp.Rcode == dns.RcodeServerFailure {
-			// A validating resolver answers bogus data with SERVFAIL; an
-			// unreachable zone looks the same, and both fail closed (X4).
-			de.Err = trust.ErrBogus
-		}
-		return nil, false, de
-	}
-	return resp, trusted && resp.AuthenticatedData, nil
-}
-
-// extendedError formats the first RFC 8914 extended DNS error of resp, or
-// "" when there is none.
-func extendedError(resp *dns.Msg) string {
-	opt := resp.IsEdns0()
-	if opt == nil {
-		return ""
-	}
-	for _, o := range opt.Option {
-		if e, ok := o.(*dns.EDNS0_EDE); ok {
-			s := strconv.Itoa(int(e.InfoCode))
-			if name, ok := dns.ExtendedErrorCodeToString[e.InfoCode]; ok {
-				s += " (" + name + ")"
-			}
-			if e.ExtraText != "" {
-				s += ": " + e.ExtraText
-			}
-			return s
-		}
-	}
-	return ""
-}
-
 // tlsaBogus reports whether a TLSA lookup error must stop the connection
-// rather than leave it to WebPKI: a SERVFAIL from a resolver trusted to
-// validate. That is how a validating resolver says "bogus" (a signature
-// that does not verify, a key that does not match the anchor), and RFC
-// 6698 section 4.1 says a bogus TLSA answer MUST abort TLS. A SERVFAIL
-// for another reason (the zone's servers unreachable) cannot be told
-// apart without an extended error, and an attacker on the resolver's path
-// can cause either, so both fail closed, as RFC 7672 section 2.2 does for
-// SMTP. Transport errors to the local resolver itself do not: nobody off
-// the machine can cause them.
+// rather than leave it to WebPKI: an answer found bogus (trust.ErrBogus).
+// RFC 6698 section 4.1 says a bogus TLSA answer MUST abort TLS. With
+// DNSSECValidate that is this process's own verdict (a signature that
+// does not verify, a key that does not match its anchor: D1); with
+// DNSSECResolver it is a SERVFAIL from a resolver trusted to validate,
+// which is how such a resolver says "bogus", and which cannot be told
+// apart from an unreachable zone without an extended error, so both fail
+// closed, as RFC 7672 section 2.2 does for SMTP. Transport errors do not:
+// a DNS server that cannot be reached leaves WebPKI in charge, as when
+// there is no DNS at all.
 func tlsaBogus(err error) bool {
 	return errors.Is(err, trust.ErrBogus)
 }
 
-// LookupTLSA queries the TLSA records at _port._tcp.host (X4) with the
-// DNSSEC OK bit set. secure is true only when the answer carries the AD bit
-// and came from a resolver trusted to validate: one on loopback or one set
-// explicitly in DNSServer. A name without TLSA records gives no records and
-// no error.
+// tlsaName is the owner of the TLSA records of host:port. Built by hand:
+// dns.TLSAName would do, but keep one spelling for all service names
+// (GO-NOTES).
+func tlsaName(host string, port uint16) string {
+	return "_" + strconv.Itoa(int(port)) + "._tcp." + dns.Fqdn(strings.TrimSuffix(host, "."))
+}
+
+// LookupTLSA queries the TLSA records at _port._tcp.host (X4). secure is
+// true only for a DNSSEC-secure answer: proven in this process from the
+// trust anchors (DNSSECValidate, D1), or carrying the AD bit of a
+// resolver trusted to validate (DNSSECResolver: one on loopback or one
+// set explicitly in DNSServer). A name without TLSA records gives no
+// records and no error; a bogus answer is an error wrapping
+// trust.ErrBogus, which refuses the route. With DNSSECOff, or without
+// DNS behind a proxy (T1), nothing is asked.
 func (r *Resolver) LookupTLSA(ctx context.Context, host string, port uint16) (recs []*dns.TLSA, secure bool, err error) {
-	if r.noDNS() {
-		// T1: behind socks5h no name leaves this machine, not even the
-		// TLSA owner; DANE is then unavailable, WebPKI decides.
-		return nil, false, nil
+	recs, a, err := r.tlsa(ctx, host, port)
+	return recs, a != nil && a.sec == dnssec.Secure, err
+}
+
+// tlsa is LookupTLSA with the answer itself, for reports; a nil answer
+// and no error when nothing was asked.
+func (r *Resolver) tlsa(ctx context.Context, host string, port uint16) ([]*dns.TLSA, *dnsAnswer, error) {
+	if r.noDNS() || r.DNSSEC == DNSSECOff {
+		// T1: behind socks5h without a DNS server reached through the
+		// proxy, no name leaves this machine, not even the TLSA owner;
+		// DANE is then unavailable, WebPKI decides.
+		return nil, nil, nil
 	}
-	// Built by hand: dns.TLSAName would do, but keep one spelling for all
-	// service names (GO-NOTES).
-	name := "_" + strconv.Itoa(int(port)) + "._tcp." + dns.Fqdn(strings.TrimSuffix(host, "."))
-	resp, secure, err := r.exchange(ctx, name, dns.TypeTLSA)
+	name := tlsaName(host, port)
+	a, err := r.query(ctx, name, dns.TypeTLSA)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
-	for _, rr := range resp.Answer {
-		if t, ok := rr.(*dns.TLSA); ok && strings.EqualFold(t.Hdr.Name, name) {
+	if a.sec == dnssec.Bogus {
+		c, _ := r.dns()
+		return nil, a, bogusError(name, "TLSA", c.server, a.how)
+	}
+	var recs []*dns.TLSA
+	for _, rr := range a.records {
+		if t, ok := rr.(*dns.TLSA); ok {
 			recs = append(recs, t)
 		}
 	}
-	return recs, secure, nil
+	return recs, a, nil
 }
 
 // srvRecord is one SRV answer.
@@ -174,15 +129,20 @@ type srvRecord struct {
 }
 
 // lookupSRV returns the SRV records of name; none (nil) for NXDOMAIN or
-// NODATA.
+// NODATA. A bogus answer is an error wrapping trust.ErrBogus: its
+// records are ignored (D1).
 func (r *Resolver) lookupSRV(ctx context.Context, name string) ([]srvRecord, error) {
-	resp, _, err := r.exchange(ctx, name, dns.TypeSRV)
+	a, err := r.query(ctx, name, dns.TypeSRV)
 	if err != nil {
 		return nil, err
 	}
+	if a.sec == dnssec.Bogus {
+		c, _ := r.dns()
+		return nil, bogusError(dns.Fqdn(name), "SRV", c.server, a.how)
+	}
 	var out []srvRecord
-	for _, rr := range resp.Answer {
-		if s, ok := rr.(*dns.SRV); ok && strings.EqualFold(s.Hdr.Name, dns.Fqdn(name)) {
+	for _, rr := range a.records {
+		if s, ok := rr.(*dns.SRV); ok {
 			out = append(out, srvRecord{target: s.Target, port: s.Port, priority: s.Priority, weight: s.Weight})
 		}
 	}
@@ -190,7 +150,8 @@ func (r *Resolver) lookupSRV(ctx context.Context, name string) ([]srvRecord, err
 }
 
 // lookupIPs resolves host to its IPv6 and IPv4 addresses (AAAA first, as
-// RFC 8305 prefers), following CNAMEs the server included in the answer.
+// RFC 8305 prefers), following CNAMEs. An answer found bogus gives no
+// address and an error wrapping trust.ErrBogus (D1).
 func (r *Resolver) lookupIPs(ctx context.Context, host string) ([]netip.Addr, error) {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return []netip.Addr{ip}, nil
@@ -198,12 +159,17 @@ func (r *Resolver) lookupIPs(ctx context.Context, host string) ([]netip.Addr, er
 	var out []netip.Addr
 	var errs []error
 	for _, qt := range []uint16{dns.TypeAAAA, dns.TypeA} {
-		resp, _, err := r.exchange(ctx, host, qt)
+		a, err := r.query(ctx, host, qt)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		for _, rr := range resp.Answer {
+		if a.sec == dnssec.Bogus {
+			c, _ := r.dns()
+			errs = append(errs, bogusError(dns.Fqdn(host), dns.TypeToString[qt], c.server, a.how))
+			continue
+		}
+		for _, rr := range a.records {
 			switch a := rr.(type) {
 			case *dns.A:
 				if ip, ok := netip.AddrFromSlice(a.A.To4()); ok {

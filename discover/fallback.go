@@ -3,6 +3,7 @@ package discover
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/hostmeta"
+	"hacx.dev/hacx/trust"
 )
 
 // legacyPriority is the RFC 2782 priority given to XEP-0156 host-meta
@@ -27,13 +29,17 @@ func (r *Resolver) lookupFallbacks(ctx context.Context, domain string, kind hacx
 	var routes []hacx.Route
 	var srs []SourceResult
 
-	hm, hmSR := r.lookupHostMetaJSON(ctx, domain, kind)
+	hm, hmSR := dnsReported(ctx, func(ctx context.Context) ([]hacx.Route, SourceResult) {
+		return r.lookupHostMetaJSON(ctx, domain, kind)
+	})
 	routes = append(routes, hm...)
 	srs = append(srs, hmSR)
 	hm2 := hmSR.Source == hacx.SourceHostMeta2 && hmSR.Status == StatusFound
 
 	if kind == hacx.Client && !(hmSR.Source == hacx.SourceHostMeta && hmSR.Status == StatusFound) {
-		xr, xsr := r.lookupHostMetaXRD(ctx, domain)
+		xr, xsr := dnsReported(ctx, func(ctx context.Context) ([]hacx.Route, SourceResult) {
+			return r.lookupHostMetaXRD(ctx, domain)
+		})
 		routes = append(routes, xr...)
 		srs = append(srs, xsr)
 	}
@@ -48,7 +54,9 @@ func (r *Resolver) lookupFallbacks(ctx context.Context, domain string, kind hacx
 		return routes, srs
 	}
 	for _, s := range srvServices(kind) {
-		rs, sr := r.lookupSRVRoutes(ctx, domain, kind, s.prefix+domain, s.method)
+		rs, sr := dnsReported(ctx, func(ctx context.Context) ([]hacx.Route, SourceResult) {
+			return r.lookupSRVRoutes(ctx, domain, kind, s.prefix+domain, s.method)
+		})
 		sr.Note = joinNote(sr.Note, r.outsideProxy()) // T1: say where the query went
 		routes = append(routes, rs...)
 		srs = append(srs, sr)
@@ -179,6 +187,11 @@ func (r *Resolver) lookupSRVRoutes(ctx context.Context, domain string, kind hacx
 	recs, err := r.lookupSRV(ctx, name)
 	if err != nil {
 		sr.Status, sr.Err = StatusError, err
+		if errors.Is(err, trust.ErrBogus) {
+			// D1: a forged or broken answer is not used, and the
+			// fallback goes on as after any failed SRV lookup.
+			sr.Note = "SRV answer ignored: DNSSEC validation failed (bogus)"
+		}
 		return nil, sr
 	}
 	if len(recs) == 0 {
@@ -433,4 +446,17 @@ func linkURL(href string, method hacx.Method) (string, uint16, error) {
 func validHost(h string) bool {
 	_, ok := dns.IsDomainName(h)
 	return ok && net.ParseIP(h) == nil
+}
+
+// dnsReported runs one source's lookup with a fresh record of its DNS
+// answers and fills in the source's DNSSEC report (D1); a source all of
+// whose answers came from the cache is reported cached.
+func dnsReported(ctx context.Context, lookup func(context.Context) ([]hacx.Route, SourceResult)) ([]hacx.Route, SourceResult) {
+	ctx, notes := withDNSNotes(ctx)
+	routes, sr := lookup(ctx)
+	sr.DNSSEC = notes.String()
+	if sr.Source == hacx.SourceSRV || sr.Source == hacx.SourceFallback {
+		sr.Cached = sr.Cached || notes.allCached()
+	}
+	return routes, sr
 }

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/net/idna"
 
 	"hacx.dev/hacx"
+	"hacx.dev/hacx/dnssec"
 	"hacx.dev/hacx/trust"
 )
 
@@ -226,13 +227,15 @@ func (r *Resolver) dialTLS(ctx context.Context, network, addr string) (net.Conn,
 		note("unavailable over SOCKS")
 	case r.noDNS():
 		note("skipped (no local DNS)")
+	case r.DNSSEC == DNSSECOff:
+		note("skipped (DNSSEC off)")
 	case net.ParseIP(host) != nil:
 		note("skipped (IP literal)")
 	default:
 		if tr != nil {
 			tr.asked("TLSA")
 		}
-		recs, sec, err := r.LookupTLSA(ctx, host, uint16(port))
+		recs, a, err := r.tlsa(ctx, host, uint16(port))
 		switch {
 		case err != nil && tlsaBogus(err):
 			// X4, RFC 6698 section 4.1: a bogus TLSA answer aborts TLS;
@@ -243,7 +246,11 @@ func (r *Resolver) dialTLS(ctx context.Context, network, addr string) (net.Conn,
 			// A DNS failure here must not lower security below WebPKI,
 			// which still applies; say so.
 			note("lookup failed: " + err.Error())
-		case !sec:
+		case a.sec == dnssec.Indeterminate:
+			// D1: nothing proven either way (the DNS server passes no
+			// DNSSEC records): treated as unsigned, WebPKI decides.
+			note("not validated")
+		case a.sec != dnssec.Secure:
 			note("unsigned")
 		case len(recs) == 0:
 			note("no-tlsa")

@@ -66,7 +66,9 @@ func (r *Resolver) Lookup(ctx context.Context, domain string, kind hacx.Kind) (*
 	}
 	res := &Result{Domain: d, Kind: kind}
 
-	sr, doc := r.lookupHACX(ctx, d, kind, res)
+	hctx, notes := withDNSNotes(ctx) // the fetch's TLSA and A/AAAA answers (D1)
+	sr, doc := r.lookupHACX(hctx, d, kind, res)
+	sr.DNSSEC = notes.String()
 	res.Sources = append(res.Sources, sr)
 	var routes []hacx.Route
 	if doc != nil {
@@ -84,7 +86,9 @@ func (r *Resolver) Lookup(ctx context.Context, domain string, kind hacx.Kind) (*
 		res.Sources = append(res.Sources, srs...)
 		if len(routes) == 0 && !anyFound(res.Sources) {
 			// F1: nothing published anywhere: the domain itself.
-			rs, sr := r.fallbackRoutes(ctx, d, kind, res.Sources)
+			rs, sr := dnsReported(ctx, func(ctx context.Context) ([]hacx.Route, SourceResult) {
+				return r.fallbackRoutes(ctx, d, kind, res.Sources)
+			})
 			routes = append(routes, rs...)
 			res.Sources = append(res.Sources, sr)
 		}

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/socks"
 )
@@ -80,11 +82,26 @@ type Resolver struct {
 	// means the system roots.
 	Roots *x509.CertPool
 
-	// DNSServer is the host:port of the DNS server for SRV, A/AAAA and
-	// TLSA queries; "" means the first nameserver of /etc/resolv.conf.
-	// An explicitly set server is trusted to validate DNSSEC (X4); one
-	// from resolv.conf only when it is on loopback.
+	// DNSServer is the DNS server for SRV, A/AAAA and TLSA queries, in
+	// a form dnssec.ParseServer reads: IP[:PORT] for plain DNS (UDP,
+	// then TCP), tcp://IP[:PORT], tls://HOST[:PORT] for DNS over TLS
+	// (RFC 7858) or https://HOST[:PORT]/PATH for DNS over HTTPS (RFC
+	// 8484; a path ending in {?dns} asks by GET). Roots verify the
+	// servers of the last two. "" means the first nameserver of
+	// /etc/resolv.conf. With DNSSECResolver an explicitly set server is
+	// trusted to validate DNSSEC (X4), one from resolv.conf only when it
+	// is on loopback. With a Proxy, queries to an explicitly set server
+	// go through the proxy, as DNS over TCP, TLS or HTTPS (T1).
 	DNSServer string
+
+	// DNSSEC says how DNS answers are trusted: the zero value,
+	// DNSSECValidate, proves them in this process from TrustAnchors (D1).
+	DNSSEC DNSSEC
+
+	// TrustAnchors are the DS or DNSKEY records (dnssec.ParseAnchors
+	// reads them from a file) DNSSEC validation starts from; nil means
+	// dnssec.RootAnchors, the IANA root keys.
+	TrustAnchors []dns.RR
 
 	// Cache keeps documents across lookups (H5); nil means no cache.
 	Cache Cache
@@ -118,9 +135,12 @@ type Resolver struct {
 	// Proxy, if set, carries every HTTPS fetch, by host name with socks5h
 	// (T1); Transport is then not used, so nothing goes
 	// around the proxy, and a failing proxy is an error, never a reason to
-	// connect directly. With socks5h (RemoteDNS) no local DNS query is
-	// made, as if NoDNS were set, unless DNSServer is set explicitly; with
-	// socks5 names are resolved through DNSServer and the proxy gets IPs.
+	// connect directly. DNS goes through the proxy too, to DNSServer, as
+	// DNS over TCP, TLS or HTTPS (never UDP from this machine). Without
+	// DNSServer, socks5h (RemoteDNS) means no DNS query at all, as if
+	// NoDNS were set; socks5 asks the system's resolver directly, as the
+	// user chose by naming a proxy that resolves nothing (the results
+	// say so). With socks5 the proxy gets IP addresses.
 	Proxy *socks.Proxy
 
 	// NoDNS skips every local DNS query (SRV, A/AAAA, TLSA), as needed
@@ -132,6 +152,10 @@ type Resolver struct {
 
 	once sync.Once
 	rt   http.RoundTripper
+
+	dnsOnce sync.Once
+	dnsc    *dnsClient
+	dnsErr  error
 	// dnsUntrusted makes tests treat the configured server like a
 	// non-loopback resolv.conf one (X4).
 	dnsUntrusted bool
@@ -178,7 +202,14 @@ type SourceResult struct {
 	// TLS facts about the bootstrap connection that answered (H2).
 	HSTS string // "none", "observed", "invalid: ...", "observed, not stored (custom transport)" (X5)
 	HPKP string // "none", "enforced", "observed", "not stored: ...", "not enforced (custom transport)[, observed, not stored]" (X6)
-	DANE string // "unsigned", "no-tlsa", "verified", "skipped ...", "not checked (custom transport)" (X4)
+	DANE string // "unsigned", "not validated", "no-tlsa", "verified", "bogus: ...", "lookup failed: ...", "skipped ...", "not checked (custom transport)" (X4)
+
+	// DNSSEC says how each DNS answer the source relied on (SRV, TLSA,
+	// A/AAAA) was validated (D1): "NAME TYPE: secure", "...: insecure
+	// (why)", "...: bogus (why)" (that answer was ignored), "...:
+	// indeterminate (why)", "...: secure (AD bit from SERVER)", "...: not
+	// validated (DNSSEC off)", joined by "; ". "" when it asked no DNS.
+	DNSSEC string
 
 	// unavailable: an SRV answer of the single target "." (X1), which
 	// turns the F1 fallback off for that service.
@@ -189,9 +220,9 @@ type SourceResult struct {
 // shares (hacx lookup, check and demo). Its members are stable. The rule
 // for absence is one for all: numbers and booleans are always present
 // (routes, cached, stale), strings are left out when empty (query, note,
-// error, final_url, hsts, hpkp, dane), and so are fetched_at when the
-// answer was not fetched over the network and redirects when there were
-// none.
+// error, final_url, hsts, hpkp, dane, dnssec), and so are fetched_at when
+// the answer was not fetched over the network and redirects when there
+// were none.
 type SourceReport struct {
 	Source    hacx.Source `json:"source"`
 	Query     string      `json:"query,omitempty"`
@@ -205,6 +236,7 @@ type SourceReport struct {
 	HSTS      string      `json:"hsts,omitempty"`
 	HPKP      string      `json:"hpkp,omitempty"`
 	DANE      string      `json:"dane,omitempty"`
+	DNSSEC    string      `json:"dnssec,omitempty"`
 	Note      string      `json:"note,omitempty"`
 	Error     string      `json:"error,omitempty"`
 }
@@ -213,7 +245,7 @@ type SourceReport struct {
 func (s SourceResult) Report() SourceReport {
 	r := SourceReport{Source: s.Source, Query: s.Query, Status: s.Status, Routes: s.Routes,
 		Cached: s.Cached, Stale: s.Stale, Redirects: s.Redirects, FinalURL: s.FinalURL,
-		HSTS: s.HSTS, HPKP: s.HPKP, DANE: s.DANE, Note: s.Note}
+		HSTS: s.HSTS, HPKP: s.HPKP, DANE: s.DANE, DNSSEC: s.DNSSEC, Note: s.Note}
 	if !s.FetchedAt.IsZero() {
 		t := s.FetchedAt
 		r.FetchedAt = &t
@@ -271,19 +303,22 @@ func (r *Resolver) noDNSReason() string {
 	return "no local DNS (T1)"
 }
 
-// outsideProxy is the note for a source whose DNS queries went straight
-// from this machine to the DNS server, not through Proxy: with socks5h
-// only when DNSServer is set explicitly (the user's choice, T1), with
-// socks5 always. It is "" without a proxy or when no local query is made.
+// outsideProxy is the note for a source whose DNS queries went with a
+// Proxy set: through it to the DNS server (T1), or, with socks5 and no
+// DNSServer, straight from this machine to the system's resolver. It is
+// "" without a proxy or when no query is made.
 func (r *Resolver) outsideProxy() string {
 	if r.Proxy == nil || r.noDNS() {
 		return ""
 	}
-	server, _, err := r.dnsServer()
+	c, err := r.dns()
 	if err != nil {
-		server = "the system resolver"
+		return ""
 	}
-	return "queried directly at " + server + ", outside the proxy"
+	if c.proxied {
+		return "asked " + c.server + " through the proxy"
+	}
+	return "queried directly at " + c.server + ", outside the proxy"
 }
 
 // joinNote appends a note to a source's note.

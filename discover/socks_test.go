@@ -117,9 +117,9 @@ func TestSOCKS5h_FetchByNameAndNoDNSQuery_T1(t *testing.T) {
 	}
 }
 
-// An explicit DNS server is the user's choice: SRV and TLSA are asked
-// there, while HTTPS still goes through the proxy by name.
-func TestSOCKS5h_ExplicitDNSServerStillAsked_T1(t *testing.T) {
+// An explicit DNS server is asked through the proxy, as DNS over TCP
+// (T1: no DNS outside the proxy), while HTTPS goes through it by name.
+func TestSOCKS5h_ExplicitDNSServerThroughTheProxy_T1(t *testing.T) {
 	w, srv := socksWorld(t)
 	r := w.resolver()
 	r.Fallback = FallbackAlways
@@ -131,20 +131,31 @@ func TestSOCKS5h_ExplicitDNSServerStillAsked_T1(t *testing.T) {
 	if len(w.dns.Queries()) == 0 {
 		t.Error("no query to the explicit DNS server")
 	}
+	for _, q := range w.dns.Queries() {
+		if q.Net != "tcp" {
+			t.Errorf("query %v: want TCP, through the proxy", q)
+		}
+	}
 	if !hasSource(res.Sources, hacx.SourceSRV, StatusFound) {
 		t.Errorf("sources %+v: want SRV found", res.Sources)
 	}
+	sawDNS := false
 	for _, c := range srv.Connects() {
-		if !c.IsName {
+		switch {
+		case c.Target() == w.dns.Addr:
+			sawDNS = true
+		case !c.IsName:
 			t.Errorf("CONNECT %v: want a host name", c)
 		}
+	}
+	if !sawDNS {
+		t.Errorf("CONNECTs %v: none to the DNS server %s", srv.Connects(), w.dns.Addr)
 	}
 	if w.dials.Load() != 0 {
 		t.Error("connection around the proxy")
 	}
-	// Those DNS queries leave this machine outside the proxy: every
-	// source that made one says so, naming the server (T1).
-	want := "queried directly at " + w.dns.Addr + ", outside the proxy"
+	// Every source that asked says where (T1).
+	want := "asked " + w.dns.Addr + " through the proxy"
 	for _, s := range res.Sources {
 		switch {
 		case s.Source == hacx.SourceSRV && !strings.Contains(s.Note, want):
@@ -173,12 +184,22 @@ func TestSOCKS5_NamesResolvedLocally(t *testing.T) {
 	r.Proxy = &socks.Proxy{Scheme: socks.SchemeLocalDNS, Addr: srv.Addr}
 	res, _ := r.Lookup(context.Background(), "example.test", hacx.Client)
 	connects := srv.Connects()
-	if len(connects) == 0 || connects[0].IsName || connects[0].Target() != "127.0.0.9:443" {
+	var sawFetch bool
+	for _, c := range connects {
+		if c.IsName {
+			t.Errorf("CONNECT %v by name through socks5", c)
+		}
+		sawFetch = sawFetch || c.Target() == "127.0.0.9:443"
+	}
+	if !sawFetch {
 		t.Fatalf("CONNECTs %v: want 127.0.0.9:443 by IP", connects)
 	}
 	var askedA bool
 	for _, q := range w.dns.Queries() {
 		askedA = askedA || (q.Name == "example.test." && (q.Type == "A" || q.Type == "AAAA"))
+		if q.Net != "tcp" {
+			t.Errorf("query %v: want TCP through the proxy", q)
+		}
 	}
 	if !askedA {
 		t.Errorf("queries %v: want the A/AAAA query for example.test", w.dns.Queries())
@@ -243,4 +264,30 @@ func hasSource(srs []SourceResult, src hacx.Source, st Status) bool {
 		}
 	}
 	return false
+}
+
+// socks5 without a DNS server: names are resolved by the system's
+// resolver, directly (socks5 means the proxy resolves nothing), and the
+// result says so (T1).
+func TestSOCKS5_NoDNSServerAsksSystemDirectly_T1(t *testing.T) {
+	w, srv := socksWorld(t)
+	r := w.resolver()
+	r.DNSServer, r.systemDNS = "", w.dns.Addr
+	r.Fallback = FallbackAlways
+	r.Proxy = &socks.Proxy{Scheme: socks.SchemeLocalDNS, Addr: srv.Addr}
+	res, _ := r.Lookup(context.Background(), "example.test", hacx.Client)
+	want := "queried directly at " + w.dns.Addr + ", outside the proxy"
+	for _, s := range res.Sources {
+		if s.Source == hacx.SourceSRV && !strings.Contains(s.Note, want) {
+			t.Errorf("SRV source note %q: want %q", s.Note, want)
+		}
+	}
+	for _, c := range srv.Connects() {
+		if c.Target() == w.dns.Addr {
+			t.Errorf("CONNECT %v: the system resolver was asked through the proxy", c)
+		}
+	}
+	if len(w.dns.Queries()) == 0 {
+		t.Error("the system resolver was not asked")
+	}
 }

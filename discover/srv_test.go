@@ -194,12 +194,15 @@ func TestLookupTLSA_ADBit_X4(t *testing.T) {
 	w := newWorld(t)
 	mustAdd(t, w, "_443._tcp.example.test. 60 IN TLSA 3 1 1 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
 	r := w.resolver()
+	r.DNSSEC = DNSSECResolver
 	ctx := context.Background()
 	recs, secure, err := r.LookupTLSA(ctx, "example.test", 443)
 	if err != nil || len(recs) != 1 || secure {
 		t.Fatalf("no AD: recs %d secure %v err %v", len(recs), secure, err)
 	}
 	w.dns.SetAD(true)
+	r = w.resolver() // a new one: the first remembers the answer for its TTL
+	r.DNSSEC = DNSSECResolver
 	recs, secure, err = r.LookupTLSA(ctx, "example.test.", 443)
 	if err != nil || len(recs) != 1 || !secure {
 		t.Fatalf("AD from configured resolver: recs %d secure %v err %v", len(recs), secure, err)
@@ -243,6 +246,7 @@ func TestLookupTLSA_UntrustedResolverADIgnored_X4(t *testing.T) {
 	w.dns.SetAD(true)
 	mustAdd(t, w, "_443._tcp.example.test. 60 IN TLSA 3 1 1 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
 	r := w.resolver()
+	r.DNSSEC = DNSSECResolver
 	r.dnsUntrusted = true // as if taken from resolv.conf and not on loopback
 	recs, secure, err := r.LookupTLSA(context.Background(), "example.test", 443)
 	if err != nil || len(recs) != 1 || secure {
@@ -255,7 +259,9 @@ func TestDANE_SecureMismatchFailsBootstrap_X4(t *testing.T) {
 	w.serve(files{"/.well-known/xmpp-client.xml": docA}, []string{"example.test"}, "example.test")
 	w.dns.SetAD(true)
 	mustAdd(t, w, "_443._tcp.example.test. 60 IN TLSA 3 1 1 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-	_, err := lookupNever(t, w.resolver(), "example.test")
+	r := w.resolver()
+	r.DNSSEC = DNSSECResolver
+	_, err := lookupNever(t, r, "example.test")
 	var te *TLSError
 	if !errorsAs(err, &te) || te.Check != "dane" {
 		t.Fatalf("err = %v, want a dane TLSError", err)
@@ -266,8 +272,16 @@ func TestDANE_UnsignedFallsBackToWebPKI_X4(t *testing.T) {
 	w := newWorld(t)
 	w.serve(files{"/.well-known/xmpp-client.xml": docA}, []string{"example.test"}, "example.test")
 	mustAdd(t, w, "_443._tcp.example.test. 60 IN TLSA 3 1 1 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-	res, err := lookupNever(t, w.resolver(), "example.test")
+	r := w.resolver()
+	r.DNSSEC = DNSSECResolver
+	res, err := lookupNever(t, r, "example.test")
 	if err != nil || res.Sources[0].DANE != "unsigned" {
 		t.Fatalf("err %v DANE %q", err, res.Sources[0].DANE)
+	}
+	// Validating in process, with a server that passes no DNSSEC records
+	// (the test server has no root zone): nothing proven, WebPKI decides.
+	res, err = lookupNever(t, w.resolver(), "example.test")
+	if err != nil || res.Sources[0].DANE != "not validated" || !strings.Contains(res.Sources[0].DNSSEC, "TLSA: indeterminate") {
+		t.Fatalf("err %v DANE %q DNSSEC %q", err, res.Sources[0].DANE, res.Sources[0].DNSSEC)
 	}
 }

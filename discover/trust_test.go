@@ -26,7 +26,9 @@ func TestDANE_SecureMatchAuthenticatesSelfSigned_X4(t *testing.T) {
 	sum := sha256.Sum256(self.Leaf.RawSubjectPublicKeyInfo)
 	w.dns.SetAD(true)
 	mustAdd(t, w, "_443._tcp.example.test. 60 IN TLSA 3 1 1 "+hex.EncodeToString(sum[:]))
-	res, err := lookupNever(t, w.resolver(), "example.test")
+	r := w.resolver()
+	r.DNSSEC = DNSSECResolver // the AD bit of the test server (X4)
+	res, err := lookupNever(t, r, "example.test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,8 +37,15 @@ func TestDANE_SecureMatchAuthenticatesSelfSigned_X4(t *testing.T) {
 	}
 	// Without the AD bit the same records are not trusted: WebPKI fails.
 	w.dns.SetAD(false)
-	if _, err := lookupNever(t, w.resolver(), "example.test"); err == nil {
+	r = w.resolver()
+	r.DNSSEC = DNSSECResolver
+	if _, err := lookupNever(t, r, "example.test"); err == nil {
 		t.Error("unsigned TLSA authenticated a self-signed certificate")
+	}
+	// Validating in process, the AD bit counts for nothing at all (D1).
+	w.dns.SetAD(true)
+	if _, err := lookupNever(t, w.resolver(), "example.test"); err == nil {
+		t.Error("an AD bit authenticated a self-signed certificate while validating in process")
 	}
 }
 

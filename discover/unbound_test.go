@@ -70,10 +70,12 @@ func newUnboundWorld(t *testing.T) *unboundWorld {
 	return &unboundWorld{world: w, unbound: u, signed: signed}
 }
 
-// resolver asks unbound, not the zone's server.
+// resolver asks unbound, not the zone's server, and believes its AD bit
+// (DNSSECResolver): these tests are about a validating resolver (X4).
 func (w *unboundWorld) resolver() *Resolver {
 	r := w.world.resolver()
 	r.DNSServer = w.unbound.Addr
+	r.DNSSEC = DNSSECResolver
 	return r
 }
 

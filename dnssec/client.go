@@ -88,7 +88,7 @@ func (c *Client) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
 		err = fmt.Errorf("unknown protocol %q", c.Server.Proto)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", c.Server, err)
+		return nil, err
 	}
 	return r, nil
 }

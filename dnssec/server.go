@@ -140,7 +140,11 @@ func redactURL(u *url.URL) string {
 
 // ipPort reads IP or IP:PORT.
 func ipPort(s string, defPort uint16) (string, error) {
-	if ip, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
+	bare := s
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		bare = s[1 : len(s)-1]
+	}
+	if ip, err := netip.ParseAddr(bare); err == nil && ip.Zone() == "" {
 		return netip.AddrPortFrom(ip.Unmap(), defPort).String(), nil
 	}
 	host, port, err := net.SplitHostPort(s)
@@ -148,6 +152,9 @@ func ipPort(s string, defPort uint16) (string, error) {
 		return "", fmt.Errorf("dnssec: DNS server %q: %s", s, serverWant)
 	}
 	ip, err := netip.ParseAddr(host)
+	if err == nil && ip.Zone() != "" {
+		return "", fmt.Errorf("dnssec: DNS server %q: an address with a zone is not supported", s)
+	}
 	if err != nil {
 		return "", fmt.Errorf("dnssec: DNS server %q: %q is not an IP address (a name would be looked up through the system resolver); %s", s, host, serverWant)
 	}
@@ -165,6 +172,9 @@ func hostPort(u *url.URL, defPort uint16) (string, string, error) {
 		return "", "", errors.New("no host")
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
+		if ip.Zone() != "" {
+			return "", "", errors.New("an address with a zone is not supported")
+		}
 		host = ip.Unmap().String()
 	} else if !validName(host) {
 		return "", "", fmt.Errorf("bad host %q", host)

@@ -61,7 +61,7 @@ type Answer struct {
 	// of the CNAME chain).
 	Rcode int
 	// Records are the records of Type at the end of the CNAME chain,
-	// without signatures; none for a denial.
+	// without signatures; none for a denial, and none when Bogus.
 	Records []dns.RR
 	// CNAMEs are the names the chain went through after Name, in order.
 	CNAMEs []string
@@ -184,8 +184,10 @@ func (v *Validator) Lookup(ctx context.Context, name string, qtype uint16) (*Ans
 		a.Queries = nc.n // what the cache did not answer
 	}
 	a.expires = l.expires
-	if a.Security == Bogus || a.Security == Indeterminate {
+	if a.Security == Bogus {
 		a.Records = nil // never hand out what failed validation (fail closed)
+	}
+	if a.Security == Bogus || a.Security == Indeterminate {
 		a.expires = minTime(a.expires, now.Add(badTTL))
 	}
 	if a.expires.IsZero() {

@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 
@@ -307,4 +308,64 @@ func dedupe(rrs []dns.RR) []dns.RR {
 		}
 	}
 	return out
+}
+
+// AuthorityServer is an Authority answering on a loopback port.
+type AuthorityServer struct {
+	// Addr is "127.0.0.1:port", the same port for UDP and TCP.
+	Addr     string
+	udp, tcp *dns.Server
+}
+
+// Serve answers queries to a's zones over UDP and TCP on a loopback port
+// of its own until the server is closed.
+func (a *Authority) Serve() (*AuthorityServer, error) {
+	pc, l, err := listenUDPTCP("127.0.0.1")
+	if err != nil {
+		return nil, err
+	}
+	s := &AuthorityServer{Addr: pc.LocalAddr().String()}
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		m := a.Answer(req)
+		if w.LocalAddr().Network() == "udp" {
+			size := 512
+			if opt := req.IsEdns0(); opt != nil {
+				size = int(opt.UDPSize())
+			}
+			m.Truncate(size)
+		}
+		w.WriteMsg(m)
+	})
+	s.udp = startDNS(&dns.Server{PacketConn: pc, Net: "udp", Handler: h})
+	s.tcp = startDNS(&dns.Server{Listener: l, Net: "tcp", Handler: h})
+	if s.udp == nil || s.tcp == nil {
+		s.Close()
+		return nil, errors.New("testbed: authority: server did not start")
+	}
+	return s, nil
+}
+
+// Close stops the server.
+func (s *AuthorityServer) Close() error {
+	var errs []error
+	for _, srv := range []*dns.Server{s.udp, s.tcp} {
+		if srv != nil {
+			errs = append(errs, srv.Shutdown())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// startDNS starts srv and returns it once it serves, or nil.
+func startDNS(srv *dns.Server) *dns.Server {
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ActivateAndServe() }()
+	select {
+	case <-started:
+		return srv
+	case <-errc:
+		return nil
+	}
 }

@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"hacx.dev/hacx/hacxtest"
 )
 
 // UnboundConfig describes a real validating resolver (Debian's unbound
@@ -29,6 +32,11 @@ type UnboundConfig struct {
 	// (SignedZone.TrustAnchor). Names under no anchor are insecure: they
 	// resolve, but without the AD bit. There is no root anchor.
 	TrustAnchors []string
+
+	// TLS, if set, is the certificate of a DNS over TLS listener (RFC
+	// 7858, Unbound.TLSAddr) and a DNS over HTTPS one (RFC 8484, HTTP/2,
+	// Unbound.HTTPSAddr, path /dns-query), each on a port of its own.
+	TLS *tls.Certificate
 }
 
 // Unbound is a running unbound listening on a loopback port of its own,
@@ -36,6 +44,9 @@ type UnboundConfig struct {
 type Unbound struct {
 	// Addr is "127.0.0.1:port", the same port for UDP and TCP.
 	Addr string
+	// TLSAddr and HTTPSAddr are "127.0.0.1:port" of the DNS over TLS and
+	// DNS over HTTPS listeners, "" without UnboundConfig.TLS.
+	TLSAddr, HTTPSAddr string
 
 	dir      string
 	identity string // answered to id.server: proves the port is ours
@@ -83,7 +94,7 @@ func StartUnbound(ctx context.Context, cfg UnboundConfig) (*Unbound, error) {
 	var u *Unbound
 	err = retryPorts(ctx, func() error {
 		var err error
-		u, err = startUnbound(ctx, up, cfg.TrustAnchors)
+		u, err = startUnbound(ctx, up, cfg.TrustAnchors, cfg.TLS)
 		return err
 	})
 	if err != nil {
@@ -94,7 +105,7 @@ func StartUnbound(ctx context.Context, cfg UnboundConfig) (*Unbound, error) {
 
 // startUnbound is one start-up on a newly picked port; on failure
 // everything it started is gone.
-func startUnbound(ctx context.Context, upstream string, anchors []string) (*Unbound, error) {
+func startUnbound(ctx context.Context, upstream string, anchors []string, cert *tls.Certificate) (*Unbound, error) {
 	port, err := pickUDPTCPPort("127.0.0.1")
 	if err != nil {
 		return nil, err
@@ -107,8 +118,15 @@ func startUnbound(ctx context.Context, upstream string, anchors []string) (*Unbo
 		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))), dir: dir, exited: make(chan error, 1),
 		identity: filepath.Base(dir), // unique while the directory exists
 	}
+	var tlsLines []string
+	if cert != nil {
+		if tlsLines, err = u.tlsListeners(dir, cert); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
 	conf := filepath.Join(dir, "unbound.conf")
-	if err := os.WriteFile(conf, []byte(unboundConf(dir, port, upstream, u.identity, anchors)), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(unboundConf(dir, port, upstream, u.identity, anchors, tlsLines)), 0o600); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -127,8 +145,41 @@ func startUnbound(ctx context.Context, upstream string, anchors []string) (*Unbo
 	return u, nil
 }
 
+// tlsListeners picks the ports of the DNS over TLS and HTTPS listeners,
+// writes the certificate and key, and returns the server lines for them.
+// Another process can take a port before unbound binds it; unbound then
+// exits and StartUnbound starts again on new ports.
+func (u *Unbound) tlsListeners(dir string, cert *tls.Certificate) ([]string, error) {
+	ports, err := pickPorts("127.0.0.1", 2)
+	if err != nil {
+		return nil, err
+	}
+	certPEM, keyPEM, err := hacxtest.CertPEM(cert)
+	if err != nil {
+		return nil, err
+	}
+	certFile, keyFile := filepath.Join(dir, "dns.crt"), filepath.Join(dir, "dns.key")
+	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		return nil, err
+	}
+	tlsPort, httpsPort := strconv.Itoa(int(ports[0])), strconv.Itoa(int(ports[1]))
+	u.TLSAddr, u.HTTPSAddr = net.JoinHostPort("127.0.0.1", tlsPort), net.JoinHostPort("127.0.0.1", httpsPort)
+	return []string{
+		"  interface: 127.0.0.1@" + tlsPort,
+		"  interface: 127.0.0.1@" + httpsPort,
+		"  tls-port: " + tlsPort,
+		"  https-port: " + httpsPort,
+		"  tls-service-key: " + strconv.Quote(keyFile),
+		"  tls-service-pem: " + strconv.Quote(certFile),
+		"  http-endpoint: \"/dns-query\"",
+	}, nil
+}
+
 // unboundConf is the whole configuration; nothing from /etc/unbound.
-func unboundConf(dir string, port uint16, upstream, identity string, anchors []string) string {
+func unboundConf(dir string, port uint16, upstream, identity string, anchors, tlsLines []string) string {
 	q := strconv.Quote
 	lines := []string{
 		"server:",
@@ -168,6 +219,7 @@ func unboundConf(dir string, port uint16, upstream, identity string, anchors []s
 		"  trust-anchor-signaling: no",
 		"  root-key-sentinel: no",
 	}
+	lines = append(lines, tlsLines...)
 	for _, a := range anchors {
 		lines = append(lines, "  trust-anchor: "+q(a))
 	}
