@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"hacx.dev/hacx"
+	"hacx.dev/hacx/discover"
 )
 
 // exporterShutdownGrace is how long SIGINT/SIGTERM lets running probes end.
@@ -41,10 +42,12 @@ Modules (--config, a TOML file; examples/exporter.toml documents it) say
 how to probe: kind ("client" or "server"), timeout (the whole probe; 20s
 by default, lowered to Prometheus' scrape timeout less 0.5 s),
 fetch-timeout, connect-timeout, handshake-timeout, stream-timeout, methods
-(a subset of tls, starttls, websocket, bosh), resolver (a DNS server,
+(a subset of tls, starttls, websocket, bosh, the default), resolver (a DNS server,
 IP:PORT), all (try every route, the default; false stops at the first
-that works) and audit (also run the audit of "hacx check --audit"). The
-module "default" exists always. &kind=server overrides the module's kind.
+that works), audit (also run the audit of "hacx check --audit") and cache
+(keep documents between probes for their ttl, as a client does, H5: then
+hacx_source_fresh 0 says a refetch failed and a stale copy is in use;
+without it every probe fetches anew). The module "default" exists always. &kind=server overrides the module's kind.
 
 Only the domains in the file's targets list are probed, unless
 --any-target. Every connection a probe makes, the HTTPS fetches by name
@@ -168,9 +171,10 @@ type exporter struct {
 	roots        *x509.CertPool
 	logger       *slog.Logger
 
-	slots chan struct{} // one per running probe (--max-probes)
-	mu    sync.Mutex
-	last  map[string]time.Time // when the last probe of a target/module/kind started
+	slots  chan struct{} // one per running probe (--max-probes)
+	mu     sync.Mutex
+	last   map[string]time.Time          // when the last probe of a target/module/kind started
+	caches map[string]*discover.MemCache // per module with cache = true
 
 	reg      *prometheus.Registry
 	probes   *prometheus.CounterVec
@@ -288,7 +292,8 @@ func (e *exporter) serveProbe(w http.ResponseWriter, r *http.Request) {
 		e.refuse(w, "target", http.StatusForbidden, fmt.Sprintf("target %q is not in the exporter's targets list", target))
 		return
 	}
-	if wait := e.claim(target + "|" + name + "|" + kind.String()); wait > 0 {
+	key := target + "|" + name + "|" + kind.String()
+	if wait := e.claim(key); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
 		e.refuse(w, "rate-limit", http.StatusTooManyRequests, fmt.Sprintf("%s was probed with module %s less than %s ago", target, name, e.minInterval))
 		return
@@ -297,6 +302,7 @@ func (e *exporter) serveProbe(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), scrapeTimeout(r, m))
 	defer cancel()
 	if !e.acquire(ctx) {
+		e.unclaim(key) // it did not run: a retry need not wait
 		e.refuse(w, "busy", http.StatusServiceUnavailable, fmt.Sprintf("%d probes running; none ended in time", cap(e.slots)))
 		return
 	}
@@ -336,6 +342,28 @@ func (e *exporter) claim(key string) time.Duration {
 		}
 	}
 	return 0
+}
+
+// cache is the document cache of module name, shared by its probes.
+func (e *exporter) cache(name string) *discover.MemCache {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.caches == nil {
+		e.caches = map[string]*discover.MemCache{}
+	}
+	c := e.caches[name]
+	if c == nil {
+		c = &discover.MemCache{}
+		e.caches[name] = c
+	}
+	return c
+}
+
+// unclaim forgets the probe of key that claim recorded.
+func (e *exporter) unclaim(key string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.last, key)
 }
 
 // acquire takes a probe slot, waiting until ctx ends.

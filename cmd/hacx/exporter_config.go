@@ -35,6 +35,7 @@ type exporterFMod struct {
 	Resolver         string   `toml:"resolver"`
 	All              *bool    `toml:"all"`
 	Audit            bool     `toml:"audit"`
+	Cache            bool     `toml:"cache"`
 }
 
 // probeModule is one way of probing, chosen with &module=NAME.
@@ -57,6 +58,11 @@ type probeModule struct {
 	All bool
 	// Audit adds the findings of hacx check --audit.
 	Audit bool
+	// Cache keeps documents between probes for their ttl, as a client
+	// does (H5): a probe within the ttl fetches nothing, and one whose
+	// refetch fails uses the stale copy (hacx_source_fresh 0). Without
+	// it every probe fetches anew.
+	Cache bool
 }
 
 // defaultProbeTimeout bounds a probe whose module names no timeout.
@@ -127,7 +133,7 @@ func parseExporterConfig(data []byte) (*exporterConfig, error) {
 	sort.Strings(names)
 	for _, name := range names {
 		fm := f.Modules[name]
-		m := &probeModule{Name: name, Kind: hacx.Client, Timeout: defaultProbeTimeout, All: true, Audit: fm.Audit}
+		m := &probeModule{Name: name, Kind: hacx.Client, Timeout: defaultProbeTimeout, All: true, Audit: fm.Audit, Cache: fm.Cache}
 		at := func(key string) string { return "module." + name + "." + key }
 		switch fm.Kind {
 		case "", "client":

@@ -107,10 +107,20 @@ func (e *exporter) runProbe(ctx context.Context, target string, kind hacx.Kind, 
 	}
 	guard := e.guard(server)
 	newResolver := func() *discover.Resolver {
-		return &discover.Resolver{Roots: e.roots, DNSServer: server, DialContext: guard("fetch"), Timeout: m.FetchTimeout}
+		return &discover.Resolver{Roots: e.roots, DNSServer: server, DialContext: guard("fetch"), Timeout: m.FetchTimeout, Now: e.now}
 	}
 	r := newResolver()
-	d := &dial.Dialer{Routes: r, Roots: e.roots, Methods: m.Methods, Memory: dial.NoMemory,
+	if m.Cache {
+		r.Cache = e.cache(m.Name)
+	}
+	// Only the methods whose connections go through the guard (all over
+	// TCP, through DialContext): a method the dial package may add later,
+	// over another transport, is not probed until it is guarded too.
+	methods := m.Methods
+	if len(methods) == 0 {
+		methods = probeMethods
+	}
+	d := &dial.Dialer{Routes: r, Roots: e.roots, Methods: methods, Memory: dial.NoMemory,
 		ConnectTimeout: m.ConnectTimeout, HandshakeTimeout: m.HandshakeTimeout, StreamTimeout: m.StreamTimeout,
 		DialContext: guard("route")}
 

@@ -554,6 +554,7 @@ func TestExporter_ConcurrentProbes(t *testing.T) {
 	}
 	e := w.exp(nil)
 	e.slots = make(chan struct{}, 2)
+	e.minInterval = time.Hour
 	waiting := make(chan struct{}, 8)
 	e.onWait = func() { waiting <- struct{}{} }
 
@@ -586,7 +587,7 @@ func TestExporter_ConcurrentProbes(t *testing.T) {
 	}
 
 	// A fifth probe with a short scrape timeout gives up waiting.
-	code, _, _ := get(t, e, "/probe?target=c1.test&module=default&kind=client", "X-Prometheus-Scrape-Timeout-Seconds", "0.6")
+	code, _, _ := get(t, e, "/probe?target=c5.test", "X-Prometheus-Scrape-Timeout-Seconds", "0.6")
 	if code != http.StatusServiceUnavailable {
 		t.Errorf("a probe that found no slot in time: HTTP %d, want 503", code)
 	}
@@ -601,6 +602,10 @@ func TestExporter_ConcurrentProbes(t *testing.T) {
 		if v := value(t, parseMetrics(t, r.body), "hacx_probe_success", nil); v != 1 {
 			t.Errorf("%s: hacx_probe_success = %v", r.target, v)
 		}
+	}
+	// The probe that never ran does not count against the rate limit.
+	if code, _, body := get(t, e, "/probe?target=c5.test"); code != http.StatusOK {
+		t.Errorf("c5.test again after a 503: HTTP %d (%s), want 200", code, strings.TrimSpace(body))
 	}
 	_, _, own = get(t, e, "/metrics")
 	mine = parseMetrics(t, own)
@@ -639,5 +644,63 @@ func TestExporter_AuditModule(t *testing.T) {
 	}
 	if v := value(t, ss, "hacx_probe_success", nil); v != 1 {
 		t.Errorf("hacx_probe_success = %v", v)
+	}
+}
+
+// TestExporter_CacheModule_H5: with cache = true probes keep the document
+// for its ttl as a client does: within it nothing is fetched and the age
+// grows; after it a failed refetch leaves the stale copy in use, which
+// hacx_source_fresh 0 reports while the routes still work.
+func TestExporter_CacheModule_H5(t *testing.T) {
+	w := newExpWorld(t, "example.test")
+	good := w.startXMPP("127.0.0.2")
+	w.publish("example.test", "127.0.0.1", fmt.Sprintf(`<hacx ttl="60"><tls ip="%s" port="%d" priority="1"/></hacx>`, good.Addr(), good.Port()))
+	cfg, err := parseExporterConfig([]byte("[module.client]\ncache = true\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := w.exp(cfg)
+	clock := time.Now()
+	e.now = func() time.Time { return clock }
+	hacxSrc := map[string]string{"source": "hacx"}
+	fetches := func() int {
+		n := 0
+		for _, d := range w.dialed() {
+			if strings.HasSuffix(d, ":443") {
+				n++
+			}
+		}
+		return n
+	}
+
+	probe(t, e, "target=example.test&module=client")
+	clock = clock.Add(30 * time.Second)
+	before := fetches()
+	ss := probe(t, e, "target=example.test&module=client")
+	if fetches() != before {
+		t.Error("a probe within the ttl fetched the document")
+	}
+	if age, fresh := value(t, ss, "hacx_source_age_seconds", hacxSrc), value(t, ss, "hacx_source_fresh", hacxSrc); age != 30 || fresh != 1 {
+		t.Errorf("within the ttl: age %v, fresh %v; want 30 and 1", age, fresh)
+	}
+
+	w.mu.Lock()
+	w.docs["example.test"] = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { http.Error(rw, "down", 500) })
+	w.mu.Unlock()
+	clock = clock.Add(90 * time.Second)
+	ss = probe(t, e, "target=example.test&module=client")
+	if fresh, found := value(t, ss, "hacx_source_fresh", hacxSrc), value(t, ss, "hacx_source_found", hacxSrc); fresh != 0 || found != 1 {
+		t.Errorf("after a failed refetch: fresh %v, found %v; want 0 and 1", fresh, found)
+	}
+	if age := value(t, ss, "hacx_source_age_seconds", hacxSrc); age != 120 {
+		t.Errorf("stale copy's age %v, want 120", age)
+	}
+	if v := value(t, ss, "hacx_probe_success", nil); v != 1 {
+		t.Errorf("hacx_probe_success = %v: the stale copy's route works", v)
+	}
+	// The default module, without a cache, sees the failure itself.
+	ss = probe(t, e, "target=example.test")
+	if v := value(t, ss, "hacx_source_status", map[string]string{"source": "hacx", "status": "error"}); v != 1 {
+		t.Errorf("without a cache the hacx source is not an error")
 	}
 }

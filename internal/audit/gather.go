@@ -182,8 +182,12 @@ func (a *Auditor) srvAnyway(ctx context.Context, domain string, kind hacx.Kind, 
 	}
 	var out []hacx.Route
 	for _, s := range res.Sources {
-		if s.Source == hacx.SourceSRV && s.Status == discover.StatusError {
+		switch {
+		case s.Source != hacx.SourceSRV:
+		case s.Status == discover.StatusError:
 			notes = append(notes, fmt.Sprintf("SRV %s failed, not compared: %v", s.Query, s.Err))
+		case s.Status == discover.StatusSkipped:
+			notes = append(notes, "SRV not compared: "+s.Note)
 		}
 	}
 	for _, r := range res.Routes {
