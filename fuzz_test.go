@@ -54,8 +54,8 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// FuzzParse_NoLaxerThanEncodingXML: Parse reads XML with its own reader;
-// whatever it accepts, encoding/xml in Strict mode (with no charset but
+// FuzzParse_NoLaxerThanEncodingXML: Parse reads XML with the project's own
+// reader (internal/safexml); whatever it accepts, encoding/xml in Strict mode (with no charset but
 // UTF-8) reads to the end without an error too, so the reader is never
 // less strict than the standard library (E3, H6). Whatever it refuses is a
 // *SyntaxError with a line, which `hacx lint` can show.

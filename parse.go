@@ -5,10 +5,16 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+
+	"hacx.dev/hacx/internal/safexml"
 )
 
 // MaxSize is the largest document Parse accepts (H6).
 const MaxSize = 64 << 10
+
+// maxDepth bounds element nesting (H6): <hacx>, a record and a pin need
+// three levels; extensions get a few more.
+const maxDepth = 8
 
 // Parse reads a HACX document. A document that is not well-formed, unsafe
 // (DOCTYPE, entity declarations, processing instructions, too deep, over
@@ -23,7 +29,8 @@ func Parse(data []byte) (*Document, error) {
 	// out, and the strings the Document keeps, are substrings of it, so
 	// reading costs no allocation per token and the Document never aliases
 	// the caller's slice.
-	p := &parser{x: newXMLReader(string(bytes.TrimPrefix(data, []byte("\uFEFF"))))}
+	s := string(bytes.TrimPrefix(data, []byte("\uFEFF")))
+	p := &parser{s: s, x: safexml.NewReader(s, maxDepth)}
 	return p.document()
 }
 
@@ -38,10 +45,31 @@ func ParseReader(r io.Reader) (*Document, error) {
 }
 
 // parser walks the document structure: prolog, the <hacx> root and its
-// children (E1, E3); records are decoded in parse_record.go.
+// children (E1, E3); records are decoded in parse_record.go. The strict,
+// safe reading of the XML itself (H6, E3) is package safexml's.
 type parser struct {
-	x     *xmlReader
+	s     string // the input, which token offsets index
+	x     *safexml.Reader
 	warns []Problem
+}
+
+// next returns the reader's next token; its error is a *SyntaxError with
+// the reader's position, rule and words as they are, which are those
+// `hacx lint` has always printed.
+func (p *parser) next() (safexml.Token, error) {
+	t, err := p.x.Next()
+	if se, ok := err.(*safexml.SyntaxError); ok {
+		return t, &SyntaxError{Line: se.Line, Col: se.Col, Rule: se.Rule, Msg: se.Msg}
+	}
+	return t, err
+}
+
+// eofInside is the error for an EOF token inside an element. The reader
+// never returns one (it reports such input itself, naming the element
+// left open); this keeps the loops that wait for an end tag finite
+// whatever happens.
+func (p *parser) eofInside(t safexml.Token) *SyntaxError {
+	return p.errorAt(t.Offset, "E3", "not well-formed XML: unexpected EOF")
 }
 
 // warn records a problem whose content the Document does not keep.
@@ -55,7 +83,7 @@ func (p *parser) note(pr Problem) { p.warns = append(p.warns, pr) }
 
 // errorAt is a *SyntaxError at the input offset off.
 func (p *parser) errorAt(off int, rule, msg string) *SyntaxError {
-	line, col := p.x.lineCol(off)
+	line, col := p.x.LineCol(off)
 	return &SyntaxError{Line: line, Col: col, Rule: rule, Msg: msg}
 }
 
@@ -63,83 +91,83 @@ func (p *parser) errorAt(off int, rule, msg string) *SyntaxError {
 func (p *parser) document() (*Document, error) {
 	var doc *Document
 	for {
-		t, err := p.x.next()
+		t, err := p.next()
 		if err != nil {
 			return nil, err
 		}
-		switch t.kind {
-		case tokEOF:
+		switch t.Kind {
+		case safexml.EOF:
 			if doc == nil {
-				return nil, p.errorAt(t.off, "", "no <hacx> element: the document is empty")
+				return nil, p.errorAt(t.Offset, "", "no <hacx> element: the document is empty")
 			}
 			doc.Warnings = p.warns
 			return doc, nil
-		case tokStart:
+		case safexml.StartElement:
 			if doc != nil {
-				return nil, p.errorAt(t.off, "E3", fmt.Sprintf("<%s> after the end of <hacx>: a document has one root element", t.name.local))
+				return nil, p.errorAt(t.Offset, "E3", fmt.Sprintf("<%s> after the end of <hacx>: a document has one root element", t.Name.Local))
 			}
-			if t.name.local != "hacx" {
-				return nil, p.errorAt(t.off, "", fmt.Sprintf("root element is <%s>, expected <hacx>", t.name.local))
+			if t.Name.Local != "hacx" {
+				return nil, p.errorAt(t.Offset, "", fmt.Sprintf("root element is <%s>, expected <hacx>", t.Name.Local))
 			}
 			if doc, err = p.root(t); err != nil {
 				return nil, err
 			}
-		case tokText:
-			if !t.blank() {
+		case safexml.CharData:
+			if !t.Blank() {
 				where := "before <hacx>"
 				if doc != nil {
 					where = "after </hacx>"
 				}
-				return nil, p.errorAt(t.off, "E3", "text "+where+" is not allowed")
+				return nil, p.errorAt(t.Offset, "E3", "text "+where+" is not allowed")
 			}
 		}
 	}
 }
 
 // root parses <hacx> and its children; start has been read.
-func (p *parser) root(start token) (*Document, error) {
+func (p *parser) root(start safexml.Token) (*Document, error) {
 	doc := &Document{TTL: DefaultTTL}
-	line, col := p.x.lineCol(start.off)
-	for _, a := range start.attrs {
+	line, col := p.x.LineCol(start.Offset)
+	for _, a := range start.Attr {
 		switch {
-		case a.name.space == "" && a.name.local == "ttl":
-			ttl, err := strconv.ParseUint(a.value, 10, 32)
+		case a.Name.Space == "" && a.Name.Local == "ttl":
+			ttl, err := strconv.ParseUint(a.Value, 10, 32)
 			if err != nil {
 				p.warn(Problem{Line: line, Col: col, Severity: Error, Rule: "H5",
-					Msg: fmt.Sprintf("ttl %q is not a non-negative integer of at most %d seconds; using the default %d", a.value, uint32(1<<32-1), DefaultTTL)})
+					Msg: fmt.Sprintf("ttl %q is not a non-negative integer of at most %d seconds; using the default %d", a.Value, uint32(1<<32-1), DefaultTTL)})
 				continue
 			}
 			doc.TTL = uint32(ttl)
-		case isNamespaceDecl(a.name):
+		case isNamespaceDecl(a.Name):
 		default:
-			p.warn(Problem{Line: line, Col: col, Rule: "E1", Msg: fmt.Sprintf("unknown attribute %q on <hacx> ignored", attrName(a.name))})
+			p.warn(Problem{Line: line, Col: col, Rule: "E1", Msg: fmt.Sprintf("unknown attribute %q on <hacx> ignored", attrName(a.Name))})
 		}
 	}
 	index := 0
 	for {
-		t, err := p.x.next()
+		t, err := p.next()
 		if err != nil {
 			return nil, err
 		}
-		switch t.kind {
-		case tokEOF:
+		switch t.Kind {
+		case safexml.EOF:
 			// The reader reports the end of input inside an element as
 			// an error; this is only a safety net.
-			return nil, p.x.unexpectedEOF()
-		case tokEnd:
+			return nil, p.eofInside(t)
+		case safexml.EndElement:
 			return doc, nil
-		case tokText:
-			if !t.blank() {
-				tline, tcol := p.x.lineCol(t.off)
+		case safexml.CharData:
+			if !t.Blank() {
+				tline, tcol := p.x.LineCol(t.Offset)
 				p.warn(Problem{Line: tline, Col: tcol, Msg: "text inside <hacx> ignored"})
 			}
-		case tokStart:
+		case safexml.StartElement:
 			index++
-			tline, tcol := p.x.lineCol(t.off)
-			at := Problem{Line: tline, Col: tcol, Record: index, Method: t.name.local}
-			switch Method(t.name.local) {
+			tline, tcol := p.x.LineCol(t.Offset)
+			at := Problem{Line: tline, Col: tcol, Record: index, Method: t.Name.Local}
+			switch Method(t.Name.Local) {
 			case MethodTLS, MethodWebSocket, MethodBOSH:
-				if t.name.space != start.name.space {
+				if t.Name.Space != start.Name.Space {
 					break
 				}
 				rec, ok, err := p.record(t, at)
@@ -155,8 +183,8 @@ func (p *parser) root(start token) (*Document, error) {
 			if err := p.skip(); err != nil {
 				return nil, err
 			}
-			doc.Extensions = append(doc.Extensions, []byte(p.x.s[t.off:p.x.i]))
-			at.Rule, at.Msg = "E1", fmt.Sprintf("unknown element <%s> skipped (kept when rewriting)", t.name.local)
+			doc.Extensions = append(doc.Extensions, []byte(p.s[t.Offset:p.x.Offset()]))
+			at.Rule, at.Msg = "E1", fmt.Sprintf("unknown element <%s> skipped (kept when rewriting)", t.Name.Local)
 			p.note(at)
 		}
 	}
@@ -166,16 +194,16 @@ func (p *parser) root(start token) (*Document, error) {
 // its safety checks (H6) to what is skipped too.
 func (p *parser) skip() error {
 	for depth := 1; depth > 0; {
-		t, err := p.x.next()
+		t, err := p.next()
 		if err != nil {
 			return err
 		}
-		switch t.kind {
-		case tokEOF:
-			return p.x.unexpectedEOF()
-		case tokStart:
+		switch t.Kind {
+		case safexml.EOF:
+			return p.eofInside(t)
+		case safexml.StartElement:
 			depth++
-		case tokEnd:
+		case safexml.EndElement:
 			depth--
 		}
 	}

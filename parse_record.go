@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"hacx.dev/hacx/internal/safexml"
 )
 
 // This file decodes records: the attributes and <public-key-pin> children
@@ -14,23 +16,23 @@ import (
 // wrong with them becomes located Problems (E2).
 
 // isNamespaceDecl reports whether an attribute is xmlns or xmlns:prefix.
-func isNamespaceDecl(n xmlName) bool {
-	return n.space == "xmlns" || n.space == "" && n.local == "xmlns"
+func isNamespaceDecl(n safexml.Name) bool {
+	return n.Space == "xmlns" || n.Space == "" && n.Local == "xmlns"
 }
 
 // attrName names an attribute in messages: namespace:local as the reader
 // resolved it, so a prefix shows as the namespace it stands for.
-func attrName(n xmlName) string {
-	if n.space != "" {
-		return n.space + ":" + n.local
+func attrName(n safexml.Name) string {
+	if n.Space != "" {
+		return n.Space + ":" + n.Local
 	}
-	return n.local
+	return n.Local
 }
 
 // record parses one method element. ok is false when the record is invalid
 // and dropped (E2); the reasons are in p.warns.
-func (p *parser) record(start token, at Problem) (Record, bool, error) {
-	rec := Record{Method: Method(start.name.local)}
+func (p *parser) record(start safexml.Token, at Problem) (Record, bool, error) {
+	rec := Record{Method: Method(start.Name.Local)}
 	bad := false
 	fail := func(rule, format string, a ...any) {
 		pr := at
@@ -40,55 +42,55 @@ func (p *parser) record(start token, at Problem) (Record, bool, error) {
 	}
 	// the required attributes given (A1, A2, A3)
 	var hasIP, hasPort, hasPriority bool
-	for _, a := range start.attrs {
-		if a.name.space != "" || a.name.local == "xmlns" {
-			if !isNamespaceDecl(a.name) {
+	for _, a := range start.Attr {
+		if a.Name.Space != "" || a.Name.Local == "xmlns" {
+			if !isNamespaceDecl(a.Name) {
 				w := at
-				w.Msg = fmt.Sprintf("unknown attribute %q ignored", attrName(a.name))
+				w.Msg = fmt.Sprintf("unknown attribute %q ignored", attrName(a.Name))
 				p.warn(w)
 			}
 			continue
 		}
-		switch a.name.local {
+		switch a.Name.Local {
 		case "ip":
 			hasIP = true
-			ip, err := netip.ParseAddr(a.value)
+			ip, err := netip.ParseAddr(a.Value)
 			switch {
 			case err != nil:
-				fail("A1", "ip %q is not an IPv4 or IPv6 address (host names are not allowed)", a.value)
+				fail("A1", "ip %q is not an IPv4 or IPv6 address (host names are not allowed)", a.Value)
 			case ip.Zone() != "":
-				fail("A1", "ip %q has a zone, which means nothing outside one host", a.value)
+				fail("A1", "ip %q has a zone, which means nothing outside one host", a.Value)
 			default:
 				rec.IP = ip
 			}
 		case "port":
 			hasPort = true
-			n, ok := parseUint16(a.value)
+			n, ok := parseUint16(a.Value)
 			if !ok || n == 0 {
-				fail("A2", "port %q is not a number from 1 to 65535", a.value)
+				fail("A2", "port %q is not a number from 1 to 65535", a.Value)
 			}
 			rec.Port = n
 		case "priority":
 			hasPriority = true
-			n, ok := parseUint16(a.value)
+			n, ok := parseUint16(a.Value)
 			if !ok {
-				fail("A3", "priority %q is not a number from 0 to 65535", a.value)
+				fail("A3", "priority %q is not a number from 0 to 65535", a.Value)
 			}
 			rec.Priority = n
 		case "weight":
-			n, ok := parseUint16(a.value)
+			n, ok := parseUint16(a.Value)
 			if !ok {
-				fail("A4", "weight %q is not a number from 0 to 65535", a.value)
+				fail("A4", "weight %q is not a number from 0 to 65535", a.Value)
 			}
 			rec.Weight = n
 		case "sni":
-			rec.SNI, rec.HasSNI = a.value, true
+			rec.SNI, rec.HasSNI = a.Value, true
 		case "alpn":
-			b, err := decodeBase64(a.value)
+			b, err := decodeBase64(a.Value)
 			if err != nil {
-				msg := fmt.Sprintf("alpn %q is not valid base64", a.value)
-				if isToken(a.value) {
-					msg += fmt.Sprintf(" (for the protocol %q write alpn=%q)", a.value, base64.StdEncoding.EncodeToString([]byte(a.value)))
+				msg := fmt.Sprintf("alpn %q is not valid base64", a.Value)
+				if isToken(a.Value) {
+					msg += fmt.Sprintf(" (for the protocol %q write alpn=%q)", a.Value, base64.StdEncoding.EncodeToString([]byte(a.Value)))
 				}
 				fail("A6", "%s", msg)
 				continue
@@ -98,10 +100,10 @@ func (p *parser) record(start token, at Problem) (Record, bool, error) {
 			}
 			rec.ALPN = b
 		case "url":
-			rec.URL = a.value
+			rec.URL = a.Value
 		default:
 			w := at
-			w.Msg = fmt.Sprintf("unknown attribute %q ignored", a.name.local)
+			w.Msg = fmt.Sprintf("unknown attribute %q ignored", a.Name.Local)
 			p.warn(w)
 		}
 	}
@@ -116,14 +118,14 @@ func (p *parser) record(start token, at Problem) (Record, bool, error) {
 	}
 	// Children: pins; anything else is ignored.
 	for {
-		t, err := p.x.next()
+		t, err := p.next()
 		if err != nil {
 			return rec, false, err
 		}
-		switch t.kind {
-		case tokEOF:
-			return rec, false, p.x.unexpectedEOF()
-		case tokEnd:
+		switch t.Kind {
+		case safexml.EOF:
+			return rec, false, p.eofInside(t)
+		case safexml.EndElement:
 			if !bad {
 				for _, pr := range rec.check() {
 					fail(pr.rule, "%s", pr.msg)
@@ -142,27 +144,27 @@ func (p *parser) record(start token, at Problem) (Record, bool, error) {
 				}
 			}
 			return rec, true, nil
-		case tokText:
-			if !t.blank() {
+		case safexml.CharData:
+			if !t.Blank() {
 				w := at
-				w.Line, w.Col = p.x.lineCol(t.off)
+				w.Line, w.Col = p.x.LineCol(t.Offset)
 				w.Msg = "text inside the record ignored"
 				p.warn(w)
 			}
-		case tokStart:
-			if t.name.local != "public-key-pin" || t.name.space != start.name.space {
+		case safexml.StartElement:
+			if t.Name.Local != "public-key-pin" || t.Name.Space != start.Name.Space {
 				w := at
-				w.Line, w.Col = p.x.lineCol(t.off)
-				w.Rule, w.Msg = "E1", fmt.Sprintf("unknown element <%s> inside the record ignored", t.name.local)
+				w.Line, w.Col = p.x.LineCol(t.Offset)
+				w.Rule, w.Msg = "E1", fmt.Sprintf("unknown element <%s> inside the record ignored", t.Name.Local)
 				p.warn(w)
 				if err := p.skip(); err != nil {
 					return rec, false, err
 				}
 				continue
 			}
-			pin, msgs := parsePin(t.attrs)
+			pin, msgs := parsePin(t.Attr)
 			if len(msgs) > 0 {
-				line, col := p.x.lineCol(t.off)
+				line, col := p.x.LineCol(t.Offset)
 				for _, m := range msgs {
 					pr := at
 					pr.Line, pr.Col, pr.Severity, pr.Rule, pr.Msg = line, col, Error, "A9", fmt.Sprintf("pin %d: %s", len(rec.Pins)+1, m)
@@ -180,19 +182,19 @@ func (p *parser) record(start token, at Problem) (Record, bool, error) {
 
 // parsePin reads the attributes of a <public-key-pin>. Problems make the
 // record invalid: a malformed pin must fail closed, never vanish (A9).
-func parsePin(attrs []xmlAttr) (Pin, []string) {
+func parsePin(attrs []safexml.Attr) (Pin, []string) {
 	var pin Pin
 	var msgs []string
 	for k, a := range attrs {
-		if isNamespaceDecl(a.name) {
+		if isNamespaceDecl(a.Name) {
 			continue
 		}
-		if a.name.space != "" {
-			msgs = append(msgs, fmt.Sprintf("attribute %q is not a hash name", attrName(a.name)))
+		if a.Name.Space != "" {
+			msgs = append(msgs, fmt.Sprintf("attribute %q is not a hash name", attrName(a.Name)))
 			continue
 		}
-		name := strings.ToLower(a.name.local)
-		v, err := decodeBase64(a.value)
+		name := strings.ToLower(a.Name.Local)
+		v, err := decodeBase64(a.Value)
 		if err != nil {
 			msgs = append(msgs, fmt.Sprintf("%s value is not valid base64", name))
 			continue

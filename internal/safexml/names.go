@@ -1,11 +1,11 @@
 // The name tables below are copied from Go's encoding/xml (xml.go), so
-// that the document reader accepts exactly the names encoding/xml accepts:
+// that the Reader accepts exactly the names encoding/xml accepts:
 //
 // Copyright 2009 The Go Authors. All rights reserved.
 // Use of this source code is governed by a BSD-style
 // license that can be found in the LICENSE file of the Go distribution.
 
-package hacx
+package safexml
 
 import (
 	"unicode"
@@ -23,8 +23,8 @@ func isNameByte(c byte) bool {
 }
 
 // isName reports whether s is an XML 1.0 (fourth edition) Name: a letter,
-// '_' or ':' followed by name characters. ASCII names, the only ones a
-// HACX document needs, take the fast path.
+// '_' or ':' followed by name characters. ASCII names, the only ones the
+// project's documents need, take the fast path.
 func isName(s string) bool {
 	if s == "" {
 		return false

@@ -1,4 +1,4 @@
-package hacx
+package safexml
 
 import (
 	"bytes"
@@ -7,118 +7,137 @@ import (
 	"unicode/utf8"
 )
 
-// This file is the document reader: a tokenizer for the strict, safe subset
-// of XML that HACX documents are read in (H6). It refuses DOCTYPE and every
-// other <!...> declaration (so no entity can be declared, and nothing
-// external is ever referenced), every processing instruction but the XML
-// declaration at the very start, nesting deeper than maxDepth, undefined
-// entities and anything that is not well-formed (E3). Parse has already
-// bounded the size (MaxSize).
-//
-// Its syntax is exactly that of encoding/xml's Decoder in Strict mode, with
-// the same error messages at the same line:column, so that `hacx lint`
-// reports what it always reported. The difference is cost: the input is one
-// string, names and attribute values are substrings of it (a value is copied
-// only when an entity or a carriage return must be decoded), tokens are
-// plain structs rather than interface values, and the reader keeps its own
-// stack of open elements, so that "closed by" and "never closed" messages
-// come from that stack (name and position of each open element), never from
-// an error string. FuzzParse_NoLaxerThanEncodingXML checks that the reader
-// never accepts what encoding/xml refuses.
-
-// maxDepth bounds element nesting (H6): <hacx>, a record and a pin need
-// three levels; extensions get a few more.
-const maxDepth = 8
+// This file is the reader itself: markup, names, namespaces, the element
+// stack and positions. text.go reads character data and references,
+// names.go holds XML's name tables.
 
 // xmlNamespace is the namespace the reserved prefix xml stands for.
 const xmlNamespace = "http://www.w3.org/XML/1998/namespace"
 
-type tokKind uint8
+// Kind says what a Token is.
+type Kind uint8
 
+// Kinds of Token.
 const (
-	tokEOF   tokKind = iota // end of input, every element closed
-	tokStart                // start tag; <x/> gives tokStart then tokEnd
-	tokEnd                  // end tag
-	tokText                 // character data or a CDATA section
+	EOF          Kind = iota // end of input, every element closed
+	StartElement             // start tag; <x/> gives StartElement then EndElement
+	EndElement               // end tag
+	CharData                 // character data or a CDATA section
 )
 
-// xmlName is an element or attribute name as written (prefix, local) and
-// the namespace it is in (space), resolved as encoding/xml resolves it: the
+// Name is an element or attribute name as written (Prefix, Local) and the
+// namespace it is in (Space), resolved as encoding/xml resolves it: the
 // URI bound to the prefix where the name appears, the prefix itself when it
 // is not bound, the default namespace for an unprefixed element, "" for an
 // unprefixed attribute.
-type xmlName struct {
-	prefix, local, space string
+type Name struct {
+	Space, Local, Prefix string
 }
 
-type xmlAttr struct {
-	name  xmlName
-	value string
+// Attr is one attribute of a start tag, its value decoded.
+type Attr struct {
+	Name  Name
+	Value string
 }
 
-// token is one piece of the document. Comments, and the XML declaration,
-// are consumed by the reader and never returned.
-type token struct {
-	kind tokKind
-	off  int     // offset of the token's first byte; end of input for tokEOF
-	name xmlName // tokStart, tokEnd
-	// attrs of a tokStart, in document order; valid until the next call
-	// of next.
-	attrs []xmlAttr
-	// The character data of a tokText: text as written, or, when decoded
-	// is set, dec (valid until the next call of next).
+// Token is one piece of the input. Comments, and the XML declaration, are
+// consumed by the Reader and never returned. Names and values are
+// substrings of the input unless decoding changed them.
+type Token struct {
+	Kind Kind
+	// Offset is the offset of the token's first byte: the '<' of a tag,
+	// the first byte of text or of a CDATA section. The EndElement of an
+	// empty-element tag <x/> is at the end of that tag; EOF is at the end
+	// of the input.
+	Offset int
+	Name   Name // of a StartElement or EndElement
+	// Attr holds the attributes of a StartElement, in document order;
+	// valid until the next call of Next.
+	Attr []Attr
+	// The character data of a CharData: text as written, or, when decoded
+	// is set, dec (valid until the next call of Next).
 	text    string
 	dec     []byte
 	decoded bool
 }
 
-// blank reports whether a tokText holds only white space (Unicode's
+// Blank reports whether a CharData holds only white space (Unicode's
 // definition, as bytes.TrimSpace).
-func (t *token) blank() bool {
+func (t *Token) Blank() bool {
 	if t.decoded {
 		return len(bytes.TrimSpace(t.dec)) == 0
 	}
 	return strings.TrimSpace(t.text) == ""
 }
 
-type openElem struct {
-	name  xmlName
-	off   int // offset of its '<'
-	nsLen int // len(xmlReader.ns) before the element's own declarations
+// Text returns the character data of a CharData, decoded: references
+// expanded and line ends normalized to "\n". It copies only when decoding
+// changed the text.
+func (t *Token) Text() string {
+	if t.decoded {
+		return string(t.dec)
+	}
+	return t.text
+}
+
+// Element is an open element on the Reader's stack.
+type Element struct {
+	Name   Name
+	Offset int // offset of its '<'
+	nsLen  int // len(Reader.ns) before the element's own declarations
 }
 
 type nsBinding struct{ prefix, uri string }
 
-// xmlReader reads tokens from s. Its offset i moves as encoding/xml's
-// Decoder offset does (a byte looked at and put back is not consumed), so
+// Reader reads Tokens from a string. It is made by NewReader; it is not
+// safe for concurrent use. Its offset moves as encoding/xml's Decoder
+// offset does (a byte looked at and put back is not consumed), so
 // positions in errors match.
-type xmlReader struct {
-	s     string
-	i     int
-	stack []openElem  // open elements, outermost first
-	ns    []nsBinding // namespace declarations in scope, innermost last
-	attrs []xmlAttr   // reused for each start tag
-	buf   []byte      // decoded text or attribute value
-	// selfClosed is set after <x/>: its tokEnd is the next token.
+type Reader struct {
+	s        string
+	i        int
+	maxDepth int
+	stack    []Element   // open elements, outermost first
+	ns       []nsBinding // namespace declarations in scope, innermost last
+	attrs    []Attr      // reused for each start tag
+	buf      []byte      // decoded text or attribute value
+	// selfClosed is set after <x/>: its EndElement is the next token.
 	selfClosed bool
-	// line cache for lineCol: the line of offset lcOff, and where that
+	// err is the first error, returned again by every later Next: the
+	// offset is somewhere inside what could not be read.
+	err error
+	// line cache for LineCol: the line of offset lcOff, and where that
 	// line starts
 	lcOff, lcLine, lcStart int
 }
 
-func newXMLReader(s string) *xmlReader {
-	return &xmlReader{
-		s:      s,
-		stack:  make([]openElem, 0, maxDepth),
-		attrs:  make([]xmlAttr, 0, 8),
-		lcLine: 1,
+// NewReader returns a Reader of s that refuses elements nested deeper
+// than maxDepth levels, the root element being level 1 (H6). The caller
+// bounds the size of s, and removes a byte order mark if it accepts one:
+// offsets count from the start of s, and an XML declaration is allowed at
+// offset 0 only.
+func NewReader(s string, maxDepth int) *Reader {
+	return &Reader{
+		s:        s,
+		maxDepth: maxDepth,
+		stack:    make([]Element, 0, min(max(maxDepth, 0), 16)),
+		attrs:    make([]Attr, 0, 8),
+		lcLine:   1,
 	}
 }
 
-// lineCol converts an offset to a 1-based line and column (columns count
+// Offset returns the offset of the first byte not yet consumed: after the
+// EndElement of an element, the offset just past that element's end tag.
+func (r *Reader) Offset() int { return r.i }
+
+// Stack returns the open elements, outermost first. The slice is the
+// Reader's own: valid until the next call of Next, not to be modified.
+func (r *Reader) Stack() []Element { return r.stack }
+
+// LineCol converts an offset to a 1-based line and column (columns count
 // bytes, lines count '\n', as encoding/xml does). Callers ask mostly in
 // increasing order, so counting resumes from the previous answer.
-func (r *xmlReader) lineCol(off int) (line, col int) {
+func (r *Reader) LineCol(off int) (line, col int) {
 	if off < r.lcOff {
 		r.lcOff, r.lcLine, r.lcStart = 0, 1, 0
 	}
@@ -135,34 +154,34 @@ func (r *xmlReader) lineCol(off int) (line, col int) {
 // unread says that the byte at off was looked at and put back; when that
 // byte is a newline, encoding/xml reports column 0 of that line, and so do
 // we.
-func (r *xmlReader) errorAt(off int, unread bool, rule, msg string) *SyntaxError {
-	line, col := r.lineCol(off)
+func (r *Reader) errorAt(off int, unread bool, rule, msg string) *SyntaxError {
+	line, col := r.LineCol(off)
 	if unread && off < len(r.s) && r.s[off] == '\n' {
 		col = 0
 	}
-	return &SyntaxError{Line: line, Col: col, Rule: rule, Msg: msg}
+	return &SyntaxError{Offset: off, Line: line, Col: col, Rule: rule, Msg: msg}
 }
 
 // malformed reports input that is not well-formed XML (E3).
-func (r *xmlReader) malformed(off int, unread bool, msg string) *SyntaxError {
+func (r *Reader) malformed(off int, unread bool, msg string) *SyntaxError {
 	return r.errorAt(off, unread, "E3", "not well-formed XML: "+msg)
 }
 
 // unexpectedEOF reports input that ends in the middle of something: when
 // an element is open, the message names the innermost one and where it
 // was opened (E3).
-func (r *xmlReader) unexpectedEOF() *SyntaxError {
+func (r *Reader) unexpectedEOF() *SyntaxError {
 	if len(r.stack) == 0 {
 		return r.malformed(len(r.s), false, "unexpected EOF")
 	}
 	top := r.stack[len(r.stack)-1]
-	line, col := r.lineCol(top.off)
+	line, col := r.LineCol(top.Offset)
 	return r.errorAt(len(r.s), false, "E3", fmt.Sprintf("document ends but <%s> (opened at %d:%d) is never closed: expected </%s>",
-		top.name.local, line, col, top.name.local))
+		top.Name.Local, line, col, top.Name.Local))
 }
 
 // mustgetc consumes one byte; the input must not end here.
-func (r *xmlReader) mustgetc() (byte, error) {
+func (r *Reader) mustgetc() (byte, error) {
 	if r.i >= len(r.s) {
 		return 0, r.unexpectedEOF()
 	}
@@ -172,7 +191,7 @@ func (r *xmlReader) mustgetc() (byte, error) {
 }
 
 // space skips XML white space.
-func (r *xmlReader) space() {
+func (r *Reader) space() {
 	for r.i < len(r.s) {
 		switch r.s[r.i] {
 		case ' ', '\r', '\n', '\t':
@@ -183,8 +202,23 @@ func (r *xmlReader) space() {
 	}
 }
 
-// next returns the next token.
-func (r *xmlReader) next() (token, error) {
+// Next returns the next token. Its error, when not nil, is a *SyntaxError,
+// and every later call returns an error too. It returns EOF only once the
+// input has ended with every element closed: input that ends inside an
+// element is an error naming the innermost one.
+func (r *Reader) Next() (Token, error) {
+	if r.err != nil {
+		return Token{}, r.err
+	}
+	t, err := r.next()
+	if err != nil {
+		r.err = err
+	}
+	return t, err
+}
+
+// next is Next without the sticky error.
+func (r *Reader) next() (Token, error) {
 	if r.selfClosed {
 		r.selfClosed = false
 		return r.pop(), nil
@@ -193,9 +227,9 @@ func (r *xmlReader) next() (token, error) {
 		start := r.i
 		if start == len(r.s) {
 			if len(r.stack) > 0 {
-				return token{}, r.unexpectedEOF()
+				return Token{}, r.unexpectedEOF()
 			}
-			return token{kind: tokEOF, off: start}, nil
+			return Token{Kind: EOF, Offset: start}, nil
 		}
 		if r.s[start] != '<' {
 			return r.charData(start, false)
@@ -203,38 +237,38 @@ func (r *xmlReader) next() (token, error) {
 		r.i++
 		b, err := r.mustgetc()
 		if err != nil {
-			return token{}, err
+			return Token{}, err
 		}
 		switch b {
 		case '/':
 			return r.endTag(start)
 		case '?':
 			if err := r.procInst(start); err != nil {
-				return token{}, err
+				return Token{}, err
 			}
 		case '!':
 			b, err := r.mustgetc()
 			if err != nil {
-				return token{}, err
+				return Token{}, err
 			}
 			switch b {
 			case '-':
 				if err := r.comment(); err != nil {
-					return token{}, err
+					return Token{}, err
 				}
 			case '[':
 				for k := 0; k < len("CDATA["); k++ {
 					b, err := r.mustgetc()
 					if err != nil {
-						return token{}, err
+						return Token{}, err
 					}
 					if b != "CDATA["[k] {
-						return token{}, r.malformed(r.i, false, "invalid <![ sequence")
+						return Token{}, r.malformed(r.i, false, "invalid <![ sequence")
 					}
 				}
 				return r.charData(start, true)
 			default:
-				return token{}, r.directive(start, b)
+				return Token{}, r.directive(start, b)
 			}
 		default:
 			r.i--
@@ -243,16 +277,16 @@ func (r *xmlReader) next() (token, error) {
 	}
 }
 
-// pop closes the innermost element and returns its tokEnd.
-func (r *xmlReader) pop() token {
+// pop closes the innermost element and returns its EndElement.
+func (r *Reader) pop() Token {
 	top := r.stack[len(r.stack)-1]
 	r.stack = r.stack[:len(r.stack)-1]
 	r.ns = r.ns[:top.nsLen]
-	return token{kind: tokEnd, off: r.i, name: top.name}
+	return Token{Kind: EndElement, Offset: r.i, Name: top.Name}
 }
 
 // name reads an XML Name; missing is the complaint when there is none.
-func (r *xmlReader) name(missing string) (string, error) {
+func (r *Reader) name(missing string) (string, error) {
 	start := r.i
 	for {
 		if r.i >= len(r.s) {
@@ -277,7 +311,7 @@ func (r *xmlReader) name(missing string) (string, error) {
 // qname reads a name that may have a prefix. As in encoding/xml, a name
 // with a colon at either end is all local part, and more than one colon is
 // no name at all.
-func (r *xmlReader) qname(missing string) (prefix, local string, err error) {
+func (r *Reader) qname(missing string) (prefix, local string, err error) {
 	s, err := r.name(missing)
 	if err != nil {
 		return "", "", err
@@ -293,10 +327,10 @@ func (r *xmlReader) qname(missing string) (prefix, local string, err error) {
 
 // startTag reads <name attr="value" ...> or <name .../>; start is the
 // offset of '<', which has been consumed.
-func (r *xmlReader) startTag(start int) (token, error) {
+func (r *Reader) startTag(start int) (Token, error) {
 	prefix, local, err := r.qname("expected element name after <")
 	if err != nil {
-		return token{}, err
+		return Token{}, err
 	}
 	attrs := r.attrs[:0]
 	empty := false
@@ -304,14 +338,14 @@ func (r *xmlReader) startTag(start int) (token, error) {
 		r.space()
 		b, err := r.mustgetc()
 		if err != nil {
-			return token{}, err
+			return Token{}, err
 		}
 		if b == '/' {
 			if b, err = r.mustgetc(); err != nil {
-				return token{}, err
+				return Token{}, err
 			}
 			if b != '>' {
-				return token{}, r.malformed(r.i, false, "expected /> in element")
+				return Token{}, r.malformed(r.i, false, "expected /> in element")
 			}
 			empty = true
 			break
@@ -322,27 +356,27 @@ func (r *xmlReader) startTag(start int) (token, error) {
 		r.i--
 		p, l, err := r.qname("expected attribute name in element")
 		if err != nil {
-			return token{}, err
+			return Token{}, err
 		}
 		r.space()
 		if b, err = r.mustgetc(); err != nil {
-			return token{}, err
+			return Token{}, err
 		}
 		if b != '=' {
-			return token{}, r.malformed(r.i, false, "attribute name without = in element")
+			return Token{}, r.malformed(r.i, false, "attribute name without = in element")
 		}
 		r.space()
 		if b, err = r.mustgetc(); err != nil {
-			return token{}, err
+			return Token{}, err
 		}
 		if b != '"' && b != '\'' {
-			return token{}, r.malformed(r.i, false, "unquoted or missing attribute value in element")
+			return Token{}, r.malformed(r.i, false, "unquoted or missing attribute value in element")
 		}
 		v, err := r.attrValue(b)
 		if err != nil {
-			return token{}, err
+			return Token{}, err
 		}
-		attrs = append(attrs, xmlAttr{name: xmlName{prefix: p, local: l}, value: v})
+		attrs = append(attrs, Attr{Name: Name{Prefix: p, Local: l}, Value: v})
 	}
 	r.attrs = attrs
 
@@ -350,60 +384,60 @@ func (r *xmlReader) startTag(start int) (token, error) {
 	nsLen := len(r.ns)
 	for _, a := range attrs {
 		switch {
-		case a.name.prefix == "xmlns":
-			r.ns = append(r.ns, nsBinding{a.name.local, a.value})
-		case a.name.prefix == "" && a.name.local == "xmlns":
-			r.ns = append(r.ns, nsBinding{"", a.value})
+		case a.Name.Prefix == "xmlns":
+			r.ns = append(r.ns, nsBinding{a.Name.Local, a.Value})
+		case a.Name.Prefix == "" && a.Name.Local == "xmlns":
+			r.ns = append(r.ns, nsBinding{"", a.Value})
 		}
 	}
-	name := xmlName{prefix: prefix, local: local}
-	name.space = r.resolve(name, true)
+	name := Name{Prefix: prefix, Local: local}
+	name.Space = r.resolve(name, true)
 	for k := range attrs {
-		attrs[k].name.space = r.resolve(attrs[k].name, false)
+		attrs[k].Name.Space = r.resolve(attrs[k].Name, false)
 	}
 
-	if len(r.stack) >= maxDepth {
-		return token{}, r.errorAt(start, false, "H6", fmt.Sprintf("elements nested deeper than %d levels", maxDepth))
+	if len(r.stack) >= r.maxDepth {
+		return Token{}, r.errorAt(start, false, "H6", fmt.Sprintf("elements nested deeper than %d levels", r.maxDepth))
 	}
 	if dup := duplicateAttr(attrs); dup != "" {
-		return token{}, r.errorAt(start, false, "E3", fmt.Sprintf("attribute %q given twice on <%s>", dup, local))
+		return Token{}, r.errorAt(start, false, "E3", fmt.Sprintf("attribute %q given twice on <%s>", dup, local))
 	}
-	r.stack = append(r.stack, openElem{name: name, off: start, nsLen: nsLen})
+	r.stack = append(r.stack, Element{Name: name, Offset: start, nsLen: nsLen})
 	r.selfClosed = empty
-	return token{kind: tokStart, off: start, name: name, attrs: attrs}, nil
+	return Token{Kind: StartElement, Offset: start, Name: name, Attr: attrs}, nil
 }
 
 // resolve finds the namespace of a name, as encoding/xml does (no
-// DefaultSpace): see xmlName.
-func (r *xmlReader) resolve(n xmlName, element bool) string {
+// DefaultSpace): see Name.
+func (r *Reader) resolve(n Name, element bool) string {
 	switch {
-	case n.prefix == "xmlns":
-		return n.prefix
-	case n.prefix == "" && !element:
+	case n.Prefix == "xmlns":
+		return n.Prefix
+	case n.Prefix == "" && !element:
 		return ""
-	case n.prefix == "xml":
+	case n.Prefix == "xml":
 		return xmlNamespace
-	case n.prefix == "" && n.local == "xmlns":
+	case n.Prefix == "" && n.Local == "xmlns":
 		return ""
 	}
 	for k := len(r.ns) - 1; k >= 0; k-- {
-		if r.ns[k].prefix == n.prefix {
+		if r.ns[k].prefix == n.Prefix {
 			return r.ns[k].uri
 		}
 	}
-	return n.prefix
+	return n.Prefix
 }
 
 // duplicateAttr returns the local name of an attribute given twice (same
 // namespace and local name), or "".
-func duplicateAttr(attrs []xmlAttr) string {
+func duplicateAttr(attrs []Attr) string {
 	if len(attrs) > 16 {
 		// A pathological tag: stay linear. The answer is the same as the
 		// loop's below: of the names given twice, the one given first.
 		first := make(map[[2]string]int, len(attrs))
 		best := -1
 		for j, a := range attrs {
-			k := [2]string{a.name.space, a.name.local}
+			k := [2]string{a.Name.Space, a.Name.Local}
 			if i, ok := first[k]; !ok {
 				first[k] = j
 			} else if best < 0 || i < best {
@@ -413,12 +447,12 @@ func duplicateAttr(attrs []xmlAttr) string {
 		if best < 0 {
 			return ""
 		}
-		return attrs[best].name.local
+		return attrs[best].Name.Local
 	}
 	for i := range attrs {
 		for j := i + 1; j < len(attrs); j++ {
-			if attrs[i].name.space == attrs[j].name.space && attrs[i].name.local == attrs[j].name.local {
-				return attrs[i].name.local
+			if attrs[i].Name.Space == attrs[j].Name.Space && attrs[i].Name.Local == attrs[j].Name.Local {
+				return attrs[i].Name.Local
 			}
 		}
 	}
@@ -427,47 +461,47 @@ func duplicateAttr(attrs []xmlAttr) string {
 
 // endTag reads </name>; start is the offset of '<'. The name must be that
 // of the innermost open element (E3).
-func (r *xmlReader) endTag(start int) (token, error) {
+func (r *Reader) endTag(start int) (Token, error) {
 	prefix, local, err := r.qname("expected element name after </")
 	if err != nil {
-		return token{}, err
+		return Token{}, err
 	}
 	r.space()
 	b, err := r.mustgetc()
 	if err != nil {
-		return token{}, err
+		return Token{}, err
 	}
 	if b != '>' {
-		return token{}, r.malformed(r.i, false, "invalid characters between </"+local+" and >")
+		return Token{}, r.malformed(r.i, false, "invalid characters between </"+local+" and >")
 	}
 	if len(r.stack) == 0 {
-		return token{}, r.malformed(r.i, false, "unexpected end element </"+local+">")
+		return Token{}, r.malformed(r.i, false, "unexpected end element </"+local+">")
 	}
 	top := r.stack[len(r.stack)-1]
 	switch {
-	case top.name.local != local:
+	case top.Name.Local != local:
 		// The draft's own example (E3): say which element is still open,
 		// where it was opened, and both ways to fix it.
-		line, col := r.lineCol(top.off)
-		open := top.name.local
-		return token{}, r.errorAt(r.i, false, "E3", fmt.Sprintf("found </%s> but <%s> (opened at %d:%d) is still open: close it with </%s> or write it as <%s .../>",
+		line, col := r.LineCol(top.Offset)
+		open := top.Name.Local
+		return Token{}, r.errorAt(r.i, false, "E3", fmt.Sprintf("found </%s> but <%s> (opened at %d:%d) is still open: close it with </%s> or write it as <%s .../>",
 			local, open, line, col, open, open))
-	case top.name.prefix != prefix:
+	case top.Name.Prefix != prefix:
 		space := prefix
 		if space == "" {
 			space = `""`
 		}
-		return token{}, r.malformed(r.i, false, "element <"+top.name.local+"> in space "+top.name.prefix+" closed by </"+local+"> in space "+space)
+		return Token{}, r.malformed(r.i, false, "element <"+top.Name.Local+"> in space "+top.Name.Prefix+" closed by </"+local+"> in space "+space)
 	}
 	t := r.pop()
-	t.off = start
+	t.Offset = start
 	return t, nil
 }
 
 // procInst reads <?target ...?>: only the XML declaration, first in the
 // document, is allowed (H6), and it must not announce another XML version
 // or a charset other than UTF-8.
-func (r *xmlReader) procInst(start int) error {
+func (r *Reader) procInst(start int) error {
 	target, err := r.name("expected target name after <?")
 	if err != nil {
 		return err
@@ -532,7 +566,7 @@ func procInstParam(param, s string) string {
 }
 
 // comment reads the rest of <!-- ... -->, "<!-" having been consumed.
-func (r *xmlReader) comment() error {
+func (r *Reader) comment() error {
 	b, err := r.mustgetc()
 	if err != nil {
 		return err
@@ -559,7 +593,7 @@ func (r *xmlReader) comment() error {
 // directive reads a <!DOCTYPE ...> or other declaration to its end, as
 // encoding/xml delimits one (so that an unterminated one is reported as
 // such), and refuses it (H6): this is where XXE would come in.
-func (r *xmlReader) directive(start int, b byte) error {
+func (r *Reader) directive(start int, b byte) error {
 	// The declaration's text with comments blanked out, to tell entity
 	// declarations apart in the message.
 	text := []byte{b}

@@ -1,4 +1,4 @@
-package hacx
+package safexml
 
 import (
 	"fmt"
@@ -7,24 +7,24 @@ import (
 	"unicode/utf8"
 )
 
-// This file is the part of the document reader (parse_xml.go) that reads
-// character data: text between tags, CDATA sections and attribute values,
-// with the only references a HACX document may use (H6) and the character
-// checks of XML 1.0 section 2.2.
+// This file is the part of the Reader (reader.go) that reads character
+// data: text between tags, CDATA sections and attribute values, with the
+// only references a document may use (H6) and the character checks of
+// XML 1.0 section 2.2.
 
 // charData reads text up to the next '<' (cdata false) or the inside of a
 // CDATA section whose "<![CDATA[" has been consumed; start is where the
 // token began.
-func (r *xmlReader) charData(start int, cdata bool) (token, error) {
+func (r *Reader) charData(start int, cdata bool) (Token, error) {
 	raw, decoded, err := r.text(-1, cdata)
 	if err != nil {
-		return token{}, err
+		return Token{}, err
 	}
-	return token{kind: tokText, off: start, text: raw, dec: r.buf, decoded: decoded}, nil
+	return Token{Kind: CharData, Offset: start, text: raw, dec: r.buf, decoded: decoded}, nil
 }
 
 // attrValue reads an attribute value after its opening quote.
-func (r *xmlReader) attrValue(quote byte) (string, error) {
+func (r *Reader) attrValue(quote byte) (string, error) {
 	raw, decoded, err := r.text(int(quote), false)
 	if decoded {
 		raw = string(r.buf)
@@ -39,7 +39,7 @@ func (r *xmlReader) attrValue(quote byte) (string, error) {
 // "\n", and refuses bytes that are not UTF-8 or not XML characters. The
 // result is raw, a substring of the input, when none of that changed
 // anything; otherwise decoded is set and the result is in r.buf.
-func (r *xmlReader) text(quote int, cdata bool) (raw string, decoded bool, err error) {
+func (r *Reader) text(quote int, cdata bool) (raw string, decoded bool, err error) {
 	start, end, trunc := r.i, 0, 0
 	if !cdata {
 		// Fast path for what documents are made of: plain ASCII up to
@@ -133,7 +133,7 @@ func (r *xmlReader) text(quote int, cdata bool) (raw string, decoded bool, err e
 // entity reads a reference after its '&' and appends what it stands for
 // to r.buf. Only &lt; &gt; &amp; &apos; &quot; and character references
 // exist here: a document cannot declare entities (H6).
-func (r *xmlReader) entity() error {
+func (r *Reader) entity() error {
 	before := len(r.buf)
 	r.buf = append(r.buf, '&')
 	var (
