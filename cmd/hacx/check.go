@@ -75,8 +75,9 @@ atomically; "-" is not accepted.
 
 Exit status: 0 a route works (with --all: every route works), 4 some
 routes work and some do not (--all only), 1 no route works or discovery
-failed, 3 DOMAIN publishes nothing and has no address to fall back to,
-2 bad usage or an invalid DOMAIN.
+failed (or, with --strict, the audit found anything), 3 DOMAIN publishes
+nothing and has no address to fall back to, 2 bad usage or an invalid
+DOMAIN.
 
 --json writes one object to stdout:
 

@@ -41,13 +41,15 @@ examples/hacx-alerts.yml; a Grafana dashboard in examples/grafana-hacx.json).
 Modules (--config, a TOML file; examples/exporter.toml documents it) say
 how to probe: kind ("client" or "server"), timeout (the whole probe; 20s
 by default, lowered to Prometheus' scrape timeout less 0.5 s),
-fetch-timeout, connect-timeout, handshake-timeout, stream-timeout, methods
-(a subset of tls, starttls, websocket, bosh, the default), resolver (a DNS server,
-IP:PORT), all (try every route, the default; false stops at the first
-that works), audit (also run the audit of "hacx check --audit") and cache
-(keep documents between probes for their ttl, as a client does, H5: then
-hacx_source_fresh 0 says a refetch failed and a stale copy is in use;
-without it every probe fetches anew). The module "default" exists always. &kind=server overrides the module's kind.
+fetch-timeout, connect-timeout, handshake-timeout, stream-timeout,
+methods (a subset of tls, starttls, websocket and bosh, which are the
+default), resolver (a DNS server, IP:PORT), all (try every route, the
+default; false stops at the first that works), audit (also run the audit
+of "hacx check --audit") and cache (keep documents between probes for
+their ttl, as a client does, H5: then hacx_source_fresh 0 says that a
+refetch failed and a stale copy is in use; without it every probe fetches
+anew). The module "default" exists always. &kind=server overrides the
+module's kind.
 
 Only the domains in the file's targets list are probed, unless
 --any-target. Every connection a probe makes, the HTTPS fetches by name
