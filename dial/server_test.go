@@ -150,7 +150,7 @@ func serveConn(c net.Conn, cfg *tls.Config, from string, m mode, kind hacx.Kind)
 		return
 	}
 	xmppstream.WriteServerOpen(tc, from, "stream-1", kind)
-	xmppstream.WriteFeatures(tc, xmppstream.Features(kind))
+	xmppstream.WriteFeatures(tc, loopback.Features(kind))
 	if m == modeEcho {
 		io.Copy(tc, tc)
 		return
@@ -220,7 +220,7 @@ func startHTTP(t testing.TB, ip string, cert *tls.Certificate, o httpOpts) *http
 			return
 		}
 		ws.Write(ctx, websocket.MessageText, xmppstream.WSServerOpen(o.from, "ws-1"))
-		ws.Write(ctx, websocket.MessageText, xmppstream.WSFeatures(xmppstream.Features(hacx.Client)))
+		ws.Write(ctx, websocket.MessageText, loopback.WSFeatures(loopback.Features(hacx.Client)))
 		for { // echo until the client goes
 			typ, msg, err := ws.Read(ctx)
 			if err != nil {
@@ -236,14 +236,14 @@ func startHTTP(t testing.TB, ip string, cert *tls.Certificate, o httpOpts) *http
 			<-r.Context().Done() // the client gives up
 			return
 		}
-		if _, err := xmppstream.ParseBOSHRequest(body); err != nil {
+		if _, err := loopback.ParseBOSHRequest(body); err != nil {
 			w.Write(xmppstream.BOSHTerminate("")) // a terminate request, or junk
 			return
 		}
 		sess := &xmppstream.BOSHSession{SID: "sid-1", Header: xmppstream.Header{From: o.from, Version: "1.0"},
-			Wait: 60, Hold: 1, Requests: 2, Ver: "1.6", Features: xmppstream.Features(hacx.Client)}
+			Wait: 60, Hold: 1, Requests: 2, Ver: "1.6", Features: loopback.Features(hacx.Client)}
 		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-		w.Write(sess.Marshal())
+		w.Write(loopback.BOSHSessionBody(sess))
 	})
 	srv := httptest.NewUnstartedServer(mux)
 	srv.Listener = ln

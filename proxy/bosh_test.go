@@ -96,11 +96,11 @@ func (m *ejabberdBOSH) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.mu.Lock()
 		m.prev = rid
 		m.mu.Unlock()
-		w.Write((&xmppstream.BOSHSession{
+		w.Write(loopback.BOSHSessionBody(&xmppstream.BOSHSession{
 			SID: "fake-sid", Header: xmppstream.Header{From: domain, ID: "fake-1", Version: "1.0", Lang: "en"},
 			Wait: int(m.wait / time.Second), Hold: 1, Requests: 2, Polling: 2, Inactivity: 30, MaxPause: 120, Ver: "1.11",
-			Features: xmppstream.WSFeatures(loopback.EchoFeatures(1)),
-		}).Marshal())
+			Features: loopback.WSFeatures(loopback.EchoFeatures(1)),
+		}))
 		return
 	}
 	children, term, _ := xmppstream.BOSHChildren(body)
@@ -207,7 +207,7 @@ func (m *ejabberdBOSH) active(q fakeRequest, ch chan []byte) {
 		// ejabberd's c2s process does.
 		switch {
 		case q.restart:
-			m.sendXML([][]byte{xmppstream.WSFeatures(loopback.EchoFeatures(2))})
+			m.sendXML([][]byte{loopback.WSFeatures(loopback.EchoFeatures(2))})
 		case len(q.children) > 0:
 			m.sendXML(q.children)
 		}

@@ -5,8 +5,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"hacx.dev/hacx"
 )
 
 // A Prosody 0.12 session creation response, features included.
@@ -82,46 +80,17 @@ func TestParseBOSHSession_C4(t *testing.T) {
 	}
 }
 
-func TestRoundTrip_BOSH_C4(t *testing.T) {
-	req, err := ParseBOSHRequest(BOSHSessionRequest("example.com", 1<<53+7, hacx.Client))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := BOSHRequest{To: "example.com", Lang: "en", Ver: BOSHVersion, XMPPVersion: "1.0", Content: BOSHContentType, RID: 1<<53 + 7, Wait: BOSHWait, Hold: 1}
-	if *req != want {
-		t.Errorf("request = %+v\nwant %+v", *req, want)
-	}
-	in := BOSHSession{SID: "s'1", Header: Header{From: "example.com", ID: "a1", Lang: "en"}, Wait: 60, Hold: 1, Requests: 2, Ver: "1.6", Features: WSFeatures(Features(hacx.Client))}
-	out, err := ParseBOSHSession(in.Marshal(), "example.com")
-	if err != nil {
-		t.Fatalf("ParseBOSHSession(%s): %v", in.Marshal(), err)
-	}
-	in.Header.Version = "1.0"
-	if out.SID != in.SID || out.Header != in.Header || out.Wait != 60 || out.Hold != 1 || out.Requests != 2 || string(out.Features) != string(in.Features) {
-		t.Errorf("round trip: %+v\nwant %+v", out, in)
-	}
-	_, err = ParseBOSHSession(BOSHTerminate("remote-connection-failed"), "example.com")
+// TestBOSHTerminate_ReadBack: a terminate body names its condition to
+// ParseBOSHSession, and a condition that is not a plain name is left out.
+// (The session creation round trip is internal/loopback's test: it writes
+// the server side.)
+func TestBOSHTerminate_ReadBack(t *testing.T) {
+	_, err := ParseBOSHSession(BOSHTerminate("remote-connection-failed"), "example.com")
 	var se *StreamError
 	if !errors.As(err, &se) || se.Condition != "remote-connection-failed" {
 		t.Errorf("terminate: %v", err)
 	}
 	if b := string(BOSHTerminate("x'/>")); strings.Contains(b, "condition") {
 		t.Errorf("unsafe condition written: %s", b)
-	}
-	if _, err := ParseBOSHRequest(BOSHWrapTerminate("sid", 2)); err == nil {
-		t.Error("a request with sid was taken for session creation")
-	}
-}
-
-func TestParseBOSHRequest_Rejects(t *testing.T) {
-	for _, b := range []string{
-		`<body xmlns='http://jabber.org/protocol/httpbind' rid='x' to='example.com'/>`,
-		`<body xmlns='http://jabber.org/protocol/httpbind' rid='1'/>`,
-		`<body xmlns='http://jabber.org/protocol/httpbind' rid='1' to='example.com' wait='-5'/>`,
-		`<body rid='1' to='example.com'/>`,
-	} {
-		if r, err := ParseBOSHRequest([]byte(b)); err == nil {
-			t.Errorf("ParseBOSHRequest(%s) = %+v", b, r)
-		}
 	}
 }

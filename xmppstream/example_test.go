@@ -54,11 +54,13 @@ func ExampleParseBOSHSession() {
 	// Output: s1 60 <nil>
 }
 
-// The server side, as the hacxtest endpoints use it.
+// The server side of a refused stream, as a gateway answers a client it
+// cannot serve: its header, then the stream error and the end of the
+// stream (RFC 6120 section 4.9.1.2).
 func ExampleWriteServerOpen() {
 	var out strings.Builder
 	xmppstream.WriteServerOpen(&out, "example.com", "id1", hacx.Client)
-	xmppstream.WriteFeatures(&out, nil)
+	xmppstream.WriteStreamError(&out, "host-unknown", "")
 	fmt.Println(out.String())
-	// Output: <?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='id1' from='example.com' version='1.0' xml:lang='en'><stream:features></stream:features>
+	// Output: <?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='id1' from='example.com' version='1.0' xml:lang='en'><stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>
 }

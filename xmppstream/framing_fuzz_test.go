@@ -7,8 +7,6 @@ import (
 	"io"
 	"testing"
 	"time"
-
-	"hacx.dev/hacx"
 )
 
 // chunkReader delivers at most n bytes per Read, as a network may.
@@ -36,7 +34,7 @@ func FuzzFraming(f *testing.F) {
 	f.Add([]byte(stream(serverHeader, serverStanzas, false)), uint8(7))
 	f.Add([]byte("<s:stream xmlns:s='http://etherx.jabber.org/streams' xmlns='jabber:server' xmlns:db='jabber:server:dialback'><db:result>k</db:result></s:stream>"), uint8(1))
 	f.Add(WSServerOpen("example.com", "1"), uint8(3))
-	f.Add(WSFeatures(Features(hacx.Client)), uint8(3))
+	f.Add([]byte(wsFeatures), uint8(3))
 	f.Add([]byte("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing' see-other-uri='wss://x'/>"), uint8(3))
 	f.Add([]byte(prosodyBOSH), uint8(2))
 	f.Add(BOSHWrap("s", 1, []byte("<message xmlns='jabber:client'><body>&lt;&#x1F600;</body></message>")), uint8(5))

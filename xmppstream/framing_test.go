@@ -638,7 +638,7 @@ func TestParseWSMessage(t *testing.T) {
 		{name: "server open", msg: string(WSServerOpen("example.com", "s1")), kind: TokenOpen, header: &Header{From: "example.com", ID: "s1", Version: "1.0", Lang: "en"}},
 		{name: "close", msg: "<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>", kind: TokenClose},
 		{name: "close see-other-uri", msg: "<close xmlns='urn:ietf:params:xml:ns:xmpp-framing' see-other-uri='wss://otherendpoint.example/xmpp-bind'/>", kind: TokenClose, seeOther: "wss://otherendpoint.example/xmpp-bind"},
-		{name: "features", msg: string(WSFeatures(Features(hacx.Client))), kind: TokenElement, elem: xml.Name{Space: NSStream, Local: "features"}},
+		{name: "features", msg: wsFeatures, kind: TokenElement, elem: xml.Name{Space: NSStream, Local: "features"}},
 		{name: "stream error", msg: string(WSStreamError("host-unknown", "")), kind: TokenElement, elem: xml.Name{Space: NSStream, Local: "error"}},
 		{name: "message with declaration and space", msg: "<?xml version='1.0'?>\n<message xmlns='jabber:client'><body>a &lt; b</body></message>\n", kind: TokenElement, elem: xml.Name{Space: "jabber:client", Local: "message"}},
 		{name: "two elements", msg: "<a xmlns='x'/><b xmlns='x'/>", cond: "not-well-formed"},

@@ -465,7 +465,8 @@ func WriteServerOpen(w io.Writer, from, id string, kind hacx.Kind) error {
 }
 
 // WriteFeatures writes a <stream:features/> element holding inner, which
-// must be well-formed XML (nil or empty writes an empty element).
+// must be well-formed XML (nil or empty writes an empty element), after
+// WriteServerOpen.
 func WriteFeatures(w io.Writer, inner []byte) error {
 	b := make([]byte, 0, 40+len(inner))
 	b = append(b, "<stream:features>"...)
@@ -475,16 +476,6 @@ func WriteFeatures(w io.Writer, inner []byte) error {
 		return fmt.Errorf("xmppstream: write features: %w", err)
 	}
 	return nil
-}
-
-// Features returns the inner XML of typical post-TLS features of a server
-// of kind: SASL mechanisms for clients, dialback for servers. Give it to
-// WriteFeatures or WSFeatures.
-func Features(kind hacx.Kind) []byte {
-	if kind == hacx.Server {
-		return []byte("<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>")
-	}
-	return []byte("<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-1</mechanism><mechanism>PLAIN</mechanism></mechanisms>")
 }
 
 // WriteStreamError writes <stream:error/> with condition (an RFC 6120

@@ -127,14 +127,6 @@ func WSServerOpen(from, id string) []byte {
 	return b.Bytes()
 }
 
-// WSFeatures returns a <stream:features/> message holding inner, with the
-// stream prefix declared on it as RFC 7395 section 3.3.3 requires.
-func WSFeatures(inner []byte) []byte {
-	b := []byte("<stream:features xmlns:stream='" + NSStream + "'>")
-	b = append(b, inner...)
-	return append(b, "</stream:features>"...)
-}
-
 // WSStreamError returns a <stream:error/> message with condition and
 // optional text (RFC 7395 section 3.6). A condition that is not a plain
 // name becomes undefined-condition.

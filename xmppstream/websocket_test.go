@@ -69,7 +69,7 @@ func TestCheckWSOpen_C4(t *testing.T) {
 }
 
 func TestCheckWSFeatures(t *testing.T) {
-	f := WSFeatures(Features(0))
+	f := []byte(wsFeatures)
 	got, err := CheckWSFeatures(f)
 	if err != nil || string(got) != string(f) {
 		t.Fatalf("got %q, %v", got, err)

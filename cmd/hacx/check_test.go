@@ -41,7 +41,7 @@ func startCheckXMPP(t *testing.T, cert *tls.Certificate, from string) netip.Addr
 					return
 				}
 				xmppstream.WriteServerOpen(c, from, "s1", hacx.Client)
-				xmppstream.WriteFeatures(c, xmppstream.Features(hacx.Client))
+				xmppstream.WriteFeatures(c, loopback.Features(hacx.Client))
 				c.Read(make([]byte, 512))
 			}()
 		}

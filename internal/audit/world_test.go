@@ -214,7 +214,7 @@ func startXMPP(t *testing.T, addr string, cert *tls.Certificate, alpn []string) 
 					return
 				}
 				xmppstream.WriteServerOpen(c, h.To, "s1", hacx.Client)
-				xmppstream.WriteFeatures(c, xmppstream.Features(hacx.Client))
+				xmppstream.WriteFeatures(c, loopback.Features(hacx.Client))
 				io.Copy(io.Discard, c)
 			}()
 		}

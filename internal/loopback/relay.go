@@ -236,7 +236,7 @@ func (s *EchoWebSocketServer) handle(w http.ResponseWriter, r *http.Request, i i
 				s.update(i, func(c *Contact) { c.To = tok.Header.To })
 			}
 			ws.Write(ctx, websocket.MessageText, xmppstream.WSServerOpen(s.cfg.from(tok.Header.To), "echo-ws-"+strconv.Itoa(streams)))
-			ws.Write(ctx, websocket.MessageText, xmppstream.WSFeatures(EchoFeatures(streams)))
+			ws.Write(ctx, websocket.MessageText, WSFeatures(EchoFeatures(streams)))
 		case xmppstream.TokenClose:
 			s.n.Add(1)
 			ws.Write(ctx, websocket.MessageText, xmppstream.WSClose())
@@ -461,7 +461,7 @@ func (s *EchoBOSHServer) handle(w http.ResponseWriter, r *http.Request, i int) {
 	}
 	if attrs["xmpp:restart"] == "true" {
 		sess.streams++
-		sess.queue = append(sess.queue, xmppstream.WSFeatures(EchoFeatures(sess.streams)))
+		sess.queue = append(sess.queue, WSFeatures(EchoFeatures(sess.streams)))
 	}
 	for _, ch := range children {
 		if n, err := elementName(ch); err == nil && isCloseMe(n) {
@@ -539,7 +539,7 @@ func (e *echoSession) wake() {
 }
 
 func (s *EchoBOSHServer) create(w http.ResponseWriter, body []byte, i int) {
-	req, err := xmppstream.ParseBOSHRequest(body)
+	req, err := ParseBOSHRequest(body)
 	if err != nil {
 		s.update(i, func(c *Contact) { c.Err = err.Error() })
 		w.WriteHeader(http.StatusBadRequest)
@@ -563,15 +563,15 @@ func (s *EchoBOSHServer) create(w http.ResponseWriter, body []byte, i int) {
 		Ver: xmppstream.BOSHVersion,
 	}
 	if s.cfg.BOSHLateFeatures {
-		sess.queue = append(sess.queue, xmppstream.WSFeatures(EchoFeatures(1)))
+		sess.queue = append(sess.queue, WSFeatures(EchoFeatures(1)))
 	} else {
-		resp.Features = xmppstream.WSFeatures(EchoFeatures(1))
+		resp.Features = WSFeatures(EchoFeatures(1))
 	}
 	sess.requests = resp.Requests
 	s.mu.Lock()
 	s.sessions[resp.SID] = sess
 	s.mu.Unlock()
-	w.Write(resp.Marshal())
+	w.Write(BOSHSessionBody(resp))
 }
 
 func echoBody(children [][]byte, end string) []byte {

@@ -306,7 +306,7 @@ func serveStream(rw io.ReadWriter, cfg XMPPConfig, saw func(*xmppstream.Header),
 		xmppstream.WriteStreamError(rw, cfg.StreamError, "hacxtest endpoint configured to refuse")
 		return
 	}
-	if err := xmppstream.WriteFeatures(rw, xmppstream.Features(cfg.Kind)); err != nil {
+	if err := xmppstream.WriteFeatures(rw, Features(cfg.Kind)); err != nil {
 		fail(err)
 		return
 	}

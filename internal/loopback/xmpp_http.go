@@ -204,7 +204,7 @@ func (s *WebSocketServer) handle(w http.ResponseWriter, r *http.Request, i int) 
 		ws.Write(ctx, websocket.MessageText, xmppstream.WSClose())
 		return
 	}
-	if err := ws.Write(ctx, websocket.MessageText, xmppstream.WSFeatures(xmppstream.Features(s.cfg.Kind))); err != nil {
+	if err := ws.Write(ctx, websocket.MessageText, WSFeatures(Features(s.cfg.Kind))); err != nil {
 		fail(err)
 		return
 	}
@@ -261,7 +261,7 @@ func (s *BOSHServer) handle(w http.ResponseWriter, r *http.Request, i int) {
 		return
 	}
 	w.Header().Set("Content-Type", xmppstream.BOSHContentType)
-	req, err := xmppstream.ParseBOSHRequest(body)
+	req, err := ParseBOSHRequest(body)
 	if err != nil {
 		if bytes.Contains(body, []byte("terminate")) { // the client ending its session
 			w.Write(xmppstream.BOSHTerminate(""))
@@ -292,7 +292,7 @@ func (s *BOSHServer) handle(w http.ResponseWriter, r *http.Request, i int) {
 		Header: xmppstream.Header{From: from, ID: "hacxtest-bosh-1", Version: "1.0", Lang: "en"},
 		Wait:   wait, Hold: 1, Requests: 2, Polling: 5, Inactivity: 60,
 		Ver:      xmppstream.BOSHVersion,
-		Features: xmppstream.WSFeatures(xmppstream.Features(s.cfg.Kind)),
+		Features: WSFeatures(Features(s.cfg.Kind)),
 	}
-	w.Write(sess.Marshal())
+	w.Write(BOSHSessionBody(sess))
 }

@@ -94,7 +94,7 @@ func (s *StartTLSServer) handle(c net.Conn) {
 	}
 	offer := "<starttls xmlns='" + xmppstream.NSTLS + "'><required/></starttls>"
 	if s.mode == StartTLSStripped {
-		offer = string(xmppstream.Features(s.cfg.Kind))
+		offer = string(Features(s.cfg.Kind))
 	}
 	if err := xmppstream.WriteFeatures(c, []byte(offer)); err != nil || s.mode == StartTLSStripped {
 		io.Copy(io.Discard, c) // a stripped stream waits for a plaintext login that must never come
