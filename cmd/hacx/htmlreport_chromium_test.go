@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -13,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -140,6 +143,9 @@ func startChromium(ctx context.Context, t *testing.T, bin string) *browser {
 		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--disable-extensions", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
 		"--user-data-dir="+t.TempDir(), "about:blank")
+	// Its own process group: Chromium starts helper processes, and the
+	// group is what the test ends if the browser does not close.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -147,9 +153,14 @@ func startChromium(ctx context.Context, t *testing.T, bin string) *browser {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
 	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
 	})
 	wsURL := make(chan string, 1)
 	var log strings.Builder
@@ -166,6 +177,8 @@ func startChromium(ctx context.Context, t *testing.T, bin string) *browser {
 			}
 		}
 		io.Copy(io.Discard, stderr)
+		cmd.Wait()
+		close(exited)
 	}()
 	var u string
 	select {
@@ -183,6 +196,14 @@ func startChromium(ctx context.Context, t *testing.T, bin string) *browser {
 	t.Cleanup(func() { conn.CloseNow() })
 	b := &browser{conn: conn, pending: map[int]chan cdpMessage{}, events: make(chan cdpMessage, 1024)}
 	go b.read(context.WithoutCancel(ctx))
+	t.Cleanup(func() {
+		// Closed politely, Chromium ends its helpers itself. It may exit
+		// before it answers: no answer is awaited.
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		msg, _ := json.Marshal(cdpMessage{ID: -1, Method: "Browser.close", Params: json.RawMessage("{}")})
+		b.conn.Write(cctx, websocket.MessageText, msg)
+	})
 	return b
 }
 
