@@ -16,10 +16,19 @@
 // a stream error, a stream for another domain) gets an *Error that names
 // what it got, so the attempt log can say why a route was skipped (C3).
 //
+// The package has one XML reader, the [Splitter]'s scanner: the stream
+// openings (ReadOpen, ReadClientOpen, StartTLS, fed one byte at a time so
+// that nothing past the element of interest is consumed from the
+// connection), WebSocket messages and BOSH bodies all go through it, and
+// what it accepts is then walked as a small tree of names, attributes and
+// text. Its errors name the condition a relay sends back; the opening and
+// message readers restate them as the causes above.
+//
 // # Relaying a whole stream
 //
-// Beyond the opening, a relay (hacx proxy) has to carry a stream from one
-// framing to another. [Splitter] reads an RFC 6120 byte stream
+// Beyond the opening, a relay has to carry a stream from one framing to
+// another (package dial does, for every StreamConn of a WebSocket or BOSH
+// route). [Splitter] reads an RFC 6120 byte stream
 // incrementally and returns one [Token] at a time: a stream header (also
 // each restart after STARTTLS or SASL), one complete top-level element, a
 // whitespace keepalive, or the closing tag. It never holds more than one
@@ -33,9 +42,11 @@
 // message; [BOSHChildren], [BOSHWrap] and [BOSHRestart] unwrap and wrap
 // BOSH bodies.
 //
-// The package also writes the server side of each exchange
-// (WriteServerOpen, WSServerOpen, BOSHSession.Marshal...), so the test bed
-// in hacxtest never hand-writes XML.
+// The package also writes the server side of what a gateway answers
+// (WriteServerOpen, WriteFeatures, WriteStreamError, WSServerOpen,
+// WSStreamError, BOSHTerminate); the fixtures only hacx's own test
+// endpoints need (canned features, a BOSH session creation response) are
+// in the repository's internal/loopback.
 //
 // Specifications: RFC 6120 (https://www.rfc-editor.org/rfc/rfc6120),
 // RFC 7395 (https://www.rfc-editor.org/rfc/rfc7395),
