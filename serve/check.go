@@ -19,6 +19,8 @@ type checker struct {
 	loc      *locator
 	dir      string
 	problems []ConfigProblem
+
+	publicIPs bool // the gateway has public IPs to derive records with (G2)
 }
 
 func (c *checker) add(key, rule, format string, a ...any) {
@@ -52,6 +54,8 @@ func (c *checker) config(fc *fileConfig) *Config {
 	if h := fc.ClientIPHeader; h != "" && strings.ContainsAny(h, " :\t\r\n") {
 		c.add("client-ip-header", "", "%q is not a header name", h)
 	}
+	cfg.Gateway = c.gateway(fc.Gateway)
+	c.publicIPs = len(cfg.Gateway.PublicIPs) > 0
 	if len(fc.Domains) == 0 {
 		c.addLine(0, "", "", "no [[domain]] configured: nothing would be served")
 	}
@@ -99,12 +103,31 @@ func (c *checker) domain(key string, fd *fileDomain) Domain {
 	for i := range fd.Variants {
 		d.Variants = append(d.Variants, c.variant(fmt.Sprintf("%s.variant[%d]", key, i), &fd.Variants[i], ttl))
 	}
+	if fd.Upstream != nil {
+		d.Upstream = c.upstream(key+".upstream", fd.Upstream)
+	}
 	// Judge what the file says, not what survived validation, so a record
 	// with a mistake is not also reported as "publishes nothing".
-	if len(fd.Client)+len(fd.Server)+len(fd.Variants) == 0 && fd.Redirect.Client == "" && fd.Redirect.Server == "" {
-		c.add(key, "", "domain %q publishes nothing: add [[domain.client]] or [[domain.server]] records or a redirect", d.Name)
+	explicit := len(fd.Client)+len(fd.Server)+len(fd.Variants) > 0 || fd.Redirect.Client != "" || fd.Redirect.Server != ""
+	switch {
+	case !explicit && fd.Upstream == nil:
+		c.add(key, "", "domain %q publishes nothing: add [[domain.client]] or [[domain.server]] records, a redirect, or a [domain.upstream] for the gateway", d.Name)
+	case fd.Upstream != nil && !c.publicIPs && derives(fd):
+		// Its records are derived from the gateway (G2), which needs
+		// the addresses clients reach it at.
+		c.add(key+".upstream", "G2", "domain %q has an upstream and no records of its own: set public-ips in [gateway] so that its records can be derived", d.Name)
 	}
 	return d
+}
+
+// derives reports whether a domain of the file gets records derived from
+// the gateway (G2): a kind it publishes nothing of, with an upstream that
+// serves that kind.
+func derives(fd *fileDomain) bool {
+	u := fd.Upstream
+	client := len(fd.Client) == 0 && fd.Redirect.Client == "" && (u.C2S != "" || u.HTTP != "")
+	server := len(fd.Server) == 0 && fd.Redirect.Server == "" && u.S2S != ""
+	return client || server
 }
 
 func (c *checker) ttl(key string, v *int64, def uint32) uint32 {

@@ -23,6 +23,10 @@ type Config struct {
 	// X-Forwarded-For.
 	ClientIPHeader string
 
+	// Gateway holds the gateway's public addresses, limits and timeouts
+	// (G1-G4), used by a Server for domains with an Upstream.
+	Gateway Gateway
+
 	file string // set by LoadConfig, for CheckChain's errors
 }
 
@@ -51,6 +55,12 @@ type Domain struct {
 	// NoHostMeta stops deriving /.well-known/host-meta and host-meta.json
 	// from the records (P5), for servers that publish their own.
 	NoHostMeta bool
+
+	// Upstream, when set, makes a Server's gateway forward this domain's
+	// XMPP traffic to its XMPP server (G1). With no records, redirect or
+	// document of its own, the domain publishes records derived from the
+	// gateway's listeners and Gateway.PublicIPs (G2).
+	Upstream *Upstream
 }
 
 // Variant is a record set served to clients in some networks (P4).

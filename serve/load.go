@@ -22,6 +22,7 @@ import (
 type fileConfig struct {
 	TrustedProxies []string     `toml:"trusted-proxies"`
 	ClientIPHeader string       `toml:"client-ip-header"`
+	Gateway        *fileGateway `toml:"gateway"`
 	Domains        []fileDomain `toml:"domain"`
 }
 
@@ -36,6 +37,7 @@ type fileDomain struct {
 	Client   []fileRecord  `toml:"client"`
 	Server   []fileRecord  `toml:"server"`
 	Variants []fileVariant `toml:"variant"`
+	Upstream *fileUpstream `toml:"upstream"`
 }
 
 type fileRedirect struct {

@@ -3,7 +3,9 @@ package serve
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"net/netip"
 	"sync"
+	"time"
 )
 
 // Metrics receives what a Handler and a Server count, for an exporter such
@@ -35,7 +37,50 @@ type Metrics interface {
 	// renewed certificate. Each call gives the whole set, which replaces
 	// the previous one; calls never overlap.
 	Certificates(leaves []*x509.Certificate)
+
+	// Connection reports one connection to the gateway's listeners when
+	// it has ended (G1-G4): the route it took, its bytes and how it
+	// ended. Handshake failures, refusals by a limit and upstream
+	// failures are connections too, with their Outcome. It runs once per
+	// connection, on the connection's goroutine.
+	Connection(c *ConnInfo)
 }
+
+// ConnInfo describes one connection to the gateway, for Metrics and the
+// log line written when it ends.
+type ConnInfo struct {
+	Listener string         // "https" (ALPN routed) or "xmpps" (direct TLS, always c2s)
+	Client   netip.AddrPort // the TCP peer
+	// Route is what the connection carried: "c2s", "s2s", "http" (the
+	// well-known files and anything else not forwarded), "websocket" or
+	// "bosh" (an HTTP connection that carried a WebSocket, or BOSH
+	// requests); "" when it ended before being routed.
+	Route    string
+	ALPN     string // the protocol negotiated, "" for none
+	Domain   string // the SNI, or for HTTP the last Host routed
+	Upstream string // the upstream address used, "" for none
+	// In and Out count the bytes read from and written to the client's
+	// TCP connection, TLS included.
+	In, Out  int64
+	Duration time.Duration
+	// Outcome is one of the Outcome constants.
+	Outcome string
+	Err     error // what ended it, when not a clean close
+}
+
+// Outcomes of a gateway connection (ConnInfo.Outcome).
+const (
+	OutcomeClosed           = "closed"             // either side ended it cleanly
+	OutcomeLimit            = "limit"              // refused by MaxConns or MaxConnsPerIP, before TLS
+	OutcomeHandshakeFailed  = "handshake-failed"   // the TLS handshake failed
+	OutcomeHandshakeTimeout = "handshake-timeout"  // no complete handshake within HandshakeTimeout
+	OutcomeFirstByteTimeout = "first-byte-timeout" // no byte after the handshake within FirstByteTimeout
+	OutcomeNoUpstream       = "no-upstream"        // no upstream for this domain and kind
+	OutcomeUpstreamFailed   = "upstream-failed"    // the upstream could not be reached (G1)
+	OutcomeIdle             = "idle"               // nothing moved for the idle timeout
+	OutcomeShutdown         = "shutdown"           // still open when graceful shutdown ended
+	OutcomeError            = "error"              // an I/O error ended it
+)
 
 // inService tracks the certificates a Server has in service, for
 // Metrics.Certificates. File certificates replace the whole set at each

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"hacx.dev/hacx/hacxtest"
 )
@@ -22,6 +23,47 @@ type recorder struct {
 	requests map[string]int // "file status variant" -> count
 	reloads  []error
 	certs    [][]*x509.Certificate // one entry per Certificates call
+	conns    []ConnInfo
+	connSig  chan struct{} // closed and replaced at each Connection
+}
+
+func (r *recorder) Connection(c *ConnInfo) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.conns = append(r.conns, *c)
+	if r.connSig != nil {
+		close(r.connSig)
+		r.connSig = nil
+	}
+}
+
+// waitConn returns the first connection reported that matches, waiting
+// for it up to 20 s: the reports come when connections close, after what
+// the test observed.
+func (r *recorder) waitConn(t testing.TB, what string, match func(*ConnInfo) bool) ConnInfo {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		r.mu.Lock()
+		for i := range r.conns {
+			if match(&r.conns[i]) {
+				c := r.conns[i]
+				r.mu.Unlock()
+				return c
+			}
+		}
+		if r.connSig == nil {
+			r.connSig = make(chan struct{})
+		}
+		sig := r.connSig
+		seen := fmt.Sprint(r.conns)
+		r.mu.Unlock()
+		select {
+		case <-sig:
+		case <-deadline:
+			t.Fatalf("no connection reported: %s; reported: %s", what, seen)
+		}
+	}
 }
 
 func (r *recorder) Request(file string, status int, variant string) {

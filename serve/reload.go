@@ -86,11 +86,7 @@ func (s *Server) load(start bool) error {
 		fail("config", errors.New("no Load function"))
 	} else if cfg, err := s.Load(); err != nil {
 		fail("config", err)
-	} else if err := cfg.CheckChain(chain); err != nil {
-		fail("config", err)
-	} else if err := s.checkACME(cfg); err != nil {
-		fail("config", err)
-	} else if err := s.Handler.Load(cfg); err != nil {
+	} else if err := s.use(cfg, chain); err != nil {
 		fail("config", err)
 	} else {
 		s.cfg = cfg
@@ -122,6 +118,26 @@ func (s *Server) load(start bool) error {
 		s.Metrics.Reload(err)
 	}
 	return err
+}
+
+// use checks a newly loaded cfg against the certificate chain in service
+// and puts it in service. Where cfg names no public ports for its gateway,
+// those of the Server's listeners are used, for the records derived from
+// them (G2).
+func (s *Server) use(cfg *Config, chain []*x509.Certificate) error {
+	if cfg.Gateway.PublicPort == 0 {
+		cfg.Gateway.PublicPort = s.ports.https
+	}
+	if cfg.Gateway.XMPPSPort == 0 {
+		cfg.Gateway.XMPPSPort = s.ports.xmpps
+	}
+	if err := cfg.CheckChain(chain); err != nil {
+		return err
+	}
+	if err := s.checkACME(cfg); err != nil {
+		return err
+	}
+	return s.Handler.Load(cfg)
 }
 
 // checkACME refuses HPKP policies when certificates come from ACME

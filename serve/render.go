@@ -82,6 +82,7 @@ type site struct {
 	cors     bool
 	variants []*variantFiles // [0] is the default
 	prefixes []prefixVariant // longest first
+	up       *upstream       // where the gateway forwards (G1); nil: nowhere
 }
 
 type variantFiles struct {
@@ -99,6 +100,12 @@ type state struct {
 	sites   map[string]*site
 	trusted []netip.Prefix
 	header  string
+
+	// The gateway's view (G1): its settings with defaults filled in, and
+	// the site whose upstream takes c2s and s2s streams that name no
+	// configured domain in their SNI (the first such domain configured).
+	gw                     Gateway
+	defaultC2S, defaultS2S *site
 }
 
 // domains lists the compiled domains in order, for output that must not
@@ -127,13 +134,58 @@ func compile(cfg *Config) (*state, error) {
 		if _, dup := st.sites[name]; dup {
 			return nil, fmt.Errorf("serve: domain %s configured twice", name)
 		}
-		s, err := compileSite(name, d)
+		dd, err := withDerived(name, d, &cfg.Gateway)
+		if err != nil {
+			return nil, fmt.Errorf("serve: domain %s: %w", name, err)
+		}
+		s, err := compileSite(name, dd)
 		if err != nil {
 			return nil, fmt.Errorf("serve: domain %s: %w", name, err)
 		}
 		st.sites[name] = s
+		if d.Upstream != nil {
+			s.up = newUpstream(name, d.Upstream, &st.gw)
+			if s.up.c2s != nil && st.defaultC2S == nil {
+				st.defaultC2S = s
+			}
+			if s.up.s2s != nil && st.defaultS2S == nil {
+				st.defaultS2S = s
+			}
+		}
 	}
+	for _, a := range cfg.Gateway.PublicIPs {
+		if err := checkPublicIP(a); err != nil {
+			return nil, fmt.Errorf("serve: gateway public IP: %w", err)
+		}
+	}
+	st.gw = cfg.Gateway.withDefaults()
 	return st, nil
+}
+
+// withDerived returns d with the records derived from the gateway (G2) in
+// each publication it leaves empty, for a domain with an upstream; d
+// itself when there is nothing to derive.
+func withDerived(name string, d *Domain, g *Gateway) (*Domain, error) {
+	u := d.Upstream
+	if u == nil {
+		return d, nil
+	}
+	if probs := u.check(); len(probs) > 0 {
+		return nil, fmt.Errorf("upstream: %s", strings.Join(probs, "; "))
+	}
+	client, server := deriveRecords(name, u, g)
+	dd := *d
+	derived := false
+	if dd.Client.empty() && (u.C2S != "" || u.HTTP != "") {
+		dd.Client.Records, derived = client, true
+	}
+	if dd.Server.empty() && u.S2S != "" {
+		dd.Server.Records, derived = server, true
+	}
+	if derived && len(g.PublicIPs) == 0 {
+		return nil, fmt.Errorf("it has an upstream and no records of its own, and the gateway has no public IPs to derive them with (G2)")
+	}
+	return &dd, nil
 }
 
 func compileSite(name string, d *Domain) (*site, error) {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,16 @@ type Server struct {
 	// when they return.
 	HTTPListener net.Listener
 
+	// XMPPSAddr, when set, is where Run listens for direct TLS
+	// (XEP-0368) whose every connection is a client-to-server stream for
+	// the c2s upstream of its SNI's domain, whatever its ALPN (G1).
+	// XMPPSListener takes precedence. Unset, only the HTTPS listener
+	// (routed by ALPN) takes XMPP.
+	XMPPSAddr string
+	// XMPPSListener, when set, is where Run and Serve take direct TLS as
+	// XMPPSAddr describes. They close it when they return.
+	XMPPSListener net.Listener
+
 	// MetricsAddr, when set, is where Run serves MetricsHandler, on a
 	// listener of its own so that metrics are never public by accident.
 	// MetricsListener takes precedence.
@@ -84,9 +95,11 @@ type Server struct {
 	// Handler is what is served; nil means a new Handler. When its
 	// Metrics are nil they are set to the Server's.
 	Handler *Handler
-	// Logger receives reload and shutdown messages; nil discards them.
+	// Logger receives reload and shutdown messages, and one line per
+	// gateway connection (G4); nil discards them.
 	Logger *slog.Logger
-	// ShutdownTimeout bounds graceful shutdown; 0 means 10s.
+	// ShutdownTimeout bounds graceful shutdown: requests and relayed
+	// streams still open then are closed; 0 means 10s.
 	ShutdownTimeout time.Duration
 
 	mu     sync.Mutex // serializes Reload
@@ -95,6 +108,9 @@ type Server struct {
 	certs  inService // what Metrics.Certificates last heard
 	stamps map[string]fileStamp
 	once   sync.Once
+	// ports are those of the HTTPS and XMPPS listeners, the defaults of
+	// Gateway.PublicPort and XMPPSPort (G2); 0 when unknown.
+	ports struct{ https, xmpps uint16 }
 }
 
 func (s *Server) init() {
@@ -159,22 +175,28 @@ func (s *Server) httpServer(h http.Handler) *http.Server {
 }
 
 // Run loads the configuration and certificate, then listens on Addr, and
-// on HTTPAddr and MetricsAddr when set and their Listener fields are not,
+// on HTTPAddr, MetricsAddr and XMPPSAddr when set and their Listener
+// fields are not,
 // and serves until ctx is done, then shuts down gracefully. Loading comes
 // first so that a missing or invalid file is reported as such (a
 // *StartError) before any port is bound, not hidden behind a port that is
 // taken or needs privileges.
 func (s *Server) Run(ctx context.Context) error {
-	if err := s.start(); err != nil {
-		closeAll([]net.Listener{s.HTTPListener, s.MetricsListener})
-		return err
-	}
 	addr := s.Addr
 	if addr == "" {
 		addr = ":443"
 	}
-	lns := []net.Listener{nil, s.HTTPListener, s.MetricsListener}
-	for i, a := range []string{addr, s.HTTPAddr, s.MetricsAddr} {
+	s.ports.https = addrPort(addr)
+	s.ports.xmpps = addrPort(s.XMPPSAddr)
+	if s.XMPPSListener != nil {
+		s.ports.xmpps = addrPort(s.XMPPSListener.Addr().String())
+	}
+	if err := s.start(); err != nil {
+		closeAll([]net.Listener{s.HTTPListener, s.MetricsListener, s.XMPPSListener})
+		return err
+	}
+	lns := []net.Listener{nil, s.HTTPListener, s.MetricsListener, s.XMPPSListener}
+	for i, a := range []string{addr, s.HTTPAddr, s.MetricsAddr, s.XMPPSAddr} {
 		if lns[i] != nil || a == "" {
 			continue
 		}
@@ -185,21 +207,42 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		lns[i] = ln
 	}
-	return s.serve(ctx, lns[0], lns[1], lns[2])
+	return s.serve(ctx, lns[0], lns[1], lns[2], lns[3])
+}
+
+// addrPort is the port of a host:port address, 0 when it has none.
+func addrPort(a string) uint16 {
+	_, p, err := net.SplitHostPort(a)
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.ParseUint(p, 10, 16)
+	if err != nil {
+		return 0
+	}
+	return uint16(n)
 }
 
 // Serve is Run on listeners it is given: HTTPS on ln, plain HTTP on
-// HTTPListener and MetricsHandler on MetricsListener when those are set.
+// HTTPListener, MetricsHandler on MetricsListener and direct TLS on
+// XMPPSListener when those are set.
 // It binds nothing itself. It loads the configuration and certificate
 // first and fails with a *StartError if that fails: a server must not
 // start with nothing to serve. Every listener is closed when Serve
 // returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.ports.https = addrPort(ln.Addr().String())
+	if a := addrPort(s.Addr); a != 0 {
+		s.ports.https = a // the port clients reach, as for redirects
+	}
+	if s.XMPPSListener != nil {
+		s.ports.xmpps = addrPort(s.XMPPSListener.Addr().String())
+	}
 	if err := s.start(); err != nil {
-		closeAll([]net.Listener{ln, s.HTTPListener, s.MetricsListener})
+		closeAll([]net.Listener{ln, s.HTTPListener, s.MetricsListener, s.XMPPSListener})
 		return err
 	}
-	return s.serve(ctx, ln, s.HTTPListener, s.MetricsListener)
+	return s.serve(ctx, ln, s.HTTPListener, s.MetricsListener, s.XMPPSListener)
 }
 
 // closeAll closes the listeners of a Run or Serve that fails before it
@@ -225,39 +268,55 @@ func (s *Server) start() error {
 }
 
 // serve serves what start loaded on the listeners until ctx is done.
-func (s *Server) serve(ctx context.Context, ln, httpLn, metricsLn net.Listener) error {
+func (s *Server) serve(ctx context.Context, ln, httpLn, metricsLn, xmppsLn net.Listener) error {
 	var servers []*http.Server
-	errc := make(chan error, 3)
-	start := func(srv *http.Server, l net.Listener, tlsOn bool) {
+	errc := make(chan error, 5)
+	start := func(srv *http.Server, l net.Listener) {
 		servers = append(servers, srv)
 		go func() {
-			var err error
-			if tlsOn {
-				err = srv.Serve(tls.NewListener(l, srv.TLSConfig))
-			} else {
-				err = srv.Serve(l)
-			}
-			if !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 				errc <- err
 			}
 		}()
 	}
-	main := s.httpServer(s.Handler)
-	main.TLSConfig = s.TLSConfig()
-	start(main, ln, true)
+	// The HTTPS listener is the gateway's (G1): every connection is
+	// handshaken there and routed by ALPN, to HTTP (the discovery files,
+	// and WebSocket and BOSH for domains with an upstream) or to an XMPP
+	// upstream.
+	g := s.newGateway()
+	go func() {
+		if err := g.http.Serve(g.httpLn); !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			errc <- err
+		}
+	}()
+	gwListeners := []net.Listener{ln}
+	go func() {
+		if err := g.serveListener(ln, "https", g.https); err != nil {
+			errc <- err
+		}
+	}()
 	s.Logger.Info("serving HTTPS", "addr", ln.Addr().String())
+	if xmppsLn != nil {
+		gwListeners = append(gwListeners, xmppsLn)
+		go func() {
+			if err := g.serveListener(xmppsLn, "xmpps", g.xmpps); err != nil {
+				errc <- err
+			}
+		}()
+		s.Logger.Info("serving direct TLS for XMPP", "addr", xmppsLn.Addr().String())
+	}
 	if httpLn != nil {
 		var h http.Handler = http.HandlerFunc(s.redirect)
 		if s.ACME != nil {
 			h = s.ACME.HTTPHandler(h) // answers http-01, redirects the rest
 		}
-		start(s.httpServer(h), httpLn, false)
+		start(s.httpServer(h), httpLn)
 		s.Logger.Info("redirecting HTTP", "addr", httpLn.Addr().String())
 	}
 	if metricsLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", s.MetricsHandler)
-		start(s.httpServer(mux), metricsLn, false)
+		start(s.httpServer(mux), metricsLn)
 		s.Logger.Info("serving metrics", "addr", metricsLn.Addr().String())
 	}
 	pollDone := make(chan struct{})
@@ -275,6 +334,13 @@ func (s *Server) serve(ctx context.Context, ln, httpLn, metricsLn net.Listener) 
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	// Stop accepting, then let the gateway's requests and streams end by
+	// themselves until the timeout (G4).
+	g.mu.Lock()
+	g.closing = true
+	g.mu.Unlock()
+	closeAll(gwListeners)
+	g.shutdown(sctx)
 	for _, srv := range servers {
 		if e := srv.Shutdown(sctx); e != nil && err == nil {
 			err = e

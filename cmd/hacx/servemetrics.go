@@ -18,6 +18,13 @@ type serveMetrics struct {
 	requests *prometheus.CounterVec
 	reloads  *prometheus.CounterVec
 	certs    *certExpiry
+
+	// The gateway's connections (G1-G4), counted as they end.
+	conns      *prometheus.CounterVec   // listener, route, outcome
+	bytes      *prometheus.CounterVec   // route, direction
+	upstream   *prometheus.CounterVec   // route
+	handshakes *prometheus.CounterVec   // listener, reason
+	durations  *prometheus.HistogramVec // route
 }
 
 var _ serve.Metrics = (*serveMetrics)(nil)
@@ -39,8 +46,29 @@ func newServeMetrics(reg prometheus.Registerer) (*serveMetrics, error) {
 				"Seconds until the served certificate expires, by certificate name (subject common name, else first DNS name).",
 				[]string{"cert"}, nil),
 		},
+		conns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hacx_serve_gateway_connections_total",
+			Help: "Gateway connections by listener (https, xmpps), route (c2s, s2s, http, websocket, bosh; empty before routing) and outcome, counted when they end.",
+		}, []string{"listener", "route", "outcome"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hacx_serve_gateway_bytes_total",
+			Help: "Bytes on clients' connections to the gateway, TLS included, by route and direction (in: from the client, out: to the client).",
+		}, []string{"route", "direction"}),
+		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hacx_serve_gateway_upstream_errors_total",
+			Help: "Gateway connections whose upstream could not be reached (the client got a stream error), by route.",
+		}, []string{"route"}),
+		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hacx_serve_gateway_handshake_failures_total",
+			Help: "TLS handshakes with clients that failed or timed out, by listener and reason (failed, timeout).",
+		}, []string{"listener", "reason"}),
+		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hacx_serve_gateway_connection_duration_seconds",
+			Help:    "How long gateway connections lasted, by route.",
+			Buckets: []float64{0.1, 1, 10, 60, 600, 3600, 6 * 3600, 24 * 3600},
+		}, []string{"route"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.reloads, m.certs} {
+	for _, c := range []prometheus.Collector{m.requests, m.reloads, m.certs, m.conns, m.bytes, m.upstream, m.handshakes, m.durations} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -68,6 +96,24 @@ func (m *serveMetrics) Reload(err error) {
 }
 
 func (m *serveMetrics) Certificates(leaves []*x509.Certificate) { m.certs.replace(leaves) }
+
+func (m *serveMetrics) Connection(c *serve.ConnInfo) {
+	m.conns.WithLabelValues(c.Listener, c.Route, c.Outcome).Inc()
+	switch c.Outcome {
+	case serve.OutcomeUpstreamFailed:
+		m.upstream.WithLabelValues(c.Route).Inc()
+	case serve.OutcomeHandshakeFailed:
+		m.handshakes.WithLabelValues(c.Listener, "failed").Inc()
+	case serve.OutcomeHandshakeTimeout:
+		m.handshakes.WithLabelValues(c.Listener, "timeout").Inc()
+	}
+	if c.Outcome == serve.OutcomeLimit {
+		return // no bytes, no time: refused before TLS
+	}
+	m.bytes.WithLabelValues(c.Route, "in").Add(float64(c.In))
+	m.bytes.WithLabelValues(c.Route, "out").Add(float64(c.Out))
+	m.durations.WithLabelValues(c.Route).Observe(c.Duration.Seconds())
+}
 
 // certExpiry exports the time left on each served certificate, computed
 // at scrape time so that the value keeps falling between reloads.
