@@ -13,7 +13,9 @@
 //
 // Parsing follows the same safety rules as HACX documents (H6): at most
 // MaxSize bytes, no DOCTYPE or entity declarations, bounded nesting, and no
-// panics on any input. Unknown links and properties are ignored, never
+// panics on any input. XRD is read by the same strict reader as HACX
+// documents (internal/safexml); JSON by encoding/json after a size and
+// nesting check. Unknown links and properties are ignored, never
 // fatal. The writers (Marshal, MarshalJSON) produce what the serve package
 // publishes, so one configuration yields every discovery format (P5).
 //

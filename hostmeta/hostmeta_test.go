@@ -35,7 +35,9 @@ func TestParse_XEP0156Sample_X2(t *testing.T) {
 
 func TestParse_RefusesUnsafeXML_H6(t *testing.T) {
 	tests := []struct{ name, in, want string }{
-		{"doctype", `<!DOCTYPE XRD [<!ENTITY x "y">]><XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0"/>`, "DOCTYPE"},
+		{"doctype", `<!DOCTYPE XRD><XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0"/>`, "DOCTYPE"},
+		{"entity declaration", `<!DOCTYPE XRD [<!ENTITY x "y">]><XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0"/>`, "entity declarations are not allowed (H6)"},
+		{"external entity", `<!DOCTYPE XRD [<!ENTITY x SYSTEM "file:///etc/passwd">]><XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0"><Subject>&x;</Subject></XRD>`, "entity declarations are not allowed (H6)"},
 		{"entity use", `<XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0"><Subject>&x;</Subject></XRD>`, "entity"},
 		{"processing instruction", `<XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0"><?evil?></XRD>`, "processing instruction"},
 		{"too deep", `<XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0">` + strings.Repeat("<a>", 40) + strings.Repeat("</a>", 40) + `</XRD>`, "deep"},
@@ -45,7 +47,10 @@ func TestParse_RefusesUnsafeXML_H6(t *testing.T) {
 		{"ill-formed", `<XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0"><Link>`, "line"},
 		{"empty", ``, "no <XRD>"},
 		{"two roots", `<XRD/><XRD/>`, "more than one root"},
-		{"latin1", `<?xml version="1.0" encoding="ISO-8859-1"?><XRD/>`, "xml"},
+		{"latin1", `<?xml version="1.0" encoding="ISO-8859-1"?><XRD/>`, "only UTF-8"},
+		{"text outside the root", `<XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0"/>x`, "text outside <XRD>"},
+		{"attribute twice", `<XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0"><Link rel="a" rel="b"/></XRD>`, `attribute "rel" given twice`},
+		{"late declaration", `<!-- c --><?xml version="1.0"?><XRD/>`, "very first"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,6 +60,31 @@ func TestParse_RefusesUnsafeXML_H6(t *testing.T) {
 				t.Fatalf("err = %v, want *SyntaxError mentioning %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestParse_ErrorPosition_H6: an error says the line, and the offset in
+// the input as given, a byte order mark included.
+func TestParse_ErrorPosition_H6(t *testing.T) {
+	in := "\uFEFF<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>\n  <Link rel='a'>\n</XRD>"
+	_, err := Parse([]byte(in))
+	var se *SyntaxError
+	if !errors.As(err, &se) || se.Line != 3 || se.Offset != int64(len(in)) ||
+		se.Msg != "found </XRD> but <Link> (opened at 2:3) is still open: close it with </Link> or write it as <Link .../>" {
+		t.Fatalf("err = %#v", err)
+	}
+	d, err := Parse([]byte("\uFEFF" + sampleXRD[strings.Index(sampleXRD, "<XRD"):]))
+	if err != nil || d.Subject != "example.org" {
+		t.Fatalf("with a byte order mark: %+v, %v", d, err)
+	}
+}
+
+// TestParse_SubjectDecoded_X2: the subject's references and CDATA are
+// decoded, and text of elements nested inside it is not part of it.
+func TestParse_SubjectDecoded_X2(t *testing.T) {
+	d, err := Parse([]byte(`<XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0"><Subject> a&amp;<x>no</x><![CDATA[&b]]>&#x2E;c </Subject></XRD>`))
+	if err != nil || d.Subject != "a&&b.c" {
+		t.Fatalf("subject %q, %v", d.Subject, err)
 	}
 }
 
@@ -156,22 +186,35 @@ func TestMarshalJSON_RoundTrip_X3(t *testing.T) {
 	}
 }
 
+// FuzzParseXRD: Parse never panics, refuses with a *SyntaxError, and
+// whatever it accepts survives our own writer and reader unchanged (H6, X2).
 func FuzzParseXRD(f *testing.F) {
 	f.Add([]byte(sampleXRD))
 	f.Add([]byte(`<!DOCTYPE x><XRD/>`))
 	f.Add([]byte(`<XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0"><Link rel="a" href="b"/></XRD>`))
+	f.Add([]byte("\uFEFF<XRD><Subject>\r\n&#x9;a&amp;b<![CDATA[<]]></Subject><Link type='t&#xA;'/></XRD>\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, err := Parse(data)
 		if err != nil {
+			var se *SyntaxError
+			if !errors.As(err, &se) {
+				t.Fatalf("error is not a *SyntaxError: %#v", err)
+			}
 			return
 		}
-		// Whatever parses must survive our own writer and reader.
 		out, err := Marshal(d)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Parse(out); err != nil && len(out) <= MaxSize {
+		back, err := Parse(out)
+		if err != nil {
+			if len(out) > MaxSize {
+				return
+			}
 			t.Fatalf("re-parse of marshalled output: %v\n%s", err, out)
+		}
+		if !reflect.DeepEqual(back, d) {
+			t.Fatalf("round trip changed the document:\n got %+v\nwant %+v\n%s", back, d, out)
 		}
 	})
 }

@@ -3,72 +3,72 @@ package hostmeta
 import (
 	"bytes"
 	"encoding/xml"
-	"errors"
-	"io"
 	"strings"
+
+	"hacx.dev/hacx/internal/safexml"
 )
 
 // NamespaceXRD is the XRD 1.0 namespace of host-meta (RFC 6415).
 const NamespaceXRD = "http://docs.oasis-open.org/ns/xri/xrd-1.0"
 
-// maxDepth bounds element nesting (H6); XRD needs three levels.
+// maxDepth bounds element nesting (H6), in XRD and in host-meta.json;
+// XRD needs three levels.
 const maxDepth = 32
 
-// Parse reads an XEP-0156 host-meta XRD document (X2). It refuses input
-// over MaxSize, any DOCTYPE or other directive, processing instructions
-// other than the XML declaration, nesting deeper than 32 and a root other
-// than <XRD> (H6), with a *SyntaxError. Unknown elements are skipped.
+// Parse reads an XEP-0156 host-meta XRD document (X2) with the reader
+// every document of the project is read with (internal/safexml), so the
+// same policy applies (H6): it refuses input over MaxSize, any DOCTYPE or
+// other declaration, processing instructions other than the XML
+// declaration, references other than the predefined entities and
+// character references, nesting deeper than 32, XML that is not
+// well-formed, text outside the root and a root other than <XRD>, with a
+// *SyntaxError. Unknown elements are skipped.
 func Parse(data []byte) (*Document, error) {
 	if len(data) > MaxSize {
 		return nil, &SyntaxError{Format: "xml", Offset: -1, Msg: "larger than 64 KiB (H6)"}
 	}
-	dec := xml.NewDecoder(bytes.NewReader(data))
-	dec.Strict = true
-	// No custom entities and no charset conversion: only UTF-8 input,
-	// and the five predefined entities, are accepted (H6).
-	dec.Entity = nil
-	dec.CharsetReader = nil
-
-	line := func() int { l, _ := dec.InputPos(); return l }
-	fail := func(msg string, err error) (*Document, error) {
-		return nil, &SyntaxError{Format: "xml", Line: line(), Offset: dec.InputOffset(), Msg: msg, Err: err}
+	// A byte order mark is allowed, as encoding/xml allowed it; the reader
+	// starts after it, and offsets in errors count from the start of data.
+	bom := 0
+	if bytes.HasPrefix(data, []byte("\uFEFF")) {
+		bom = len("\uFEFF")
+	}
+	r := safexml.NewReader(string(data[bom:]), maxDepth)
+	fail := func(off int, msg string) (*Document, error) {
+		line, _ := r.LineCol(off)
+		return nil, &SyntaxError{Format: "xml", Line: line, Offset: int64(bom + off), Msg: msg}
 	}
 
 	doc := &Document{}
-	depth := 0
 	sawRoot := false
 	var text *strings.Builder // collecting <Subject> text
 	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+		t, err := r.Next()
 		if err != nil {
-			var se *xml.SyntaxError
-			if errors.As(err, &se) {
-				return nil, &SyntaxError{Format: "xml", Line: se.Line, Offset: -1, Msg: se.Msg}
+			se := err.(*safexml.SyntaxError)
+			msg := se.Msg
+			if se.Rule == "H6" {
+				msg += " (H6)"
 			}
-			return fail("not well-formed", err)
+			return nil, &SyntaxError{Format: "xml", Line: se.Line, Offset: int64(bom + se.Offset), Msg: msg}
 		}
-		switch t := tok.(type) {
-		case xml.Directive:
-			return fail("DOCTYPE and other declarations are not allowed (H6)", nil)
-		case xml.ProcInst:
-			if t.Target != "xml" || sawRoot || depth > 0 {
-				return fail("processing instruction <?"+t.Target+"?> not allowed (H6)", nil)
+		// depth is that of the element a start tag opens, or of the one
+		// around an end tag or text: 0 is outside the root.
+		depth := len(r.Stack())
+		switch t.Kind {
+		case safexml.EOF:
+			if !sawRoot {
+				return fail(t.Offset, "no <XRD> element")
 			}
-		case xml.StartElement:
-			depth++
-			if depth > maxDepth {
-				return fail("elements nested too deeply (H6)", nil)
-			}
+			return doc, nil
+		case safexml.StartElement:
 			if depth == 1 {
 				if sawRoot {
-					return fail("more than one root element", nil)
+					return fail(t.Offset, "more than one root element")
 				}
 				sawRoot = true
-				if t.Name.Local != "XRD" || (t.Name.Space != NamespaceXRD && t.Name.Space != "") {
-					return fail("root element is <"+t.Name.Local+">, want <XRD> in "+NamespaceXRD, nil)
+				if t.Name.Local != "XRD" || !xrdChild(t.Name) {
+					return fail(t.Offset, "root element is <"+t.Name.Local+">, want <XRD> in "+NamespaceXRD)
 				}
 				continue
 			}
@@ -95,25 +95,27 @@ func Parse(data []byte) (*Document, error) {
 				}
 				doc.Links = append(doc.Links, l)
 			}
-		case xml.EndElement:
-			if depth == 2 && text != nil && t.Name.Local == "Subject" {
+		case safexml.EndElement:
+			if depth == 1 && text != nil && t.Name.Local == "Subject" {
 				doc.Subject = strings.TrimSpace(text.String())
 				text = nil
 			}
-			depth--
-		case xml.CharData:
-			if text != nil && depth == 2 {
-				text.Write(t)
+		case safexml.CharData:
+			switch {
+			case depth == 0 && !t.Blank():
+				// XML allows only white space around the root; the
+				// reader leaves that check to its caller (H6).
+				return fail(t.Offset, "text outside <XRD>")
+			case depth == 2 && text != nil:
+				text.WriteString(t.Text())
 			}
 		}
 	}
-	if !sawRoot {
-		return fail("no <XRD> element", nil)
-	}
-	return doc, nil
 }
 
-func xrdChild(n xml.Name) bool { return n.Space == NamespaceXRD || n.Space == "" }
+// xrdChild reports whether an element is in the XRD namespace, or in none
+// (as publishers who forget the xmlns write it).
+func xrdChild(n safexml.Name) bool { return n.Space == NamespaceXRD || n.Space == "" }
 
 // Marshal writes d as an XRD document (X2). Host Meta 2 parameters and the
 // xmpp object have no XRD form and are left out: publish them with
