@@ -4,18 +4,28 @@
 // hacx finds the domain's routes (HACX document, Host Meta 2, XEP-0156,
 // SRV), dials them with their exact SNI, ALPN and pins, and proves the
 // stream comes from the right domain; mellium then does what it is good
-// at: SASL, resource binding and stanzas. Conn.StreamConn is the seam.
+// at: SASL, resource binding and stanzas. Conn.StreamConn is the seam: the
+// same RFC 6120 byte stream whichever route won, direct TLS, STARTTLS,
+// WebSocket or BOSH.
 //
 //	XMPP_PASSWORD=secret go run . -jid alice@example.org -to bob@example.org -body hello
+//
+// -resolver and -ca-file mean what they mean to the hacx command: the DNS
+// server for every lookup, and extra trusted root certificates.
 package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"mellium.im/sasl"
@@ -23,7 +33,9 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
+	"hacx.dev/hacx"
 	"hacx.dev/hacx/dial"
+	"hacx.dev/hacx/discover"
 )
 
 func main() {
@@ -40,6 +52,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	to := fs.String("to", "", "who gets the message (default the account itself)")
 	body := fs.String("body", "hello over hacx", "the message text")
 	timeout := fs.Duration("timeout", 30*time.Second, "time for dialing, logging in and sending")
+	var resolver string
+	fs.Func("resolver", "DNS `server` (IP:PORT, port 53 if left out) for every lookup (default: the system resolver)", func(v string) (err error) {
+		resolver, err = parseResolver(v)
+		return err
+	})
+	caFile := fs.String("ca-file", "", "PEM `file` of extra trusted root certificates")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -48,7 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	j, err := jid.Parse(*addr)
 	if err != nil || j.Localpart() == "" || *password == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: mellium -jid user@domain [-password P | $XMPP_PASSWORD] [-to jid] [-body text]")
+		fmt.Fprintln(stderr, "usage: mellium -jid user@domain [-password P | $XMPP_PASSWORD] [-to jid] [-body text] [-resolver IP[:PORT]] [-ca-file FILE]")
 		return 2
 	}
 	rcpt := j.Bare()
@@ -58,10 +76,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	d, err := dialer(resolver, *caFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "mellium:", err)
+		return 2
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	var d dial.Dialer // discovery through the system resolver, system roots
-	s, conn, err := Login(ctx, &d, j, *password)
+	s, conn, err := Login(ctx, d, j, *password)
 	if err != nil {
 		fmt.Fprintln(stderr, "mellium:", err)
 		return 1
@@ -79,9 +101,55 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// dialer is the Dialer the flags describe: discovery (the HACX fetch, SRV,
+// DANE) through resolver when one is named, and the roots of caFile
+// added to the system's, for the HACX fetch and the routes alike.
+func dialer(resolver, caFile string) (*dial.Dialer, error) {
+	r := &discover.Resolver{DNSServer: resolver}
+	d := &dial.Dialer{Routes: r}
+	if caFile != "" {
+		pemData, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("-ca-file: %w", err)
+		}
+		roots, err := x509.SystemCertPool()
+		if err != nil {
+			roots = x509.NewCertPool()
+		}
+		if !roots.AppendCertsFromPEM(pemData) {
+			return nil, fmt.Errorf("-ca-file %s: no PEM certificate found", caFile)
+		}
+		r.Roots, d.Roots = roots, roots
+	}
+	return d, nil
+}
+
+// parseResolver reads -resolver as the hacx command reads --resolver: an
+// IP address, with a port if not 53. A host name is refused, since it
+// would itself be looked up through the system resolver.
+func parseResolver(v string) (string, error) {
+	const want = "want the DNS server's IP address, with a port if not 53 (127.0.0.1:53, [::1]:5353)"
+	if ip, err := netip.ParseAddr(v); err == nil {
+		return netip.AddrPortFrom(ip, 53).String(), nil
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err != nil || strings.Contains(v, "://") {
+		return "", errors.New(want)
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return "", fmt.Errorf("%q is not an IP address; %s", host, want)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return "", fmt.Errorf("port %q is not 1-65535; %s", port, want)
+	}
+	return netip.AddrPortFrom(ip, uint16(p)).String(), nil
+}
+
 // Login dials j's domain with d and negotiates a client session (SASL,
-// resource binding) over the verified connection. The session's Conn is
-// the connection to close when done.
+// resource binding) over the verified connection, whichever route won.
+// The session's Conn is the connection to close when done.
 func Login(ctx context.Context, d *dial.Dialer, j jid.JID, password string) (*xmpp.Session, *dial.Conn, error) {
 	conn, err := d.Dial(ctx, j.Domainpart())
 	if err != nil {
@@ -89,15 +157,20 @@ func Login(ctx context.Context, d *dial.Dialer, j jid.JID, password string) (*xm
 	}
 	sc, err := conn.StreamConn()
 	if err != nil {
-		// A WebSocket or BOSH route won: mellium's own websocket package
-		// or hacx proxy would be needed for it.
 		conn.Close()
 		return nil, nil, err
 	}
+	mechanisms := []sasl.Mechanism{sasl.ScramSha256, sasl.ScramSha1, sasl.Plain}
+	if m := conn.Route.Method; m == hacx.MethodTLS || m == hacx.MethodStartTLS {
+		// -PLUS first where the connection's TLS state is the server's
+		// own: over direct TLS and STARTTLS channel binding works
+		// through hacx. Over WebSocket and BOSH it would bind to the
+		// web endpoint's HTTPS connection, which the XMPP server need
+		// not see.
+		mechanisms = append([]sasl.Mechanism{sasl.ScramSha256Plus, sasl.ScramSha1Plus}, mechanisms...)
+	}
 	features := []xmpp.StreamFeature{
-		// -PLUS first: the connection offers the server's TLS state,
-		// so channel binding works through hacx.
-		xmpp.SASL("", password, sasl.ScramSha256Plus, sasl.ScramSha1Plus, sasl.ScramSha256, sasl.ScramSha1, sasl.Plain),
+		xmpp.SASL("", password, mechanisms...),
 		xmpp.BindResource(),
 	}
 	// xmpp.Secure: hacx already did (and verified) TLS; mellium sees no
