@@ -16,15 +16,7 @@ import (
 // FuzzParse: Parse never panics, and whatever it accepts marshals and
 // parses back to the same model, byte-identically on the second write (H6, E1).
 func FuzzParse(f *testing.F) {
-	files, _ := filepath.Glob("testdata/*/*.xml")
-	files = append(files, "testdata/draft-example.xml")
-	for _, name := range files {
-		data, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
+	addDocumentSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		doc, err := hacx.Parse(data)
 		if err != nil {
@@ -60,15 +52,7 @@ func FuzzParse(f *testing.F) {
 // less strict than the standard library (E3, H6). Whatever it refuses is a
 // *SyntaxError with a line, which `hacx lint` can show.
 func FuzzParse_NoLaxerThanEncodingXML(f *testing.F) {
-	files, _ := filepath.Glob("testdata/*/*.xml")
-	files = append(files, "testdata/draft-example.xml")
-	for _, name := range files {
-		data, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(data)
-	}
+	addDocumentSeeds(f)
 	for _, s := range []string{"<hacx>&#xD800;</hacx>", "<hacx\r\n a='\r\n'/>", "<hacx><![CDATA[]]]]></hacx>", "\uFEFF<hacx/>"} {
 		f.Add([]byte(s))
 	}
@@ -94,6 +78,19 @@ func FuzzParse_NoLaxerThanEncodingXML(f *testing.F) {
 			}
 		}
 	})
+}
+
+// addDocumentSeeds seeds a fuzz target with every document of testdata/.
+func addDocumentSeeds(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*/*.xml")
+	files = append(files, "testdata/draft-example.xml")
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
 }
 
 // countKept is how many warnings a canonical document still earns: one per

@@ -165,15 +165,9 @@ func (r *Reader) entity() error {
 				return err
 			}
 		}
-		if b != ';' {
-			r.i--
-			unread = true
-		} else {
+		if b == ';' {
 			n, err := strconv.ParseUint(string(r.buf[digits:]), base, 64)
-			r.buf = append(r.buf, ';')
-			if err == nil && n <= unicode.MaxRune {
-				ch, ok = rune(n), true
-			}
+			ch, ok = rune(n), err == nil && n <= unicode.MaxRune
 		}
 	} else {
 		r.i--
@@ -192,15 +186,17 @@ func (r *Reader) entity() error {
 		if b, err = r.mustgetc(); err != nil {
 			return err
 		}
-		if b != ';' {
-			r.i--
-			unread = true
-		} else {
-			r.buf = append(r.buf, ';')
-			if isName(name) {
-				ch, ok = predefinedEntity(name)
-			}
+		if b == ';' && isName(name) {
+			ch, ok = predefinedEntity(name)
 		}
+	}
+	// Without its ';' a reference is not one: the byte after it is put
+	// back, and the message says so.
+	if b != ';' {
+		r.i--
+		unread = true
+	} else {
+		r.buf = append(r.buf, ';')
 	}
 	if ok {
 		// A surrogate becomes U+FFFD, as in a Go string conversion.
