@@ -149,7 +149,10 @@ func ipPort(s string, defPort uint16) (string, error) {
 	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		return "", fmt.Errorf("dnssec: DNS server %q: %s", s, serverWant)
+		if strings.ContainsAny(s, "[]:") {
+			return "", fmt.Errorf("dnssec: DNS server %q: %s", s, serverWant)
+		}
+		host, port = s, "53" // a name without port: say why a name will not do
 	}
 	ip, err := netip.ParseAddr(host)
 	if err == nil && ip.Zone() != "" {

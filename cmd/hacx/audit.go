@@ -35,10 +35,10 @@ func (n *netFlags) auditor(sio *stdio, c *command) (*audit.Auditor, error) {
 	}
 	srv.Transport, srv.Cache = audit.NotFoundTransport, nil
 	a := &audit.Auditor{Lookup: r.Lookup, LookupSRV: srv.Lookup, Dialer: d, Roots: r.Roots, Proxy: r.Proxy, DialContext: testDialContext}
-	if a.DialContext == nil && r.Proxy == nil && n.resolver != "" {
+	if server := n.plainResolver(); a.DialContext == nil && r.Proxy == nil && server != "" {
 		// The document's host is looked up where every other name is
 		// (--resolver), not through the system resolver.
-		nd := &net.Dialer{Resolver: dnsResolver(n.resolver)}
+		nd := &net.Dialer{Resolver: dnsResolver(server)}
 		a.DialContext = nd.DialContext
 	}
 	return a, nil

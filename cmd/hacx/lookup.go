@@ -26,6 +26,16 @@ HSTS, HPKP and DANE status of the bootstrap connection.
 document gives no route (404, or a failed fetch with nothing cached); always
 merges them in; never uses the HACX document alone.
 
+DNS (SRV, TLSA, the addresses of web hosts) goes to --resolver: plain DNS,
+DNS over TLS or DNS over HTTPS, through the --socks proxy when there is one
+(T1). With --dnssec validate (the default) hacx checks every answer's
+DNSSEC signatures itself, from the IANA root keys or --trust-anchor (D1):
+a bogus TLSA answer refuses the connection, a bogus SRV answer is ignored,
+an insecure one leaves the certificate to WebPKI. Each source says how its
+answers were validated ("DNSSEC" in the text report, "dnssec" in JSON).
+Answers are cached within their TTLs with the documents, so a lookup
+answered from the cache makes no DNS query.
+
 Exit status: 0 routes found (a stale cached document counts, with a warning
 on stderr), 3 nothing published, 1 error (no route and a source failed), 2
 bad usage or an invalid DOMAIN.

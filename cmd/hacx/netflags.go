@@ -10,12 +10,16 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"hacx.dev/hacx/dial"
 	"hacx.dev/hacx/discover"
+	"hacx.dev/hacx/dnssec"
 	"hacx.dev/hacx/socks"
 	"hacx.dev/hacx/trust"
 )
@@ -23,33 +27,91 @@ import (
 // netFlags are the flags every network command shares (lookup, check,
 // proxy, demo...), so that they mean the same everywhere.
 type netFlags struct {
-	resolver string        // DNS server host:port; DNSSEC answers trusted only from loopback or this
-	caFile   string        // extra PEM roots, added to the system pool
-	cacheDir string        // document cache directory
-	noCache  bool          // neither read nor write the document cache
-	stateDir string        // HSTS / HPKP stores
-	timeout  time.Duration // whole-operation timeout
-	socks    string        // socks5h:// or socks5:// proxy URL, "none" to disable
+	resolver string          // DNS server as dnssec.ParseServer reads it, "none" for no DNS, "" for the default
+	dnssec   discover.DNSSEC // how DNS answers are trusted (D1, X4)
+	anchors  []dns.RR        // --trust-anchor records, in the order given
+	caFile   string          // extra PEM roots, added to the system pool
+	cacheDir string          // document cache directory
+	noCache  bool            // neither read nor write the document cache
+	stateDir string          // HSTS / HPKP stores
+	timeout  time.Duration   // whole-operation timeout
+	socks    string          // socks5h:// or socks5:// proxy URL, "none" to disable
 }
 
 func (n *netFlags) register(fs *flag.FlagSet) {
-	fs.Func("resolver", "DNS `server` (IP:PORT, port 53 if left out) for every lookup: SRV, the addresses of web hosts, DNSSEC-validated TLSA (default: system resolver); asked directly from this machine, outside any --socks proxy", func(v string) (err error) {
-		n.resolver, err = parseResolver(v)
+	fs.Func("resolver", "DNS `server` for every lookup (SRV, TLSA, the addresses of web hosts): IP[:PORT] (plain DNS, port 53 if left out), tcp://IP[:PORT], tls://HOST[:PORT] (DNS over TLS, port 853), https://HOST[:PORT]/PATH (DNS over HTTPS by POST; a PATH ending in {?dns} asks by GET), or none (no DNS at all). --ca-file roots verify TLS and HTTPS servers. Default: the system resolver; with --socks, "+defaultProxyResolver+". With --socks every query goes through the proxy, over TCP, TLS or HTTPS, never outside it (T1)", func(v string) (err error) {
+		n.resolver, err = parseNetResolver(v)
 		return err
+	})
+	fs.Func("dnssec", "how DNS answers are trusted (D1): `validate` (the default: hacx checks the DNSSEC signatures itself, from the trust anchors), resolver (believe the AD bit of --resolver, or of a resolver on loopback) or off (no validation, no DANE)", func(v string) (err error) {
+		n.dnssec, err = discover.ParseDNSSEC(v)
+		if err != nil {
+			err = errors.New("want validate, resolver or off")
+		}
+		return err
+	})
+	fs.Func("trust-anchor", "`file` of DS or DNSKEY records (zone-file format) DNSSEC validation starts from, repeatable; an anchor for \".\" replaces the built-in IANA root keys, others are added to them", func(v string) error {
+		f, err := os.Open(v)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		rrs, err := dnssec.ParseAnchors(f, v)
+		if err != nil {
+			return err
+		}
+		n.anchors = append(n.anchors, rrs...)
+		return nil
 	})
 	fs.StringVar(&n.caFile, "ca-file", "", "PEM `file` of extra trusted root certificates")
 	fs.StringVar(&n.cacheDir, "cache-dir", "", "document cache `dir` (default: the user cache dir + /hacx)")
 	fs.BoolVar(&n.noCache, "no-cache", false, "do not read or write the document cache")
 	fs.StringVar(&n.stateDir, "state-dir", "", "HSTS/HPKP state `dir` (default: $XDG_STATE_HOME/hacx, else ~/.local/state/hacx)")
 	fs.DurationVar(&n.timeout, "timeout", 30*time.Second, "give up after this `duration`")
-	fs.StringVar(&n.socks, "socks", "", "SOCKS5 proxy `URL` (socks5h://host:port resolves names through it and hacx makes no DNS query, unless --resolver is given: that server is asked outside the proxy); \"none\" ignores ALL_PROXY")
+	fs.StringVar(&n.socks, "socks", "", "SOCKS5 proxy `URL`: socks5h://host:port has the proxy resolve host names, socks5://host:port gets IP addresses from hacx; either way hacx's own DNS queries go to --resolver through the proxy (T1); \"none\" ignores ALL_PROXY")
 }
 
-// parseResolver is the DNS server --resolver names, as IP:PORT, or ""
-// (the system resolver) for an empty value. Anything hacx cannot ask is
-// refused here, as bad usage, rather than failing query by query: the
-// user chose that server to keep queries away from the system resolver,
-// and a host name would itself be looked up through the system resolver.
+// defaultProxyResolver is the DNS server asked through a --socks proxy
+// when --resolver names none (T1): the system's resolver cannot be
+// reached through a proxy (it is often on this machine's loopback or
+// LAN), and asking it around the proxy would tell the network which
+// service is being reached. DNS over HTTPS on port 443 passes where the
+// proxy does (Tor exits allow HTTPS), and an IP address needs no lookup
+// of its own. Cloudflare's resolver returns DNSSEC records, so answers
+// are validated here as always (D1).
+const defaultProxyResolver = "https://1.1.1.1/dns-query"
+
+// parseNetResolver is the DNS server --resolver names, in the form
+// dnssec.ParseServer reads, "none", or "" (the default) for an empty
+// value. Anything hacx cannot ask is refused here, as bad usage, rather
+// than failing query by query.
+func parseNetResolver(v string) (string, error) {
+	switch v {
+	case "", "none":
+		return v, nil
+	}
+	s, err := dnssec.ParseServer(v)
+	if err != nil {
+		return "", errors.New(strings.TrimPrefix(err.Error(), "dnssec: "))
+	}
+	return s.String(), nil
+}
+
+// plainResolver is the --resolver server's IP:PORT when it speaks plain
+// DNS, else "".
+func (n *netFlags) plainResolver() string {
+	if s, err := dnssec.ParseServer(n.resolver); err == nil && s.Proto == dnssec.Plain {
+		return s.Addr
+	}
+	return ""
+}
+
+// parseResolver is a plain DNS server (the exporter's --resolver and
+// module resolvers), as IP:PORT, or "" (the system resolver) for an
+// empty value. Anything else is refused here, as bad usage, rather than
+// failing query by query: the user chose that server to keep queries
+// away from the system resolver, and a host name would itself be looked
+// up through the system resolver.
 func parseResolver(v string) (string, error) {
 	const want = "want the DNS server's IP address, with a port if not 53 (127.0.0.1:53, [::1]:5353)"
 	if v == "" {
@@ -87,7 +149,13 @@ var testRouteDialContext func(ctx context.Context, network, addr string) (net.Co
 // the two agree on roots, DNS server, cache, HSTS/HPKP state and proxy.
 // Its warnings are c's diagnostics on sio.
 func (n *netFlags) client(sio *stdio, c *command) (*discover.Resolver, *dial.Dialer, error) {
-	r := &discover.Resolver{DNSServer: n.resolver, DialContext: testDialContext}
+	r := &discover.Resolver{DNSSEC: n.dnssec, DialContext: testDialContext}
+	if len(n.anchors) > 0 {
+		r.TrustAnchors = n.anchors
+		if !slices.ContainsFunc(n.anchors, func(rr dns.RR) bool { return rr.Header().Name == "." }) {
+			r.TrustAnchors = append(dnssec.RootAnchors(), n.anchors...)
+		}
+	}
 	d := &dial.Dialer{DialContext: testRouteDialContext}
 	if n.caFile != "" {
 		roots, err := loadRoots(n.caFile)
@@ -116,13 +184,16 @@ func (n *netFlags) client(sio *stdio, c *command) (*discover.Resolver, *dial.Dia
 	if err != nil {
 		return nil, nil, err
 	}
-	// T1: every connection through the proxy, never around it; with
-	// socks5h no local DNS query (so no SRV, TLSA or DANE) unless
-	// --resolver names a server explicitly. That server is then asked
-	// from this machine, outside the proxy: allowed, since the user asked
-	// for it, but never silently.
-	if p != nil && p.RemoteDNS() && n.resolver != "" {
-		diagf(sio, c, "warning: DNS queries (SRV, A/AAAA, TLSA) go directly to --resolver %s, outside the proxy %s", n.resolver, p)
+	// T1: every connection through the proxy, never around it, DNS
+	// included: to --resolver, or to defaultProxyResolver, through the
+	// proxy (the Resolver then makes no UDP query and none outside it).
+	switch {
+	case n.resolver == "none":
+		r.NoDNS = true
+	case n.resolver != "":
+		r.DNSServer = n.resolver
+	case p != nil:
+		r.DNSServer = defaultProxyResolver
 	}
 	r.Proxy, d.Proxy = p, p
 	d.Routes = r

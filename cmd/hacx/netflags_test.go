@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,13 +20,15 @@ func TestNetFlags_UnusableResolverRefused(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	bad := map[string]string{
-		"tls://127.0.0.1:853":   "not DNS over TLS or HTTPS",
-		"https://127.0.0.1/dns": "not DNS over TLS or HTTPS",
-		"foo":                   "want the DNS server's IP address",
-		"dns.example:53":        `"dns.example" is not an IP address`,
-		"127.0.0.1:99999":       `port "99999" is not 1-65535`,
-		"127.0.0.1:0":           `port "0" is not 1-65535`,
-		"127.0.0.1:":            `port "" is not 1-65535`,
+		"udp://127.0.0.1:53":        `scheme "udp"`,
+		"tls://":                    "no host",
+		"https://u:p@127.0.0.1/dns": "credentials are not supported",
+		"tcp://dns.example":         `"dns.example" is not an IP address`,
+		"foo":                       "want IP[:PORT]",
+		"dns.example:53":            `"dns.example" is not an IP address`,
+		"127.0.0.1:99999":           `port "99999" is not 1-65535`,
+		"127.0.0.1:0":               `port "0" is not 1-65535`,
+		"127.0.0.1:":                `port "" is not 1-65535`,
 	}
 	for _, cmd := range [][]string{
 		{"lookup", "example.test"},
@@ -85,5 +89,62 @@ func TestLookup_ResolverErrorNamesThatServer(t *testing.T) {
 	}
 	if strings.Contains(out+errs, "lookup example.test on ") {
 		t.Errorf("an error names another resolver (\"lookup NAME on SERVER\"):\nstdout: %s\nstderr: %s", out, errs)
+	}
+}
+
+func TestParseNetResolver(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                  "",
+		"none":                              "none",
+		"127.0.0.1":                         "127.0.0.1:53",
+		"[::1]:5353":                        "[::1]:5353",
+		"tcp://127.0.0.1":                   "tcp://127.0.0.1:53",
+		"tls://dns.example":                 "tls://dns.example:853",
+		"https://1.1.1.1/dns-query":         "https://1.1.1.1/dns-query",
+		"https://dns.example/q{?dns}":       "https://dns.example/q{?dns}",
+		"https://dns.example":               "https://dns.example/dns-query",
+		"dns.example":                       "error",
+		"tls://dns.example/path":            "error",
+		"https://user:secret@dns.example/q": "error",
+	} {
+		got, err := parseNetResolver(in)
+		if err != nil {
+			got = "error"
+			if strings.Contains(err.Error(), "secret") {
+				t.Errorf("parseNetResolver(%q): error shows the password: %v", in, err)
+			}
+		}
+		if got != want {
+			t.Errorf("parseNetResolver(%q) = %q (%v), want %q", in, got, err, want)
+		}
+	}
+}
+
+// TestNetFlags_DNSSECAndTrustAnchorRefused: a --dnssec mode or
+// --trust-anchor file hacx cannot use is bad usage, before anything runs.
+func TestNetFlags_DNSSECAndTrustAnchorRefused(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	dir := t.TempDir()
+	notAnchor := filepath.Join(dir, "a.txt")
+	if err := os.WriteFile(notAnchor, []byte("example. IN A 192.0.2.1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--dnssec", "maybe"}, "want validate, resolver or off"},
+		{[]string{"--trust-anchor", filepath.Join(dir, "missing")}, "no such file"},
+		{[]string{"--trust-anchor", notAnchor}, "is not a trust anchor"},
+	} {
+		for _, cmd := range []string{"lookup", "check"} {
+			args := append(append([]string{cmd}, tt.args...), "--socks", "none", "--no-cache", "--state-dir", dir, "example.test")
+			var out, errb bytes.Buffer
+			code := run(ctx, args, &stdio{in: strings.NewReader(""), out: &out, err: &errb})
+			if code != exitUsage || !strings.Contains(errb.String(), tt.want) {
+				t.Errorf("%v: exit %d, stderr %q; want exit 2 and %q", args, code, errb.String(), tt.want)
+			}
+		}
 	}
 }

@@ -28,15 +28,25 @@ const jsonSourceHelp = `A SOURCE object (the same in lookup, check and demo):
      "cached": false, "stale": false, "fetched_at": "RFC 3339 time",
      "redirects": ["https://..."], "final_url": "https://...",
      "hsts": "...", "hpkp": "...", "dane": "...",
+     "dnssec": "NAME TYPE: how it was validated; ...",
      "note": "why skipped, or what was partial", "error": "why it failed"}
 
 "routes" counts the routes the source gave. "error" is set when status is
 error, or when a stale copy was used because the refetch failed.
 "fetched_at" is when the answer was fetched from the network; "redirects"
 and "final_url" say where HTTPS redirected (H3); "hsts", "hpkp" and "dane"
-describe the bootstrap connection (X5, X6, X4). Numbers and booleans are
-always present; strings are absent when empty, and so are "fetched_at"
-when unknown and "redirects" when there were none.`
+describe the bootstrap connection (X5, X6, X4): "dane" is "verified",
+"no-tlsa" (a secure denial), "unsigned", "not validated", "bogus: ..."
+(the connection was refused), "lookup failed: ..." or "skipped ...".
+"dnssec" says how each DNS answer the source relied on (SRV, TLSA,
+A/AAAA) was validated (D1), "NAME TYPE: how" joined by "; ", how being
+"secure", "insecure (why)", "bogus (why)" (the answer was not used),
+"indeterminate (why)" (nothing could be proven: treated as insecure),
+"secure (AD bit from SERVER)" or "insecure (no AD bit from SERVER)" with
+--dnssec resolver, or "not validated (DNSSEC off)". "cached" is true for
+a DNS source whose answers all came from the cache. Numbers and booleans
+are always present; strings are absent when empty, and so are
+"fetched_at" when unknown and "redirects" when there were none.`
 
 // jsonRouteSourceHelp is both, for the commands that report both.
 const jsonRouteSourceHelp = jsonRouteHelp + "\n\n" + jsonSourceHelp

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/miekg/dns"
 
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/hacxtest"
@@ -28,6 +31,8 @@ import (
 // flags of a run.
 type socksCLI struct {
 	proxy  *loopback.SOCKSServer
+	names  map[string]string // what the proxy resolves
+	ca     *hacxtest.CA
 	xmpp   string // the route's ip:port
 	base   []string
 	direct *atomic.Int64 // connections made without the proxy
@@ -61,7 +66,8 @@ func newSOCKSCLI(t *testing.T) *socksCLI {
 	pub.Config.ErrorLog = log.New(io.Discard, "", 0)
 	pub.StartTLS()
 	t.Cleanup(pub.Close)
-	proxy, err := loopback.NewSOCKSServer(map[string]string{checkDomain + ":443": pub.Listener.Addr().String()})
+	names := map[string]string{checkDomain + ":443": pub.Listener.Addr().String()}
+	proxy, err := loopback.NewSOCKSServer(names)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +89,7 @@ func newSOCKSCLI(t *testing.T) *socksCLI {
 	}
 	t.Setenv("ALL_PROXY", "")
 	t.Setenv("all_proxy", "")
-	return &socksCLI{proxy: proxy, xmpp: xmpp.String(), direct: direct,
+	return &socksCLI{proxy: proxy, names: names, ca: ca, xmpp: xmpp.String(), direct: direct,
 		base: []string{"--ca-file", caFile, "--no-cache", "--state-dir", dir, "--fallback=never"}}
 }
 
@@ -97,7 +103,8 @@ func (s *socksCLI) run(t *testing.T, args ...string) (code int, out, errOut stri
 func TestSOCKS_LookupNamesTheProxyWithoutPassword_T1(t *testing.T) {
 	s := newSOCKSCLI(t)
 	url := "socks5h://tor:hunter2pw@" + s.proxy.Addr
-	code, out, errOut := s.run(t, append([]string{"lookup", "--json", "--socks", url}, append(s.base, checkDomain)...)...)
+	// No DNS at all (--resolver none): the proxy sees the fetch alone.
+	code, out, errOut := s.run(t, append([]string{"lookup", "--json", "--socks", url, "--resolver", "none"}, append(s.base, checkDomain)...)...)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -121,7 +128,7 @@ func TestSOCKS_LookupNamesTheProxyWithoutPassword_T1(t *testing.T) {
 		t.Errorf("CONNECTs %v: want %s:443 by name, user tor", got, checkDomain)
 	}
 
-	code, out, _ = s.run(t, append([]string{"lookup", "--socks", url}, append(s.base, checkDomain)...)...)
+	code, out, _ = s.run(t, append([]string{"lookup", "--socks", url, "--resolver", "none"}, append(s.base, checkDomain)...)...)
 	if code != exitOK || !strings.Contains(out, "proxy: socks5h://"+s.proxy.Addr+"\n") || strings.Contains(out, "hunter2pw") {
 		t.Errorf("text output (exit %d):\n%s", code, out)
 	}
@@ -133,7 +140,7 @@ func TestSOCKS_LookupNamesTheProxyWithoutPassword_T1(t *testing.T) {
 func TestSOCKS_CheckThroughTheProxy_T1(t *testing.T) {
 	s := newSOCKSCLI(t)
 	url := "socks5h://tor:hunter2pw@" + s.proxy.Addr
-	code, out, errOut := s.run(t, append([]string{"check", "--json", "--socks", url}, append(s.base[:len(s.base)-1], checkDomain)...)...)
+	code, out, errOut := s.run(t, append([]string{"check", "--json", "--socks", url, "--resolver", "none"}, append(s.base[:len(s.base)-1], checkDomain)...)...)
 	if code != exitOK {
 		t.Fatalf("exit %d: %s\n%s", code, errOut, out)
 	}
@@ -149,7 +156,7 @@ func TestSOCKS_CheckThroughTheProxy_T1(t *testing.T) {
 		t.Errorf("CONNECTs %v: want the fetch by name, then the route %s by IP", got, s.xmpp)
 	}
 
-	code, out, _ = s.run(t, append([]string{"check", "--socks", url}, append(s.base[:len(s.base)-1], checkDomain)...)...)
+	code, out, _ = s.run(t, append([]string{"check", "--socks", url, "--resolver", "none"}, append(s.base[:len(s.base)-1], checkDomain)...)...)
 	if code != exitOK || !strings.Contains(out, "proxy: socks5h://"+s.proxy.Addr+"\n") || strings.Contains(out, "hunter2pw") {
 		t.Errorf("text output (exit %d):\n%s", code, out)
 	}
@@ -161,7 +168,7 @@ func TestSOCKS_CheckThroughTheProxy_T1(t *testing.T) {
 func TestSOCKS_AllProxyAndNone(t *testing.T) {
 	s := newSOCKSCLI(t)
 	t.Setenv("ALL_PROXY", "socks5h://"+s.proxy.Addr)
-	code, out, errOut := s.run(t, append([]string{"lookup"}, append(s.base, checkDomain)...)...)
+	code, out, errOut := s.run(t, append([]string{"lookup", "--resolver", "none"}, append(s.base, checkDomain)...)...)
 	if code != exitOK || !strings.Contains(out, "proxy: socks5h://"+s.proxy.Addr) || len(s.proxy.Connects()) != 1 {
 		t.Errorf("ALL_PROXY not honoured (exit %d, %v): %s%s", code, s.proxy.Connects(), out, errOut)
 	}
@@ -185,10 +192,10 @@ func TestSOCKS_AllProxyAndNone(t *testing.T) {
 	}
 }
 
-// socks5h with an explicit --resolver is allowed (the user chose that
-// server), but its queries leave this machine outside the proxy: stderr
-// warns, the help says so, and the sources that queried it name it (T1).
-func TestSOCKS_ResolverOutsideTheProxyWarned_T1(t *testing.T) {
+// --resolver with --socks: the server is asked through the proxy, as DNS
+// over TCP (T1: no DNS outside the proxy); the sources that asked say so,
+// and nothing warns.
+func TestSOCKS_ResolverThroughTheProxy_T1(t *testing.T) {
 	s := newSOCKSCLI(t)
 	dnsSrv, err := testbed.NewDNSServer()
 	if err != nil {
@@ -196,7 +203,7 @@ func TestSOCKS_ResolverOutsideTheProxyWarned_T1(t *testing.T) {
 	}
 	t.Cleanup(func() { dnsSrv.Close() })
 	url := "socks5h://" + s.proxy.Addr
-	want := "queried directly at " + dnsSrv.Addr + ", outside the proxy"
+	want := "asked " + dnsSrv.Addr + " through the proxy"
 	for _, cmd := range []string{"lookup", "check"} {
 		base := slices.Clone(s.base)
 		if cmd == "check" {
@@ -207,25 +214,132 @@ func TestSOCKS_ResolverOutsideTheProxyWarned_T1(t *testing.T) {
 		if code != exitOK {
 			t.Fatalf("%s: exit %d: %s\n%s", cmd, code, errOut, out)
 		}
-		if !strings.Contains(errOut, "warning") || !strings.Contains(errOut, dnsSrv.Addr) || !strings.Contains(errOut, "outside the proxy") {
-			t.Errorf("%s: stderr %q: want a warning naming %s, outside the proxy", cmd, errOut, dnsSrv.Addr)
+		if strings.Contains(errOut, "warning") {
+			t.Errorf("%s: stderr %q: nothing to warn about", cmd, errOut)
 		}
 		if !strings.Contains(out, want) {
 			t.Errorf("%s: output does not say %q:\n%s", cmd, want, out)
 		}
 	}
 	if len(dnsSrv.Queries()) == 0 {
-		t.Error("the explicit resolver was never asked: the test proves nothing")
+		t.Error("the resolver was never asked: the test proves nothing")
 	}
-	// Without --resolver nothing is queried locally, and nothing is warned.
-	code, _, errOut := s.run(t, append([]string{"lookup", "--socks", url}, append(s.base, checkDomain)...)...)
-	if code != exitOK || strings.Contains(errOut, "warning") {
-		t.Errorf("socks5h alone: exit %d, stderr %q", code, errOut)
+	for _, q := range dnsSrv.Queries() {
+		if q.Net != "tcp" {
+			t.Errorf("query %v: want DNS over TCP through the proxy", q)
+		}
 	}
-	// The help of --socks and --resolver says it.
+	sawDNS := false
+	for _, c := range s.proxy.Connects() {
+		sawDNS = sawDNS || c.Target() == dnsSrv.Addr
+	}
+	if !sawDNS {
+		t.Errorf("CONNECTs %v: none to the resolver %s", s.proxy.Connects(), dnsSrv.Addr)
+	}
+	// The help of --resolver says it.
 	_, _, help := s.run(t, "lookup", "--help")
-	if !strings.Contains(help, "outside the proxy") {
-		t.Errorf("lookup --help does not say that --resolver is asked outside the proxy:\n%s", help)
+	if !strings.Contains(help, "through the proxy") || !strings.Contains(help, defaultProxyResolver) {
+		t.Errorf("lookup --help does not say that DNS goes through the proxy, to %s by default:\n%s", defaultProxyResolver, help)
+	}
+	if s.direct.Load() != 0 {
+		t.Errorf("%d connections around the proxy", s.direct.Load())
+	}
+}
+
+// Without --resolver, --socks sends DNS to defaultProxyResolver (DNS over
+// HTTPS to an IP address) through the proxy (T1). Here the test proxy
+// takes that address to a DoH server on loopback that answers from zones
+// signed at test time, anchored with --trust-anchor: the answers are
+// validated (D1), and the only DNS is the proxy's CONNECT to the resolver.
+func TestSOCKS_DefaultResolverThroughTheProxy_T1(t *testing.T) {
+	s := newSOCKSCLI(t)
+	auth := testbed.NewAuthority()
+	zones := map[string]*testbed.Zone{}
+	var anchor string
+	for _, origin := range []string{".", "test.", checkDomain + "."} {
+		z, err := testbed.NewZone(origin, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zones[origin] = z
+		if origin == "." {
+			anchor = z.TrustAnchor()
+		}
+	}
+	if err := zones["."].Delegate("test.", zones["test."].DS()); err != nil {
+		t.Fatal(err)
+	}
+	if err := zones["test."].Delegate(checkDomain+".", zones[checkDomain+"."].DS()); err != nil {
+		t.Fatal(err)
+	}
+	for origin, z := range zones {
+		rrs, err := z.Signed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		auth.SetZone(origin, rrs)
+	}
+	var queries atomic.Int64
+	cert, err := s.ca.Issue("1.1.1.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doh := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		queries.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		q := new(dns.Msg)
+		if r.URL.Path != "/dns-query" || r.Header.Get("Content-Type") != "application/dns-message" || q.Unpack(body) != nil {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		wire, err := auth.Answer(q).Pack()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/dns-message")
+		w.Write(wire)
+	}))
+	doh.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}}
+	doh.Config.ErrorLog = log.New(io.Discard, "", 0)
+	doh.StartTLS()
+	t.Cleanup(doh.Close)
+	names := maps.Clone(s.names)
+	names["1.1.1.1:443"] = doh.Listener.Addr().String()
+	proxy, err := loopback.NewSOCKSServer(names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	anchorFile := filepath.Join(t.TempDir(), "root.ds")
+	if err := os.WriteFile(anchorFile, []byte(anchor+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	url := "socks5h://" + proxy.Addr
+	code, out, errOut := s.run(t, append([]string{"lookup", "--json", "--socks", url, "--trust-anchor", anchorFile}, append(s.base, checkDomain)...)...)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s\n%s", code, errOut, out)
+	}
+	var res struct {
+		Sources []struct{ DANE, DNSSEC, Note string } `json:"sources"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Sources) == 0 || res.Sources[0].DANE != "no-tlsa" || !strings.Contains(res.Sources[0].DNSSEC, "_443._tcp."+checkDomain+" TLSA: secure") ||
+		!strings.Contains(res.Sources[0].Note, "asked "+defaultProxyResolver+" through the proxy") {
+		t.Errorf("sources %+v: want a secure denial of TLSA from %s through the proxy", res.Sources, defaultProxyResolver)
+	}
+	if queries.Load() == 0 {
+		t.Error("the DoH server was never asked")
+	}
+	var sawResolver bool
+	for _, c := range proxy.Connects() {
+		sawResolver = sawResolver || (c.Target() == "1.1.1.1:443" && !c.IsName)
+	}
+	if !sawResolver {
+		t.Errorf("CONNECTs %v: none to the resolver 1.1.1.1:443", proxy.Connects())
 	}
 	if s.direct.Load() != 0 {
 		t.Errorf("%d connections around the proxy", s.direct.Load())

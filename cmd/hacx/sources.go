@@ -47,6 +47,9 @@ func sourceFacts(s discover.SourceReport) []string {
 	if s.HSTS != "" || s.HPKP != "" || s.DANE != "" {
 		facts = append(facts, fmt.Sprintf("HSTS %s, HPKP %s, DANE %s", orNoneText(s.HSTS), orNoneText(s.HPKP), orNoneText(s.DANE)))
 	}
+	if s.DNSSEC != "" {
+		facts = append(facts, "DNSSEC "+s.DNSSEC) // how each DNS answer was validated (D1)
+	}
 	// Some notes repeat the error (a stale copy used because the refetch
 	// failed) and some errors repeat the note (every SRV target failed):
 	// say it once, in the longer form.
