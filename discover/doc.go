@@ -19,14 +19,26 @@
 // resolve (T1). Every source converts into [hacx.Route]; [Order] puts the
 // merged routes in one RFC 2782 order (C2).
 //
+// DNS goes through package dnssec: to the system's resolver or the
+// Resolver's DNSServer, over plain DNS, DNS over TLS or DNS over HTTPS, and
+// through the Proxy when there is one (T1: never as UDP, never outside the
+// proxy). With DNSSECValidate (the zero value) every SRV, TLSA and A/AAAA
+// answer is validated in this process from the TrustAnchors (D1): a bogus
+// SRV or address answer is ignored, with the reason in its source's report
+// (SourceResult.DNSSEC says how each answer was validated). Answers are
+// cached within their TTLs, in memory and in the Cache, so that a lookup
+// answered from the cache makes no DNS query.
+//
 // [Resolver.LookupTLSA] answers DANE TLSA queries (X4) and says whether the
-// answer is DNSSEC-secure: only when the AD bit comes from a resolver this
-// process trusts, one on loopback or one explicitly configured. A SERVFAIL
-// from such a resolver is how it reports a bogus answer (a signature that
-// does not verify, a key that does not match its trust anchor), so it
-// aborts the bootstrap TLS connection instead of leaving it to WebPKI (RFC
-// 6698 section 4.1). The integration tests check all three outcomes,
-// secure, insecure and bogus, through Debian's unbound (hacxtest.StartUnbound).
+// answer is DNSSEC-secure: validated here (D1) or, with DNSSECResolver,
+// carrying the AD bit of a resolver this process trusts, one on loopback or
+// one explicitly configured. A bogus answer (a signature that does not
+// verify, a key that does not match its trust anchor; for a trusted
+// resolver, its SERVFAIL) aborts the bootstrap TLS connection instead of
+// leaving it to WebPKI (RFC 6698 section 4.1). The integration tests check
+// every outcome with zones signed at test time and served by Debian's nsd,
+// DNS over TLS and HTTPS through Debian's unbound, and the AD-bit mode
+// through unbound validating (testbed.StartNSD, testbed.StartUnbound).
 //
 // The document cache is the [Cache] interface, shaped like
 // golang.org/x/crypto/acme/autocert's: [DirCache] persists across restarts

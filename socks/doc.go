@@ -13,12 +13,14 @@
 // The discover.Resolver and dial.Dialer take a *Proxy in their Proxy field:
 // every TCP connection they open (the HACX fetch, each route) then goes
 // through it, and a proxy that fails is an error, never a reason to
-// connect directly. DNS is the exception the caller chooses: SOCKS5
-// carries no DNS queries, so with socks5h they make none unless a DNS
-// server is named explicitly (Resolver.DNSServer, hacx --resolver), and
-// with socks5 they resolve names themselves; those queries go from this
-// machine straight to the DNS server, outside the proxy, and the lookup
-// result says so for each source that made them.
+// connect directly. DNS goes through it too: SOCKS5 carries no DNS
+// queries, so the Resolver sends its own (SRV, TLSA, A/AAAA) as DNS over
+// TCP, TLS or HTTPS through the proxy to the server named
+// (Resolver.DNSServer, hacx --resolver, whose default behind a proxy is
+// a DNS over HTTPS server), never as UDP from this machine. With socks5h
+// and no server named it makes none; with socks5 and none named, a
+// library caller's system resolver is asked directly, and the lookup
+// result says so for each source that did.
 //
 //	p, err := socks.Parse("socks5h://127.0.0.1:9050")
 //	r := &discover.Resolver{Proxy: p}

@@ -120,7 +120,8 @@ func FromEnvironment() (*Proxy, error) {
 }
 
 // RemoteDNS reports whether the proxy resolves host names (socks5h), so
-// that the client must make no DNS query of its own (T1).
+// that the client hands it names and makes no DNS query of its own
+// outside the proxy (T1).
 func (p *Proxy) RemoteDNS() bool { return p.Scheme != SchemeLocalDNS }
 
 // String is the proxy's URL without credentials, fit for reports and
