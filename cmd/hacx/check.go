@@ -33,8 +33,8 @@ Sources, in the order consulted: the HACX document (H1); when it gives no
 route, host-meta.json (Host Meta 2, X3, or XEP-0156, X2), the XRD
 host-meta (X2), and the SRV records _xmpps-client._tcp (direct TLS) and
 _xmpp-client._tcp (STARTTLS), or _xmpps-server/_xmpp-server with --server
-(X1; skipped when Host Meta 2 is present, and behind a socks5h proxy
-unless --resolver names a server). When none of them publishes anything,
+(X1; skipped when Host Meta 2 is present, and with --resolver none; through
+a --socks proxy they are asked through it, T1). When none of them publishes anything,
 the domain itself is tried, as RFC 6120 clients always have (F1): its
 addresses on 5222 with STARTTLS and 5223 with direct TLS (5269 with
 --server), by name through a SOCKS proxy; an SRV target "." turns that off
