@@ -94,8 +94,15 @@ func (r *Resolver) newDNSClient() (*dnsClient, error) {
 		cl.DialContext = r.DialContext
 	}
 	c.client = cl
-	sum := sha256.Sum256([]byte(srv.String() + "|" + r.DNSSEC.String()))
-	c.cache = &dnssec.Cache{Exchanger: cl, Prefix: "dns-" + hex.EncodeToString(sum[:6]), Now: r.now}
+	// Stored answers are kept apart per server when its word (the AD
+	// bit) is what they are trusted for; validated ones are checked again
+	// whenever used, whoever served them.
+	prefix := "dns-validated"
+	if r.DNSSEC != DNSSECValidate {
+		sum := sha256.Sum256([]byte(srv.String() + "|" + r.DNSSEC.String()))
+		prefix = "dns-" + hex.EncodeToString(sum[:6])
+	}
+	c.cache = &dnssec.Cache{Exchanger: cl, Prefix: prefix, Now: r.now}
 	if r.Cache != nil {
 		// Raw answers only: they are validated again when used, so the
 		// cache directory proves nothing by itself.

@@ -40,7 +40,7 @@ type nsdWorld struct {
 	anchor dns.RR
 }
 
-func newNSDWorld(t *testing.T) (*nsdWorld, []byte) {
+func newNSDWorld(t testing.TB) (*nsdWorld, []byte) {
 	t.Helper()
 	testenv.Require(t, testbed.NSDAvailable())
 	w := newWorld(t)

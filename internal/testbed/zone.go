@@ -92,8 +92,16 @@ func (z *Zone) DNSKEY() *dns.DNSKEY { return dns.Copy(z.key).(*dns.DNSKEY) }
 // a trust anchor.
 func (z *Zone) DS() *dns.DS { return z.key.ToDS(dns.SHA256) }
 
-// TrustAnchor is DS in presentation format.
-func (z *Zone) TrustAnchor() string { return z.DS().String() }
+// TrustAnchor is DS in presentation format, as unbound's trust-anchor
+// option and hacx --trust-anchor files take it.
+func (z *Zone) TrustAnchor() string { return dsAnchor(z.DS()) }
+
+// dsAnchor writes ds on one line with single spaces ("NAME DS TAG ALG
+// TYPE DIGEST"): unbound reads the root name "." followed by a tab as
+// an empty label.
+func dsAnchor(ds *dns.DS) string {
+	return fmt.Sprintf("%s DS %d %d %d %s", ds.Hdr.Name, ds.KeyTag, ds.Algorithm, ds.DigestType, strings.ToUpper(ds.Digest))
+}
 
 // Add puts records, in presentation format, into the zone.
 func (z *Zone) Add(records ...string) error {
