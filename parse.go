@@ -31,7 +31,13 @@ func Parse(data []byte) (*Document, error) {
 	// the caller's slice.
 	s := string(bytes.TrimPrefix(data, []byte("\uFEFF")))
 	p := &parser{s: s, x: safexml.NewReader(s, maxDepth)}
-	return p.document()
+	doc, err := p.document()
+	if se, ok := err.(*safexml.SyntaxError); ok {
+		// The reader's position, rule and words as they are: those
+		// `hacx lint` has always printed.
+		return nil, &SyntaxError{Line: se.Line, Col: se.Col, Rule: se.Rule, Msg: se.Msg}
+	}
+	return doc, err
 }
 
 // ParseReader is Parse on at most MaxSize bytes read from r; a longer input
@@ -46,22 +52,12 @@ func ParseReader(r io.Reader) (*Document, error) {
 
 // parser walks the document structure: prolog, the <hacx> root and its
 // children (E1, E3); records are decoded in parse_record.go. The strict,
-// safe reading of the XML itself (H6, E3) is package safexml's.
+// safe reading of the XML itself (H6, E3) is package safexml's; its errors
+// go up to Parse as they are.
 type parser struct {
 	s     string // the input, which token offsets index
 	x     *safexml.Reader
 	warns []Problem
-}
-
-// next returns the reader's next token; its error is a *SyntaxError with
-// the reader's position, rule and words as they are, which are those
-// `hacx lint` has always printed.
-func (p *parser) next() (safexml.Token, error) {
-	t, err := p.x.Next()
-	if se, ok := err.(*safexml.SyntaxError); ok {
-		return t, &SyntaxError{Line: se.Line, Col: se.Col, Rule: se.Rule, Msg: se.Msg}
-	}
-	return t, err
 }
 
 // eofInside is the error for an EOF token inside an element. The reader
@@ -91,7 +87,7 @@ func (p *parser) errorAt(off int, rule, msg string) *SyntaxError {
 func (p *parser) document() (*Document, error) {
 	var doc *Document
 	for {
-		t, err := p.next()
+		t, err := p.x.Next()
 		if err != nil {
 			return nil, err
 		}
@@ -145,7 +141,7 @@ func (p *parser) root(start safexml.Token) (*Document, error) {
 	}
 	index := 0
 	for {
-		t, err := p.next()
+		t, err := p.x.Next()
 		if err != nil {
 			return nil, err
 		}
@@ -194,7 +190,7 @@ func (p *parser) root(start safexml.Token) (*Document, error) {
 // its safety checks (H6) to what is skipped too.
 func (p *parser) skip() error {
 	for depth := 1; depth > 0; {
-		t, err := p.next()
+		t, err := p.x.Next()
 		if err != nil {
 			return err
 		}

@@ -118,7 +118,7 @@ func (p *parser) record(start safexml.Token, at Problem) (Record, bool, error) {
 	}
 	// Children: pins; anything else is ignored.
 	for {
-		t, err := p.next()
+		t, err := p.x.Next()
 		if err != nil {
 			return rec, false, err
 		}

@@ -104,7 +104,9 @@ type Reader struct {
 	// selfClosed is set after <x/>: its EndElement is the next token.
 	selfClosed bool
 	// err is the first error, returned again by every later Next: the
-	// offset is somewhere inside what could not be read.
+	// offset is somewhere inside what could not be read. errorAt, which
+	// makes every error, sets it (a wrapper around Next would cost a copy
+	// of each Token).
 	err error
 	// line cache for LineCol: the line of offset lcOff, and where that
 	// line starts
@@ -150,8 +152,8 @@ func (r *Reader) LineCol(off int) (line, col int) {
 	return r.lcLine, off - r.lcStart + 1
 }
 
-// errorAt builds the error for a problem found with the reader at off.
-// unread says that the byte at off was looked at and put back; when that
+// errorAt builds the error for a problem found with the reader at off,
+// and makes it the error of every later Next. unread says that the byte at off was looked at and put back; when that
 // byte is a newline, encoding/xml reports column 0 of that line, and so do
 // we.
 func (r *Reader) errorAt(off int, unread bool, rule, msg string) *SyntaxError {
@@ -159,7 +161,9 @@ func (r *Reader) errorAt(off int, unread bool, rule, msg string) *SyntaxError {
 	if unread && off < len(r.s) && r.s[off] == '\n' {
 		col = 0
 	}
-	return &SyntaxError{Offset: off, Line: line, Col: col, Rule: rule, Msg: msg}
+	e := &SyntaxError{Offset: off, Line: line, Col: col, Rule: rule, Msg: msg}
+	r.err = e
+	return e
 }
 
 // malformed reports input that is not well-formed XML (E3).
@@ -210,15 +214,6 @@ func (r *Reader) Next() (Token, error) {
 	if r.err != nil {
 		return Token{}, r.err
 	}
-	t, err := r.next()
-	if err != nil {
-		r.err = err
-	}
-	return t, err
-}
-
-// next is Next without the sticky error.
-func (r *Reader) next() (Token, error) {
 	if r.selfClosed {
 		r.selfClosed = false
 		return r.pop(), nil
