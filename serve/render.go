@@ -131,6 +131,9 @@ func compile(cfg *Config) (*state, error) {
 		if name == "" {
 			return nil, fmt.Errorf("serve: domain %d has no name", i+1)
 		}
+		if err := checkDomainName(name); err != nil {
+			return nil, fmt.Errorf("serve: %w", err)
+		}
 		if _, dup := st.sites[name]; dup {
 			return nil, fmt.Errorf("serve: domain %s configured twice", name)
 		}
@@ -183,7 +186,7 @@ func withDerived(name string, d *Domain, g *Gateway) (*Domain, error) {
 		dd.Server.Records, derived = server, true
 	}
 	if derived && len(g.PublicIPs) == 0 {
-		return nil, fmt.Errorf("it has an upstream and no records of its own, and the gateway has no public IPs to derive them with (G2)")
+		return nil, fmt.Errorf("it has an upstream and no records of its own, and the gateway has no public IPs to derive them with (--public-ip, or public-ips in [gateway]) (G2)")
 	}
 	return &dd, nil
 }

@@ -48,8 +48,8 @@ func (d docFlag) Set(v string) error {
 func init() {
 	register(&command{
 		name:  "serve",
-		args:  "--config FILE | --doc DOMAIN=PATH... [flags]",
-		short: "publish HACX documents and host-meta over HTTPS",
+		args:  "--config FILE | --doc DOMAIN=PATH... | --domain NAME... [flags]",
+		short: "publish HACX documents and host-meta over HTTPS; the XMPP front door on 443",
 		long: `Serve /.well-known/xmpp-client.xml, xmpp-server.xml, host-meta and
 host-meta.json for every configured domain, chosen by the Host header
 (rules P1-P5). The configuration is a TOML file (see examples/hacx.toml), or
@@ -71,13 +71,48 @@ the certificate, removed on exit). To try it without root:
     hacx serve --doc example.org=xmpp-client.xml --self-signed --listen 127.0.0.1:8443 --http-listen ""
     curl -k --resolve example.org:8443:127.0.0.1 https://example.org:8443/.well-known/xmpp-client.xml
 
+The same port is a gateway to your XMPP server (rule G1): given upstreams
+(--c2s, --s2s, --http-upstream, or [domain.upstream] in the configuration,
+see examples/hacx-gateway.toml), each TLS connection is routed after its
+handshake by ALPN: xmpp-client to the server's c2s listener, xmpp-server to
+its s2s listener (byte for byte once TLS ended here), h2 and http/1.1 to
+the discovery files, and the WebSocket and BOSH paths (--websocket-path,
+--bosh-path; /ws and /bosh for ejabberd) to its HTTP listener. Without
+ALPN, a client whose first byte is '<' is c2s, anything else HTTP.
+--xmpps-listen ADDR (e.g. :5223) adds a direct-TLS port that is always c2s.
+An upstream that is down gets the client a <remote-connection-failed/>
+stream error. Certificates are the ones above, chosen by SNI.
+
+The upstream listeners are plain (on loopback: the server must treat these
+streams as secure, since TLS ended at the gateway; ejabberd: a c2s listener
+without starttls_required; Prosody 0.12: the module in
+examples/prosody/mod_hacx_gateway.lua), or tls://HOST:PORT for the server's
+own direct-TLS port, which hacx verifies against --upstream-ca-file (or the
+system roots) for the domain's name and which needs no change on the
+server. --proxy-protocol sends a PROXY protocol v2 header first, so that
+the server logs the client's address (ejabberd: use_proxy_protocol: true);
+HTTP upstreams get X-Forwarded-For (G3).
+
+    hacx serve --domain example.org --c2s 127.0.0.1:5222 \
+        --http-upstream http://127.0.0.1:5280 --public-ip 192.0.2.10 \
+        --cert fullchain.pem --key privkey.pem
+
+A domain named by --domain, or one with upstreams and no records in the
+configuration, publishes a document derived from the gateway (G2): direct
+TLS with ALPN xmpp-client on the --listen port (and the --xmpps-listen
+port), WebSocket and BOSH, for each --public-ip (public-ips in [gateway]),
+and host-meta to match. Limits and timeouts (handshake, first byte,
+connect, idle per kind, connections per address and in all) are in the
+[gateway] table; each connection ends with one log line on stderr.
+
 Plain HTTP (redirects to HTTPS, ACME http-01) listens on the --listen host,
 port 80, unless --http-listen says otherwise; --http-listen "" turns it
 off. The configuration, documents, certificate and key are read before
 any port is bound.
 
 With --check-config, only validate: exit 0 when valid, 2 with every problem
-and its line number otherwise. Given --cert too, also check every HPKP
+and its line number otherwise; the gateway settings and upstreams are
+checked too, and each domain's upstreams printed. Given --cert too, also check every HPKP
 policy against that chain (P2): it needs a pin matching a key of the chain,
 or clients ignore it (RFC 7469 section 2.5), and a backup pin, one matching
 no key the server presents (RFC 7469 section 4.3); hacx serve refuses to
@@ -113,9 +148,21 @@ func runServe(ctx context.Context, sio *stdio, args []string) error {
 		acmeCA     = fs.String("acme-ca-file", "", "trust only this PEM CA `file` for the ACME directory's HTTPS (test CAs such as pebble)")
 		poll       = fs.Duration("poll", 5*time.Second, "check watched files for changes this often; 0 disables")
 		check      = fs.Bool("check-config", false, "validate the configuration and exit")
+		xmppsAddr  = fs.String("xmpps-listen", "", "also listen for direct TLS that is always c2s at this `address` (e.g. :5223)")
+		c2s        = fs.String("c2s", "", "forward c2s streams to the XMPP server's plain c2s listener `ADDR` (host:port), or tls://HOST:PORT to its direct-TLS port")
+		s2s        = fs.String("s2s", "", "forward s2s streams to the XMPP server's s2s listener `ADDR` (host:port or tls://HOST:PORT)")
+		httpUp     = fs.String("http-upstream", "", "forward WebSocket and BOSH to the XMPP server's HTTP listener `URL` (e.g. http://127.0.0.1:5280)")
+		wsPath     = fs.String("websocket-path", serve.DefaultWebSocketPath, "WebSocket `path` forwarded to --http-upstream")
+		boshPath   = fs.String("bosh-path", serve.DefaultBOSHPath, "BOSH `path` forwarded to --http-upstream")
+		upCA       = fs.String("upstream-ca-file", "", "verify tls:// and https:// upstreams against this PEM CA `file` (default: the system roots)")
+		proxyProto = fs.Bool("proxy-protocol", false, "send a PROXY protocol v2 header on c2s and s2s upstream connections")
+		domains    stringsFlag
+		publicIPs  stringsFlag
 	)
 	fs.Var(docs, "doc", "serve `DOMAIN=PATH` as DOMAIN's xmpp-client.xml (repeatable)")
 	fs.Var(serverDocs, "server-doc", "serve `DOMAIN=PATH` as DOMAIN's xmpp-server.xml (repeatable)")
+	fs.Var(&domains, "domain", "serve `NAME` with a document derived from the gateway (repeatable; needs upstreams)")
+	fs.Var(&publicIPs, "public-ip", "an `IP` clients reach the listeners at, for derived documents (repeatable)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -129,23 +176,37 @@ func runServe(ctx context.Context, sio *stdio, args []string) error {
 		*httpListen = defaultHTTPAddr(*listen)
 	}
 	haveDocs := len(docs) > 0 || len(serverDocs) > 0
+	quick := haveDocs || len(domains) > 0
+	up, err := upstreamFlags(*c2s, *s2s, *httpUp, *wsPath, *boshPath, *upCA, *proxyProto)
+	if err != nil {
+		return err
+	}
+	ips, err := publicIPFlags(publicIPs)
+	if err != nil {
+		return err
+	}
 	switch {
-	case *config == "" && !haveDocs:
-		return usagef("need --config FILE or --doc DOMAIN=PATH")
-	case *config != "" && haveDocs:
-		return usagef("--config and --doc/--server-doc exclude each other")
+	case *config == "" && !quick:
+		return usagef("need --config FILE, --doc DOMAIN=PATH or --domain NAME")
+	case *config != "" && quick:
+		return usagef("--config and --doc/--server-doc/--domain exclude each other")
+	case *config != "" && (up != nil || len(ips) > 0):
+		return usagef("upstreams and public IPs go in the configuration file with --config ([domain.upstream], [gateway] public-ips)")
+	case len(domains) > 0 && up == nil:
+		return usagef("--domain publishes a document derived from the gateway: give --c2s, --s2s or --http-upstream")
+	}
+	for _, d := range domains {
+		if err := domainArg(d); err != nil {
+			return err
+		}
 	}
 	logger := slog.New(slog.NewTextHandler(sio.err, nil))
 
 	var watch []string
 	load := func() (*serve.Config, error) { return serve.LoadConfig(*config) }
-	if haveDocs {
+	if quick {
 		load = func() (*serve.Config, error) {
-			cfg, warnings, err := serve.ConfigFromDocuments(docs, serverDocs)
-			for _, w := range warnings {
-				logger.Warn("document problem", "problem", w)
-			}
-			return cfg, err
+			return quickConfig(docs, serverDocs, domains, up, ips, logger)
 		}
 		for _, m := range []docFlag{docs, serverDocs} {
 			for _, p := range m {
@@ -159,6 +220,13 @@ func runServe(ctx context.Context, sio *stdio, args []string) error {
 	if *check {
 		cfg, err := load()
 		if err == nil {
+			// The ports serving would give the derived records (G2).
+			if cfg.Gateway.PublicPort == 0 {
+				cfg.Gateway.PublicPort = listenPort(*listen)
+			}
+			if cfg.Gateway.XMPPSPort == 0 {
+				cfg.Gateway.XMPPSPort = listenPort(*xmppsAddr)
+			}
 			_, err = serve.NewHandler(cfg) // renders everything, as serving would
 		}
 		switch {
@@ -179,6 +247,11 @@ func runServe(ctx context.Context, sio *stdio, args []string) error {
 			return exitErr(exitUsage, err)
 		}
 		fmt.Fprintf(sio.out, "configuration OK: %d domain(s)\n", len(cfg.Domains))
+		for _, d := range cfg.Domains {
+			if d.Upstream != nil {
+				fmt.Fprintf(sio.out, "%s: %s\n", d.Name, describeUpstream(d.Upstream))
+			}
+		}
 		return nil
 	}
 
@@ -202,7 +275,7 @@ func runServe(ctx context.Context, sio *stdio, args []string) error {
 	}
 	s := &serve.Server{
 		Load: load, Watch: watch, PollInterval: *poll,
-		Addr: *listen, HTTPAddr: *httpListen,
+		Addr: *listen, HTTPAddr: *httpListen, XMPPSAddr: *xmppsAddr,
 		CertFile: *certFile, KeyFile: *keyFile,
 		Logger: logger,
 	}

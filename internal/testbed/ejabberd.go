@@ -35,6 +35,16 @@ type EjabberdConfig struct {
 	// ejabberd refuses server-to-server connections both ways, so that
 	// a stanza to another domain never makes it look the domain up.
 	S2S bool
+
+	// GatewaySnippet, when set, adds the listeners of an ejabberd behind
+	// hacx serve (G1, G3): YAML list entries in the form of
+	// examples/ejabberd/hacx-gateway.yml, put under listen: with port 5222
+	// replaced by a plain c2s port (PlainC2SAddr), 5280 by a plain HTTP
+	// port (HTTPAddr) and ip 127.0.0.1 by IP; trusted_proxies is
+	// 127.0.0.1, where hacx serve connects from in tests. When the
+	// snippet has use_proxy_protocol, the start-up probe sends a PROXY
+	// header too.
+	GatewaySnippet string
 }
 
 // Ejabberd is a running ejabberd bound to loopback ports of its own, with
@@ -46,10 +56,13 @@ type Ejabberd struct {
 	TLSAddr      netip.AddrPort // c2s over direct TLS (XEP-0368)
 	HTTPSAddr    netip.AddrPort // WebSocket and BOSH
 	S2SAddr      netip.AddrPort // s2s with STARTTLS; zero unless S2S
+	PlainC2SAddr netip.AddrPort // c2s without TLS; zero unless GatewaySnippet
+	HTTPAddr     netip.AddrPort // plain WebSocket (/ws) and BOSH (/bosh); zero unless GatewaySnippet
 	WebSocketURL string         // wss://Domain:port/ws
 	BOSHURL      string         // https://Domain:port/bosh
 
 	dir     string
+	proxied bool   // the plain c2s listener expects a PROXY header
 	console string // the VM's standard output and error
 	cred    *syscall.Credential
 	cmd     *exec.Cmd
@@ -175,6 +188,9 @@ func (e *Ejabberd) setup(cfg EjabberdConfig) error {
 	if cfg.S2S {
 		n = 4
 	}
+	if cfg.GatewaySnippet != "" {
+		n += 2
+	}
 	ports, err := pickPorts(cfg.IP, n)
 	if err != nil {
 		return err
@@ -188,6 +204,11 @@ func (e *Ejabberd) setup(cfg EjabberdConfig) error {
 	e.HTTPSAddr = netip.AddrPortFrom(ip, ports[2])
 	if cfg.S2S {
 		e.S2SAddr = netip.AddrPortFrom(ip, ports[3])
+	}
+	if cfg.GatewaySnippet != "" {
+		e.PlainC2SAddr = netip.AddrPortFrom(ip, ports[n-2])
+		e.HTTPAddr = netip.AddrPortFrom(ip, ports[n-1])
+		e.proxied = strings.Contains(cfg.GatewaySnippet, "use_proxy_protocol: true")
 	}
 	e.WebSocketURL = fmt.Sprintf("wss://%s:%d/ws", cfg.Domain, ports[2])
 	e.BOSHURL = fmt.Sprintf("https://%s:%d/bosh", cfg.Domain, ports[2])
@@ -219,10 +240,18 @@ func (e *Ejabberd) setup(cfg EjabberdConfig) error {
 	yml.WriteString("loglevel: info\n")
 	yml.WriteString("certfiles:\n  - " + q(pemFile) + "\n")
 	yml.WriteString("auth_method: internal\n")
+	if cfg.GatewaySnippet != "" {
+		yml.WriteString("trusted_proxies:\n  - \"127.0.0.1\"\n")
+	}
 	yml.WriteString("listen:\n")
 	yml.WriteString(listen(ports[0], "ejabberd_c2s", "starttls_required: true"))
 	yml.WriteString(listen(ports[1], "ejabberd_c2s", "tls: true"))
 	yml.WriteString(listen(ports[2], "ejabberd_http", "tls: true", "request_handlers:", "  /ws: ejabberd_http_ws", "  /bosh: mod_bosh"))
+	if cfg.GatewaySnippet != "" {
+		r := strings.NewReplacer("port: 5222", fmt.Sprintf("port: %d", e.PlainC2SAddr.Port()),
+			"port: 5280", fmt.Sprintf("port: %d", e.HTTPAddr.Port()), `ip: "127.0.0.1"`, "ip: "+q(cfg.IP))
+		yml.WriteString(r.Replace(cfg.GatewaySnippet) + "\n")
+	}
 	if cfg.S2S {
 		yml.WriteString(listen(ports[3], "ejabberd_s2s_in"))
 		yml.WriteString("s2s_use_starttls: required\n")
@@ -306,6 +335,9 @@ func (e *Ejabberd) waitReady(ctx context.Context, leaf []byte) error {
 	if e.S2SAddr.IsValid() {
 		probes = append(probes, probe{e.S2SAddr, "jabber:server"})
 	}
+	if e.PlainC2SAddr.IsValid() {
+		probes = append(probes, probe{e.PlainC2SAddr, "plain"}, probe{e.HTTPAddr, "http"})
+	}
 	exitedErr := func() error {
 		return fmt.Errorf("testbed: ejabberd exited during start-up (%v): %w; log:\n%s", e.waitErr, errPortTaken, e.Log())
 	}
@@ -318,7 +350,14 @@ func (e *Ejabberd) waitReady(ctx context.Context, leaf []byte) error {
 				// not bind, and that one may never answer: ejabberd's
 				// exit ends the probe.
 				stop := closeOnDone(c, e.done)
-				err = probeXMPP(ctx, c, e.Domain, p.ns, leaf)
+				switch p.ns {
+				case "plain":
+					err = probePlain(ctx, c, e.Domain, e.proxied)
+				case "http":
+					err = probeHTTP(ctx, c)
+				default:
+					err = probeXMPP(ctx, c, e.Domain, p.ns, leaf)
+				}
 				stop()
 				c.Close()
 				if err != nil {
@@ -369,6 +408,26 @@ func probeXMPP(ctx context.Context, c net.Conn, domain, ns string, leaf []byte) 
 	}
 	if got := tc.ConnectionState().PeerCertificates; len(got) == 0 || !bytes.Equal(got[0].Raw, leaf) {
 		return errors.New("another certificate than ejabberd's")
+	}
+	return nil
+}
+
+// probePlain checks that c reaches a plain c2s listener of an XMPP server
+// for domain: a stream from domain, after a PROXY v2 header when proxied
+// (a LOCAL one: the probe speaks for itself).
+func probePlain(ctx context.Context, c net.Conn, domain string, proxied bool) error {
+	deadline, _ := ctx.Deadline()
+	c.SetDeadline(deadline)
+	if proxied {
+		c.Write([]byte("\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00"))
+	}
+	fmt.Fprintf(c, "<?xml version='1.0'?><stream:stream to='%s' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>", domain)
+	got, err := readUntilBytes(c, "</stream:features>")
+	if err != nil {
+		return fmt.Errorf("no stream features: %v (got %q)", err, got)
+	}
+	if !bytes.Contains(got, []byte("from='"+domain+"'")) && !bytes.Contains(got, []byte(`from="`+domain+`"`)) {
+		return fmt.Errorf("a stream not from %s: %q", domain, got)
 	}
 	return nil
 }

@@ -29,6 +29,20 @@ type ProsodyConfig struct {
 	IP string
 	// Cert is presented for Domain on every port, with or without SNI.
 	Cert *tls.Certificate
+
+	// GatewaySnippet, when set, puts this Prosody behind hacx serve (G1,
+	// G3): Lua settings in the form of
+	// examples/prosody/hacx-gateway.cfg.lua, added to the global section
+	// with its port 5222 replaced by the plain c2s port (StartTLSAddr),
+	// 5280 by a plain HTTP port (HTTPAddr), 127.0.0.1 in its *_interfaces
+	// settings by IP, and its plugin_paths by a directory holding a copy
+	// of each of PluginFiles. The addresses it trusts are kept: in tests
+	// hacx serve connects from 127.0.0.1, so IP must be another address.
+	GatewaySnippet string
+	// PluginFiles are Prosody modules (mod_NAME.lua) to install, and
+	// Modules the extra modules to enable.
+	PluginFiles []string
+	Modules     []string
 }
 
 // Prosody is a running Prosody bound to loopback ports of its own, in a
@@ -38,6 +52,7 @@ type Prosody struct {
 	TLSAddr      netip.AddrPort // direct TLS (XEP-0368)
 	StartTLSAddr netip.AddrPort // plain c2s with STARTTLS
 	HTTPSAddr    netip.AddrPort // WebSocket and BOSH
+	HTTPAddr     netip.AddrPort // plain WebSocket and BOSH; zero unless GatewaySnippet
 	WebSocketURL string         // wss://Domain:port/xmpp-websocket
 	BOSHURL      string         // https://Domain:port/http-bind
 
@@ -113,7 +128,11 @@ func startProsody(ctx context.Context, cfg ProsodyConfig) (*Prosody, error) {
 }
 
 func (p *Prosody) setup(cfg ProsodyConfig) error {
-	ports, err := pickPorts(cfg.IP, 3)
+	n := 3
+	if cfg.GatewaySnippet != "" {
+		n = 4
+	}
+	ports, err := pickPorts(cfg.IP, n)
 	if err != nil {
 		return err
 	}
@@ -142,6 +161,26 @@ func (p *Prosody) setup(cfg ProsodyConfig) error {
 		return err
 	}
 	q := strconv.Quote
+	var gateway string
+	if cfg.GatewaySnippet != "" {
+		p.HTTPAddr = netip.AddrPortFrom(ip, ports[3])
+		plugins := filepath.Join(p.dir, "plugins")
+		if err := os.Mkdir(plugins, 0o700); err != nil {
+			return err
+		}
+		for _, f := range cfg.PluginFiles {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(plugins, filepath.Base(f)), b, 0o600); err != nil {
+				return err
+			}
+		}
+		gateway = prosodySnippet(cfg.GatewaySnippet, map[string]string{
+			"5222": strconv.Itoa(int(ports[1])), "5280": strconv.Itoa(int(ports[3])),
+		}, cfg.IP, plugins)
+	}
 	tlsCfg := fmt.Sprintf("{ certificate = %s, key = %s }", q(crt), q(key))
 	conf := strings.Join([]string{
 		"pidfile = " + q(filepath.Join(p.dir, "prosody.pid")),
@@ -160,12 +199,13 @@ func (p *Prosody) setup(cfg ProsodyConfig) error {
 		"ssl = " + tlsCfg,
 		"https_ssl = " + tlsCfg,
 		"c2s_direct_tls_ssl = " + tlsCfg,
-		`modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "bosh", "websocket", "offline" }`,
+		`modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "bosh", "websocket", "offline"` + quotedList(cfg.Modules) + ` }`,
 		`modules_disabled = { "s2s" }`,
 		"consider_websocket_secure = true",
 		"consider_bosh_secure = true",
 		`authentication = "internal_hashed"`,
 		`storage = "internal"`,
+		gateway,
 		"VirtualHost " + q(cfg.Domain),
 		"",
 	}, "\n")
@@ -189,6 +229,39 @@ func (p *Prosody) setup(cfg ProsodyConfig) error {
 		})
 	}
 	return nil
+}
+
+// prosodySnippet adapts settings in the form of
+// examples/prosody/hacx-gateway.cfg.lua to a test server: ports, the
+// address of its listeners, its plugin directory.
+func prosodySnippet(snippet string, ports map[string]string, ip, plugins string) string {
+	var out []string
+	for _, line := range strings.Split(snippet, "\n") {
+		key, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		switch {
+		case strings.HasPrefix(key, "--"):
+			continue
+		case key == "plugin_paths":
+			line = "plugin_paths = { " + strconv.Quote(plugins) + " }"
+		case strings.HasSuffix(key, "_ports"):
+			for from, to := range ports {
+				line = strings.ReplaceAll(line, from, to)
+			}
+		case strings.HasSuffix(key, "_interfaces"):
+			line = strings.ReplaceAll(line, `"127.0.0.1"`, strconv.Quote(ip))
+		}
+		out = append(out, line)
+	}
+	return strings.Join(out, "\n")
+}
+
+// quotedList is ", \"a\", \"b\"" for a Lua list that has items before.
+func quotedList(items []string) string {
+	var b strings.Builder
+	for _, it := range items {
+		b.WriteString(", " + strconv.Quote(it))
+	}
+	return b.String()
 }
 
 // command runs a Prosody tool as the prosody user when we are root.
@@ -228,12 +301,22 @@ func freePorts(ip string, n int) ([]uint16, error) {
 func (p *Prosody) waitReady(ctx context.Context, leaf []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	var d net.Dialer
-	for _, a := range []netip.AddrPort{p.TLSAddr, p.StartTLSAddr, p.HTTPSAddr} {
+	// From the server's own address: a gateway's (127.0.0.1) streams
+	// are secure without STARTTLS, the probe's must not be.
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IP(p.TLSAddr.Addr().AsSlice())}}
+	addrs := []netip.AddrPort{p.TLSAddr, p.StartTLSAddr, p.HTTPSAddr}
+	if p.HTTPAddr.IsValid() {
+		addrs = append(addrs, p.HTTPAddr)
+	}
+	for _, a := range addrs {
 		for {
 			c, err := d.DialContext(ctx, "tcp", a.String())
 			if err == nil {
-				err = p.probe(ctx, c, a == p.StartTLSAddr, leaf)
+				if a == p.HTTPAddr {
+					err = probeHTTP(ctx, c)
+				} else {
+					err = p.probe(ctx, c, a == p.StartTLSAddr, leaf)
+				}
 				c.Close()
 				if err != nil {
 					return fmt.Errorf("testbed: prosody: %s: %v: %w; log:\n%s", a, err, errPortTaken, p.Log())
@@ -277,6 +360,17 @@ func (p *Prosody) probe(ctx context.Context, c net.Conn, starttls bool, leaf []b
 	}
 	if got := tc.ConnectionState().PeerCertificates; len(got) == 0 || !bytes.Equal(got[0].Raw, leaf) {
 		return errors.New("another certificate than Prosody's")
+	}
+	return nil
+}
+
+// probeHTTP checks that c reaches a plain HTTP server.
+func probeHTTP(ctx context.Context, c net.Conn) error {
+	deadline, _ := ctx.Deadline()
+	c.SetDeadline(deadline)
+	io.WriteString(c, "GET / HTTP/1.0\r\n\r\n")
+	if err := readUntil(c, "HTTP/1."); err != nil {
+		return fmt.Errorf("no HTTP answer: %v", err)
 	}
 	return nil
 }
