@@ -179,7 +179,7 @@ func (r *Resolver) queryUnvalidated(ctx context.Context, c *dnsClient, name stri
 		}
 		return nil, de
 	}
-	a := &dnsAnswer{records: chainRecords(resp.Answer, name, qtype), cached: cached, sec: dnssec.Insecure}
+	a := &dnsAnswer{records: chainRecords(resp.Answer, dns.Fqdn(name), qtype), cached: cached, sec: dnssec.Insecure}
 	switch {
 	case r.DNSSEC == DNSSECOff:
 		a.how = "not validated (DNSSEC off)"

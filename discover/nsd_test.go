@@ -13,6 +13,7 @@ import (
 
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/loopback"
 	"hacx.dev/hacx/internal/testbed"
 	"hacx.dev/hacx/internal/testenv"
 	"hacx.dev/hacx/trust"
@@ -258,4 +259,50 @@ func TestNSD_DNSSECValidation_D1(t *testing.T) {
 		}
 		t.Errorf("no _xmpps-client SRV source in %+v", res.Sources)
 	})
+}
+
+// TestNSD_CachedLookupMakesNoDNSQuery: a lookup and the TLSA lookups of a
+// dial answered from the cache directory make no DNS query at all: a
+// new Resolver (a new run of hacx) over the same DirCache, whose DNS
+// server cannot be reached, gets the same secure answers, validated again.
+func TestNSD_CachedLookupMakesNoDNSQuery_D1(t *testing.T) {
+	w, _ := newNSDWorld(t)
+	ctx := context.Background()
+	dir := DirCache(t.TempDir())
+	first := w.resolver()
+	first.Cache, first.Fallback = dir, FallbackAlways
+	res, err := first.Lookup(ctx, "example.test", hacx.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, secure, err := first.LookupTLSA(ctx, "xmpp.example.test", 5223); err != nil || !secure {
+		t.Fatalf("TLSA: secure %v err %v", secure, err)
+	}
+
+	dead, err := loopback.RefusedAddr("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := w.resolver()
+	again.Cache, again.Fallback, again.DNSServer = dir, FallbackAlways, dead.String()
+	res2, err := again.Lookup(ctx, "example.test", hacx.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res2.Routes) != len(res.Routes) {
+		t.Errorf("routes %v from the cache, %v before", res2.Routes, res.Routes)
+	}
+	for _, sr := range res2.Sources {
+		if sr.Source == hacx.SourceSRV && strings.HasPrefix(sr.Query, "_xmpp-client") && (!sr.Cached || sr.Err != nil || !strings.Contains(sr.DNSSEC, "secure")) {
+			t.Errorf("SRV source from the cache: %+v", sr)
+		}
+	}
+	recs, secure, err := again.LookupTLSA(ctx, "xmpp.example.test", 5223)
+	if err != nil || !secure || len(recs) != 0 {
+		t.Fatalf("TLSA from the cache: %d records, secure %v, err %v", len(recs), secure, err)
+	}
+	// The control: a name never asked needs the (unreachable) server.
+	if _, _, err := again.LookupTLSA(ctx, "plain.example.test", 5223); err == nil {
+		t.Error("a lookup that was never cached succeeded without a DNS server: the test proves nothing")
+	}
 }

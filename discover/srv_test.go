@@ -19,6 +19,13 @@ func mustAdd(t *testing.T, w *world, rrs ...string) {
 }
 
 func TestSRV_FallbackOn404_MergedRoutes_X1(t *testing.T) {
+	// The same records and routes whichever way answers are trusted (D1).
+	for _, mode := range []DNSSEC{DNSSECValidate, DNSSECResolver, DNSSECOff} {
+		t.Run(mode.String(), func(t *testing.T) { testSRVFallbackOn404(t, mode) })
+	}
+}
+
+func testSRVFallbackOn404(t *testing.T, mode DNSSEC) {
 	w := newWorld(t)
 	w.serve(files{}, []string{"example.test"}, "example.test") // 404 everywhere
 	mustAdd(t, w,
@@ -29,6 +36,7 @@ func TestSRV_FallbackOn404_MergedRoutes_X1(t *testing.T) {
 		"plain.example.test. 60 IN A 127.0.0.3",
 	)
 	r := w.resolver()
+	r.DNSSEC = mode
 	res, err := r.Lookup(context.Background(), "example.test", hacx.Client)
 	if err != nil {
 		t.Fatal(err)

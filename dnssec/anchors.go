@@ -48,6 +48,9 @@ const maxAnchorRecords = 1024
 func ParseAnchors(r io.Reader, file string) ([]dns.RR, error) {
 	zp := dns.NewZoneParser(r, ".", file)
 	zp.SetIncludeAllowed(false)
+	// Anchor files often give no TTL (unbound's ". DS ..." lines); it
+	// means nothing for an anchor.
+	zp.SetDefaultTTL(3600)
 	var out []dns.RR
 	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
 		switch a := rr.(type) {
@@ -72,7 +75,7 @@ func ParseAnchors(r io.Reader, file string) ([]dns.RR, error) {
 		}
 	}
 	if err := zp.Err(); err != nil {
-		return nil, fmt.Errorf("dnssec: %s: %w", file, err)
+		return nil, fmt.Errorf("dnssec: %w", err) // the parser's error names the file
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("dnssec: %s: %w", file, errNoAnchor)

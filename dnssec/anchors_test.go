@@ -41,16 +41,17 @@ func TestRootAnchors_MatchRootKeys(t *testing.T) {
 
 func TestParseAnchors(t *testing.T) {
 	good := `; the test root
+test. DS 30922 13 2 DF9C5E33F9529CAD8C3D58ED079A7034A99ACB99376614812B0EFAB012050999
 $TTL 3600
 . IN DS 20326 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D
 example.test. 300 IN DNSKEY 257 3 13 Yr/u8ZDHD5F9pHxvNL4JKLUhXGq9KBKhW5ikbIyvovJ8JWOZ6P1U+5r72TUtkjCrBKaojQ2ukCDd2XUjt4bXSw==
 `
 	rrs, err := dnssec.ParseAnchors(strings.NewReader(good), "anchors.txt")
-	if err != nil || len(rrs) != 2 {
+	if err != nil || len(rrs) != 3 {
 		t.Fatalf("%v %v", rrs, err)
 	}
-	if rrs[1].Header().Name != "example.test." || rrs[1].Header().Rrtype != dns.TypeDNSKEY {
-		t.Errorf("second anchor %v", rrs[1])
+	if rrs[2].Header().Name != "example.test." || rrs[2].Header().Rrtype != dns.TypeDNSKEY {
+		t.Errorf("last anchor %v", rrs[2])
 	}
 	for _, bad := range []string{
 		"",                                   // nothing anchored

@@ -212,8 +212,12 @@ func (r *Runner) Run(ctx context.Context, sc Scenario) Result {
 		}
 	}()
 	w.Resolver = &discover.Resolver{
-		Roots:       b.CA.Pool(),
-		DNSServer:   b.DNS.Addr,
+		Roots:     b.CA.Pool(),
+		DNSServer: b.DNS.Addr,
+		// The bed's DNS server stands in for a validating resolver: its
+		// AD bit says which answers are secure (X4), as --dnssec
+		// resolver trusts one; it serves no signed zones to validate.
+		DNSSEC:      discover.DNSSECResolver,
 		Cache:       &discover.MemCache{},
 		DialContext: w.Net.HTTPSDial,
 		Timeout:     5 * time.Second,
