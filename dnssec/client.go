@@ -23,8 +23,14 @@ import (
 // included.
 const DefaultTimeout = 5 * time.Second
 
-// maxIdle is how many idle connections a Client keeps for reuse.
-const maxIdle = 4
+// maxIdle is how many idle connections a Client keeps for reuse, and
+// idleTimeout how long: servers close idle connections after tens of
+// seconds (RFC 7766 section 6.2.3 suggests that), and a query on one
+// they closed costs a failed attempt first.
+const (
+	maxIdle     = 4
+	idleTimeout = 20 * time.Second
+)
 
 // Client sends DNS queries to one Server: plain DNS, DNS over TCP, DNS
 // over TLS (RFC 7858) or DNS over HTTPS (RFC 8484), keeping connections
@@ -51,7 +57,7 @@ type Client struct {
 	Timeout time.Duration
 
 	mu   sync.Mutex
-	idle []*dns.Conn
+	idle []idleConn
 
 	once sync.Once
 	hc   *http.Client
@@ -169,13 +175,22 @@ func exchangeOn(ctx context.Context, co *dns.Conn, q *dns.Msg) (*dns.Msg, bool, 
 	return nil, false, errors.New("no answer with the query's ID")
 }
 
+// idleConn is a connection waiting for the next query, since when.
+type idleConn struct {
+	co    *dns.Conn
+	since time.Time
+}
+
 func (c *Client) takeIdle() (*dns.Conn, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if n := len(c.idle); n > 0 {
-		co := c.idle[n-1]
+	for n := len(c.idle); n > 0; n = len(c.idle) {
+		ic := c.idle[n-1]
 		c.idle = c.idle[:n-1]
-		return co, true
+		if time.Since(ic.since) < idleTimeout {
+			return ic.co, true
+		}
+		ic.co.Close()
 	}
 	return nil, false
 }
@@ -187,7 +202,7 @@ func (c *Client) putIdle(co *dns.Conn) {
 		co.Close()
 		return
 	}
-	c.idle = append(c.idle, co)
+	c.idle = append(c.idle, idleConn{co, time.Now()})
 }
 
 func (c *Client) dial(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -229,8 +244,8 @@ func (c *Client) Close() error {
 	idle := c.idle
 	c.idle = nil
 	c.mu.Unlock()
-	for _, co := range idle {
-		co.Close()
+	for _, ic := range idle {
+		ic.co.Close()
 	}
 	if c.hc != nil {
 		c.hc.CloseIdleConnections()

@@ -245,7 +245,7 @@ func (l *lookup) resolve(name string, qtype uint16) (*Answer, error) {
 				return nil, err
 			}
 			a.worse(sec, reason)
-			a.Records = stripTTLs(rrset)
+			a.Records = copyRRs(rrset)
 			a.Rcode = dns.RcodeSuccess
 			return a, nil
 		}
@@ -820,6 +820,3 @@ func signerOf(sigs []*dns.RRSIG, name string) (string, bool) {
 	}
 	return best, best != ""
 }
-
-// stripTTLs copies rrset for an Answer.
-func stripTTLs(rrset []dns.RR) []dns.RR { return copyRRs(rrset) }
