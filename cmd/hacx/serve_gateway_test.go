@@ -273,6 +273,30 @@ func waitLog(t *testing.T, g *gatewayRun, re string) string {
 	}
 }
 
+// featuresThrough opens a c2s stream through the gateway at addr and
+// returns the names of the features the server offers on it.
+func featuresThrough(t *testing.T, addr, caFile, domain string) []string {
+	t.Helper()
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := tlsDial(addr, domain, newPool(t, pem), "xmpp-client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	if err := xmppstream.WriteOpen(c, domain, hacx.Client); err != nil {
+		t.Fatal(err)
+	}
+	_, features, err := xmppstream.ReadOpen(c, domain, hacx.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return xmppstream.FeatureNames(features)
+}
+
 // streamErrorFrom opens a c2s stream through the gateway at addr and
 // returns the stream error condition it gets, "" for none.
 func streamErrorFrom(t *testing.T, addr, caFile, domain string) string {
@@ -317,3 +341,5 @@ func tlsDial(addr, domain string, roots *x509.CertPool, alpn string) (*tls.Conn,
 }
 
 func asStreamError(err error, se **xmppstream.StreamError) bool { return errors.As(err, se) }
+
+func regexpQuote(s string) string { return regexp.QuoteMeta(s) }

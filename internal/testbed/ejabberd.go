@@ -414,12 +414,21 @@ func probeXMPP(ctx context.Context, c net.Conn, domain, ns string, leaf []byte) 
 
 // probePlain checks that c reaches a plain c2s listener of an XMPP server
 // for domain: a stream from domain, after a PROXY v2 header when proxied
-// (a LOCAL one: the probe speaks for itself).
+// (naming the probe's own addresses; ejabberd drops a LOCAL one).
 func probePlain(ctx context.Context, c net.Conn, domain string, proxied bool) error {
 	deadline, _ := ctx.Deadline()
 	c.SetDeadline(deadline)
 	if proxied {
-		c.Write([]byte("\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00"))
+		src, dst := c.LocalAddr().(*net.TCPAddr), c.RemoteAddr().(*net.TCPAddr)
+		h := []byte("\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c") // TCP over IPv4, 12 bytes
+		s, d := []byte(src.IP.To4()), []byte(dst.IP.To4())
+		if s == nil || d == nil {
+			h[13], h[15] = 0x21, 36 // TCP over IPv6
+			s, d = src.IP.To16(), dst.IP.To16()
+		}
+		h = append(append(h, s...), d...)
+		h = append(h, byte(src.Port>>8), byte(src.Port), byte(dst.Port>>8), byte(dst.Port))
+		c.Write(h)
 	}
 	fmt.Fprintf(c, "<?xml version='1.0'?><stream:stream to='%s' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>", domain)
 	got, err := readUntilBytes(c, "</stream:features>")

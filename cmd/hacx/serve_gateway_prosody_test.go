@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/testbed"
+	"hacx.dev/hacx/internal/testenv"
+)
+
+// TestServeGateway_Prosody (G1-G3): a real Prosody, set up with
+// examples/prosody/hacx-gateway.cfg.lua and mod_hacx_gateway.lua, behind
+// "hacx serve" run with examples/hacx-gateway.toml. "hacx check --all"
+// finds direct TLS (ALPN xmpp-client), WebSocket and BOSH on the same
+// port, and direct TLS on the XMPPS port, each with a verified stream
+// from the domain; go-sendxmpp delivers a message over direct TLS through
+// either port. Then the same Prosody through its own direct-TLS port
+// (tls://, verified, no module needed), and with Prosody gone: a stream
+// error, not a hang.
+func TestServeGateway_Prosody(t *testing.T) {
+	testenv.Require(t, testbed.ProsodyAvailable())
+	_, lerr := exec.LookPath("go-sendxmpp")
+	testenv.Require(t, lerr)
+	const domain = "gwprosody.test"
+	ca, err := hacxtest.NewCA("gateway-prosody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue(domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	snippet, err := os.ReadFile("../../examples/prosody/hacx-gateway.cfg.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := testbed.StartProsody(ctx, testbed.ProsodyConfig{
+		Domain: domain, IP: "127.0.0.41", Cert: cert,
+		GatewaySnippet: string(snippet),
+		PluginFiles:    []string{"../../examples/prosody/mod_hacx_gateway.lua"},
+		Modules:        []string{"hacx_gateway"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, u := range []string{"alice", "bob"} {
+		if err := p.Register(ctx, u, "secret-"+u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, ca.PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := writeCert(t, dir, domain, cert)
+	const gwIP = "127.0.0.42"
+
+	t.Run("plain upstream with the module", func(t *testing.T) {
+		cfg := exampleConfig(t, "hacx-gateway.toml", map[string]string{
+			`name = "example.org"`:                        fmt.Sprintf("name = %q", domain),
+			`c2s = "127.0.0.1:5222"`:                      fmt.Sprintf("c2s = %q", p.StartTLSAddr),
+			`http = "http://127.0.0.1:5280"`:              fmt.Sprintf("http = \"http://%s\"", p.HTTPAddr),
+			`public-ips = ["192.0.2.10", "2001:db8::10"]`: fmt.Sprintf("public-ips = [%q]", gwIP),
+		})
+		g := startGatewayCmd(t, ctx, gwIP, "--config", cfg, "--cert", certFile, "--key", keyFile)
+		// The module at work: the stream from the gateway is secure, so
+		// Prosody offers SASL at once and no STARTTLS (which a client
+		// would otherwise run inside the gateway's TLS).
+		features := strings.Join(featuresThrough(t, g.addr, caFile, domain), " ")
+		if strings.Contains(features, "starttls") || !strings.Contains(features, "PLAIN") {
+			t.Fatalf("features through the gateway: %s; want SASL PLAIN and no STARTTLS\nprosody log:\n%s", features, p.Log())
+		}
+		checkAllThroughGateway(t, ctx, g, caFile, domain)
+		for _, addr := range []string{g.addr, g.xmpps} {
+			text := fmt.Sprintf("hello bob, through hacx serve at %s, %d", addr, time.Now().UnixNano())
+			sendThroughGateway(t, ctx, addr, caFile, domain, text)
+			waitStored(t, p, text, g)
+		}
+		waitLog(t, g, `route=c2s .*upstream=`+regexpQuote(p.StartTLSAddr.String())+`.* outcome=closed`)
+	})
+
+	t.Run("tls upstream, verified", func(t *testing.T) {
+		g := startGatewayCmd(t, ctx, gwIP, "--domain", domain, "--c2s", "tls://"+p.TLSAddr.String(),
+			"--upstream-ca-file", caFile, "--http-upstream", "http://"+p.HTTPAddr.String(),
+			"--public-ip", gwIP, "--cert", certFile, "--key", keyFile)
+		checkAllThroughGateway(t, ctx, g, caFile, domain)
+		text := fmt.Sprintf("hello bob, re-encrypted by hacx serve, %d", time.Now().UnixNano())
+		sendThroughGateway(t, ctx, g.addr, caFile, domain, text)
+		waitStored(t, p, text, g)
+	})
+
+	t.Run("upstream down", func(t *testing.T) {
+		dead := freeAddrOn(t, "127.0.0.41")
+		g := startGatewayCmd(t, ctx, gwIP, "--domain", domain, "--c2s", dead,
+			"--public-ip", gwIP, "--cert", certFile, "--key", keyFile)
+		start := time.Now()
+		if cond := streamErrorFrom(t, g.addr, caFile, domain); cond != "remote-connection-failed" {
+			t.Fatalf("stream error %q, want remote-connection-failed", cond)
+		}
+		if took := time.Since(start); took > 10*time.Second {
+			t.Fatalf("the stream error took %v: a refused upstream must not cost a timeout", took)
+		}
+		waitLog(t, g, `route=c2s .*outcome=upstream-failed`)
+	})
+}
+
+// waitStored waits until text is in Prosody's offline store: bob is not
+// connected, so a delivered message lands there.
+func waitStored(t *testing.T, p *testbed.Prosody, text string, g *gatewayRun) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !storeHas(p.DataDir(), text) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the message never reached bob's offline store\ngateway log:\n%s\nprosody log:\n%s", g.stderr, p.Log())
+		}
+		time.Sleep(50 * time.Millisecond) // polling Prosody's store, not timing the relay
+	}
+}
