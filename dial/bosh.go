@@ -376,3 +376,56 @@ func (s *boshStream) SetWriteDeadline(t time.Time) error {
 func errNotXMPPBody(err error) error {
 	return fmt.Errorf("dial: the BOSH connection manager sent a body that is not XMPP: %w", err)
 }
+
+// deadline is a net.Conn deadline for waits that are not on a socket
+// (BOSH's): wait returns a channel closed once the deadline has passed,
+// and a new deadline applies to waits already under way, as net.Conn
+// requires.
+type deadline struct {
+	mu     sync.Mutex
+	timer  *time.Timer
+	passed chan struct{}
+}
+
+func newDeadline() *deadline { return &deadline{passed: make(chan struct{})} }
+
+func (d *deadline) set(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil && !d.timer.Stop() {
+		<-d.passed // the timer fired: wait for it to close the channel
+	}
+	d.timer = nil
+	closed := isClosed(d.passed)
+	switch {
+	case t.IsZero():
+		if closed {
+			d.passed = make(chan struct{})
+		}
+	case time.Until(t) <= 0:
+		if !closed {
+			close(d.passed)
+		}
+	default:
+		if closed {
+			d.passed = make(chan struct{})
+		}
+		ch := d.passed
+		d.timer = time.AfterFunc(time.Until(t), func() { close(ch) })
+	}
+}
+
+func (d *deadline) wait() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.passed
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}

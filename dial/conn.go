@@ -57,8 +57,8 @@ type Conn struct {
 	t transport // the verified connection, by method
 
 	mu     sync.Mutex
-	sc     net.Conn // the stream conn, once StreamConn was called
-	closed bool
+	sc     net.Conn      // the stream conn, once StreamConn was called
+	closed chan struct{} // made by the first Close, closed when it returns
 }
 
 // transport is one method's verified connection as the dialer hands it
@@ -156,7 +156,7 @@ func (c *Conn) StreamConn() (net.Conn, error) {
 	if c.sc != nil {
 		return c.sc, nil
 	}
-	if c.closed {
+	if c.closed != nil {
 		return nil, fmt.Errorf("dial: StreamConn: %w", net.ErrClosed)
 	}
 	if c.Header == nil {
@@ -173,19 +173,23 @@ func (c *Conn) StreamConn() (net.Conn, error) {
 // Close ends the stream politely (</stream:stream>, <close/> or a BOSH
 // terminate, each bounded by a short grace period) and releases the
 // transport. After StreamConn it closes the stream conn instead (see
-// StreamConn). Closing twice is a no-op.
+// StreamConn). A second Close waits for the first to finish and returns
+// nil.
 func (c *Conn) Close() error {
 	if c == nil {
 		return nil
 	}
 	c.mu.Lock()
-	if c.closed {
+	if done := c.closed; done != nil {
 		c.mu.Unlock()
+		<-done
 		return nil
 	}
-	c.closed = true
+	done := make(chan struct{})
+	c.closed = done
 	sc, t := c.sc, c.t
 	c.mu.Unlock()
+	defer close(done)
 	switch {
 	case sc != nil:
 		return sc.Close()

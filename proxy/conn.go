@@ -55,7 +55,6 @@ type conn struct {
 	relaying  atomic.Bool  // past the opening exchange
 	outcome   string       // for the log line: "closed", "remote-connection-failed", ...
 	omu       sync.Mutex
-	bg        sync.WaitGroup // helpers, waited before serve returns
 	idle      *time.Timer
 }
 
@@ -146,7 +145,6 @@ func (c *conn) serve() {
 		c.closeUpstream()
 		c.client().Close()
 		c.raw.Close()
-		c.bg.Wait()
 		c.logEnd()
 	}()
 	sp, pending, err := c.open()
