@@ -24,6 +24,21 @@
 // http.Server it listens itself (Run, on its Addr fields) or serves on
 // listeners it is given (Serve, and its Listener fields).
 //
+// Server is also the XMPP front door on port 443 (rules G1-G4): for a
+// domain with an Upstream, each TLS connection is routed after its
+// handshake by ALPN, xmpp-client and xmpp-server to the XMPP server's c2s
+// and s2s listeners (plain, or tls:// verified), h2 and http/1.1 to
+// Handler, and the WebSocket and BOSH paths to the server's HTTP listener;
+// without ALPN a first byte '<' means c2s. An optional XMPPS listener takes
+// direct TLS that is always c2s. An unreachable upstream gets the client a
+// remote-connection-failed stream error in the framing it speaks. A PROXY
+// protocol v2 header or X-Forwarded-For tells the server the client's
+// address. A domain with an upstream and no records publishes records
+// derived from the listeners and Gateway.PublicIPs. Limits and timeouts
+// (Gateway) guard the door; shutdown drains open streams until
+// ShutdownTimeout; each connection is reported once to the Logger and
+// through Metrics.Connection.
+//
 // Both report what they count through Metrics, a small interface: package
 // serve links no metrics library, and a nil Metrics counts nothing. hacx
 // serve --metrics implements it with Prometheus.
