@@ -477,6 +477,13 @@ func (l *lookup) negative(name string, qtype uint16, msg *dns.Msg) (Security, st
 	}
 	d, err := l.denial(name, qtype, msg, &zs)
 	if err != nil {
+		// No proof, but the name may lie below a delegation proven
+		// unsigned (a referral from a server that does not serve the
+		// child): then nothing about it can be proven, and it is
+		// insecure, not bogus.
+		if below, zerr := l.zoneOf(name, false); zerr == nil && below.sec == Insecure {
+			return Insecure, below.reason, nil
+		}
 		return Bogus, fmt.Sprintf("answer says %s: %v", what, err), nil
 	}
 	if d.insecure != "" {

@@ -49,6 +49,9 @@ func TestValidator_Outcomes_D1(t *testing.T) {
 		{"_443._tcp.sha1.test.", dns.TypeTLSA, dnssec.Insecure, 1, dns.RcodeSuccess, "treated as insecure"},
 		{"xmpp.manyiter.test.", dns.TypeTLSA, dnssec.Insecure, 0, dns.RcodeSuccess, "iterations"},
 		{"_443._tcp.unsigned.optout.test.", dns.TypeDS, dnssec.Insecure, 0, dns.RcodeSuccess, "opt-out"},
+		// Below an unsigned delegation the server only refers (the
+		// child is not served): still proven insecure, not bogus.
+		{"x.sub.example.test.", dns.TypeA, dnssec.Insecure, 0, dns.RcodeSuccess, "without DS"},
 		// Bogus: a forged answer without signature, a wrong signature, an
 		// expired one, a DS that matches no key, a zone without keys.
 		{"_443._tcp.forged.example.test.", dns.TypeTLSA, dnssec.Bogus, 0, dns.RcodeSuccess, "no signature"},

@@ -35,6 +35,7 @@ type zoneCase struct {
 	nsec3   bool
 	optOut  bool
 	iter    uint16
+	zsk     bool                    // a separate zone-signing key (the DS names the key-signing key)
 	noDS    bool                    // unsigned delegation (the zone itself is not signed)
 	wrongDS bool                    // the DS names another key
 	tamper  func([]dns.RR) []dns.RR // applied to the signed zone
@@ -58,7 +59,7 @@ func newWorld(t testing.TB) *world {
 
 func defaultCases() []zoneCase {
 	return []zoneCase{
-		{name: "example.test.", records: []string{
+		{name: "example.test.", zsk: true, records: []string{
 			"_443._tcp.example.test. 300 IN TLSA " + tlsaRecord,
 			"_5223._tcp.example.test. 300 IN TLSA " + tlsaRecord,
 			"xmpp.example.test. 300 IN A 127.0.0.7",
@@ -145,6 +146,9 @@ func buildWorld(cases []zoneCase) (*world, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := root.AddZSK(); err != nil { // the root's keys are split, as the real root's are
+		return nil, err
+	}
 	w.zones["."], w.zones["test."] = root, tld
 	if err := root.Delegate("test.", tld.DS()); err != nil {
 		return nil, err
@@ -155,6 +159,11 @@ func buildWorld(cases []zoneCase) (*world, error) {
 			return nil, err
 		}
 		z.NSEC3, z.OptOut, z.Iterations = c.nsec3, c.optOut, c.iter
+		if c.zsk {
+			if err := z.AddZSK(); err != nil {
+				return nil, err
+			}
+		}
 		if err := z.Add(c.records...); err != nil {
 			return nil, err
 		}

@@ -42,6 +42,8 @@ type Zone struct {
 	mu      sync.Mutex
 	key     *dns.DNSKEY
 	signer  crypto.Signer
+	zsk     *dns.DNSKEY // with AddZSK: signs everything but the key set
+	zskSign crypto.Signer
 	records []dns.RR
 }
 
@@ -83,6 +85,34 @@ func NewZone(origin string, algorithm uint8) (*Zone, error) {
 		return nil, err
 	}
 	return z, nil
+}
+
+// AddZSK gives the zone a second key, a zone-signing key (flags 256) of
+// the same algorithm, as most signed zones have: the first key (the one
+// DS names) then signs only the DNSKEY set, the new one everything else
+// (RFC 6781 section 3.1).
+func (z *Zone) AddZSK() error {
+	k := &dns.DNSKEY{
+		Hdr:      dns.RR_Header{Name: z.Origin, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 300},
+		Flags:    dns.ZONE,
+		Protocol: 3, Algorithm: z.key.Algorithm,
+	}
+	bits := map[uint8]int{dns.ECDSAP256SHA256: 256, dns.ECDSAP384SHA384: 384, dns.ED25519: 256}[k.Algorithm]
+	if bits == 0 {
+		bits = 2048
+	}
+	priv, err := k.Generate(bits)
+	if err != nil {
+		return fmt.Errorf("testbed: zone %s: %w", z.Origin, err)
+	}
+	signer, ok := priv.(crypto.Signer)
+	if !ok {
+		return fmt.Errorf("testbed: zone %s: key of type %T cannot sign", z.Origin, priv)
+	}
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	z.zsk, z.zskSign = k, signer
+	return nil
 }
 
 // DNSKEY is the zone's key.
@@ -174,18 +204,24 @@ func (z *Zone) SignRRset(rrset []dns.RR, inception, expiration time.Time) (*dns.
 		return nil, fmt.Errorf("testbed: zone %s: empty RRset", z.Origin)
 	}
 	h := rrset[0].Header()
+	z.mu.Lock()
+	key, signer := z.key, z.signer
+	if z.zsk != nil && h.Rrtype != dns.TypeDNSKEY {
+		key, signer = z.zsk, z.zskSign
+	}
+	z.mu.Unlock()
 	labels := dns.CountLabel(h.Name)
 	if strings.HasPrefix(h.Name, "*.") {
 		labels--
 	}
 	sig := &dns.RRSIG{
 		Hdr:         dns.RR_Header{Name: h.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: h.Ttl},
-		TypeCovered: h.Rrtype, Algorithm: z.key.Algorithm, Labels: uint8(labels), OrigTtl: h.Ttl,
-		KeyTag: z.key.KeyTag(), SignerName: z.Origin,
+		TypeCovered: h.Rrtype, Algorithm: key.Algorithm, Labels: uint8(labels), OrigTtl: h.Ttl,
+		KeyTag: key.KeyTag(), SignerName: z.Origin,
 		Inception:  uint32(inception.Unix()),
 		Expiration: uint32(expiration.Unix()),
 	}
-	if err := sig.Sign(z.signer, rrset); err != nil {
+	if err := sig.Sign(signer, rrset); err != nil {
 		return nil, fmt.Errorf("testbed: zone %s: sign %s %s: %w", z.Origin, h.Name, dns.TypeToString[h.Rrtype], err)
 	}
 	return sig, nil
@@ -202,6 +238,9 @@ type zoneKey struct {
 func (z *Zone) Signed() ([]dns.RR, error) {
 	z.mu.Lock()
 	records := append([]dns.RR{dns.Copy(z.key)}, z.records...)
+	if z.zsk != nil {
+		records = append(records, dns.Copy(z.zsk))
+	}
 	z.mu.Unlock()
 	inc, exp := z.window()
 
