@@ -192,6 +192,11 @@ func (d *Dialer) abandon(started []*attempt, log []Attempt, results <-chan outco
 		if log[i].Err == nil && log[i].Phase == PhaseNone {
 			a.fill(&log[i])
 			log[i].Duration, log[i].Err = now.Sub(a.start), ErrLostRace
+			if log[i].Phase == PhaseNone {
+				// Launched, but its goroutine had not begun to connect
+				// (a loaded machine): its first phase is the connect.
+				log[i].Phase = PhaseTCP
+			}
 		}
 	}
 	if running == 0 {
