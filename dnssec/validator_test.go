@@ -1,7 +1,9 @@
 package dnssec_test
 
 import (
+	"context"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -71,4 +73,29 @@ func TestValidator_Outcomes_D1(t *testing.T) {
 			}
 		})
 	}
+}
+
+// One Validator serves many lookups at once (a dial looks up the TLSA
+// records of several routes in parallel): each gets its own verdict.
+func TestValidator_Concurrent(t *testing.T) {
+	w := newWorld(t)
+	v := &dnssec.Validator{Exchanger: &dnssec.Cache{Exchanger: w.auth}, Anchors: w.anchors}
+	names := map[string]dnssec.Security{
+		"_443._tcp.example.test.": dnssec.Secure, "_443._tcp.nsec3.test.": dnssec.Secure,
+		"_443._tcp.unsigned.test.": dnssec.Insecure, "_443._tcp.badsig.example.test.": dnssec.Bogus,
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		for name, want := range names {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				a, err := v.Lookup(context.Background(), name, dns.TypeTLSA)
+				if err != nil || a.Security != want {
+					t.Errorf("%s: %v, %v; want %s", name, a, err, want)
+				}
+			}()
+		}
+	}
+	wg.Wait()
 }
