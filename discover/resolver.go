@@ -128,8 +128,9 @@ type Resolver struct {
 	Fallback Fallback
 
 	// DialContext, if set, opens every TCP connection of the HTTPS fetches
-	// (tests map names to loopback); nil means a net.Dialer with a 5 s
-	// timeout. It is not used when Proxy is set.
+	// and of DNS over TLS or HTTPS (tests map names to loopback); nil
+	// means a net.Dialer with a 5 s timeout. It is not used when Proxy is
+	// set.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	// Proxy, if set, carries every HTTPS fetch, by host name with socks5h
