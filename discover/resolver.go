@@ -65,9 +65,11 @@ func (f Fallback) String() string {
 const DefaultTimeout = 10 * time.Second
 
 // Resolver discovers the routes into XMPP services. Its zero value is ready
-// to use: system roots and resolver, no cache, no HSTS/HPKP state, 10 s
-// fetches, automatic fallback. A Resolver is safe for concurrent use; do not
-// change its fields after the first Lookup.
+// to use: system roots and resolver, DNSSEC validated in the process from
+// the IANA root keys (D1), no cache (DNS answers are still remembered in
+// memory for their TTLs), no HSTS/HPKP state, 10 s fetches, automatic
+// fallback. A Resolver is safe for concurrent use; do not change its fields
+// after the first Lookup.
 type Resolver struct {
 	// Transport, if set, makes the HTTPS fetches (the Resolver's own
 	// redirect policy and timeout still apply, H3). Nil means a transport
