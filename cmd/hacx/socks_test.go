@@ -334,6 +334,11 @@ func TestSOCKS_DefaultResolverThroughTheProxy_T1(t *testing.T) {
 	if queries.Load() == 0 {
 		t.Error("the DoH server was never asked")
 	}
+	// The text report says the same, under the source.
+	code, out, errOut = s.run(t, append([]string{"lookup", "--socks", url, "--trust-anchor", anchorFile}, append(s.base, checkDomain)...)...)
+	if want := "DNSSEC _443._tcp." + checkDomain + " TLSA: secure"; code != exitOK || !strings.Contains(out, want) {
+		t.Errorf("text report (exit %d) does not say %q:\n%s%s", code, want, out, errOut)
+	}
 	var sawResolver bool
 	for _, c := range proxy.Connects() {
 		sawResolver = sawResolver || (c.Target() == "1.1.1.1:443" && !c.IsName)
