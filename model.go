@@ -19,6 +19,11 @@ const (
 	MethodWebSocket Method = "websocket" // RFC 7395
 	MethodBOSH      Method = "bosh"      // XEP-0206
 	MethodStartTLS  Method = "starttls"  // RFC 6120 STARTTLS, from _xmpp-client SRV only
+	// MethodQUIC is XMPP over one bidirectional QUIC stream (XEP-0467,
+	// Q1): the hacx extension element <quic>, with the attribute rules of
+	// <tls>, and Host Meta 2 quic links. Clients of the draft skip the
+	// element as a future method (E1).
+	MethodQUIC Method = "quic"
 )
 
 // Kind says which side of XMPP a document serves.
@@ -74,7 +79,8 @@ type Document struct {
 	Warnings []Problem
 }
 
-// Record is one way in: a <tls>, <websocket> or <bosh> element.
+// Record is one way in: a <tls>, <websocket> or <bosh> element, or the
+// <quic> extension element (Q1).
 type Record struct {
 	Method   Method
 	IP       netip.Addr // A1

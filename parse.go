@@ -162,7 +162,7 @@ func (p *parser) root(start safexml.Token) (*Document, error) {
 			tline, tcol := p.x.LineCol(t.Offset)
 			at := Problem{Line: tline, Col: tcol, Record: index, Method: t.Name.Local}
 			switch Method(t.Name.Local) {
-			case MethodTLS, MethodWebSocket, MethodBOSH:
+			case MethodTLS, MethodWebSocket, MethodBOSH, MethodQUIC:
 				if t.Name.Space != start.Name.Space {
 					break
 				}
@@ -172,6 +172,13 @@ func (p *parser) root(start safexml.Token) (*Document, error) {
 				}
 				if ok {
 					doc.Records = append(doc.Records, rec)
+					if rec.Method == MethodQUIC {
+						// Q1: kept and used by hacx, but a client of the
+						// draft skips it as a future method (E1), which a
+						// publisher should know.
+						at.Rule, at.Msg = "E1", "<quic> is a hacx extension (Q1): clients that know only the draft skip it, so offer <tls> too"
+						p.note(at)
+					}
 				}
 				continue
 			}

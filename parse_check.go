@@ -29,7 +29,7 @@ func (r Record) check() []ruleMsg {
 	var out []ruleMsg
 	add := func(rule, format string, a ...any) { out = append(out, ruleMsg{rule, fmt.Sprintf(format, a...)}) }
 	switch r.Method {
-	case MethodTLS, MethodWebSocket, MethodBOSH:
+	case MethodTLS, MethodWebSocket, MethodBOSH, MethodQUIC: // quic: Q1
 	default:
 		add("E1", "method %q cannot appear in a document", r.Method)
 	}
@@ -55,9 +55,9 @@ func (r Record) check() []ruleMsg {
 		}
 	}
 	switch r.Method {
-	case MethodTLS:
+	case MethodTLS, MethodQUIC: // Q1: <quic> follows the rules of <tls>
 		if r.URL != "" {
-			add("A8", "url is not allowed on tls")
+			add("A8", "url is not allowed on %s", r.Method)
 		}
 	case MethodWebSocket:
 		if msg := checkURL(r.URL, "wss"); msg != "" {

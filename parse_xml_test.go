@@ -143,7 +143,7 @@ func TestParse_UnclosedInsideExtension_E3(t *testing.T) {
 // TestParse_DocumentDoesNotAliasInput: the Document keeps its own copy of
 // every string and extension, so a caller may reuse its buffer.
 func TestParse_DocumentDoesNotAliasInput(t *testing.T) {
-	data := []byte(`<hacx><websocket ip="::1" port="443" priority="0" sni="a.example" url="wss://a.example/ws"/><quic a="b"/></hacx>`)
+	data := []byte(`<hacx><websocket ip="::1" port="443" priority="0" sni="a.example" url="wss://a.example/ws"/><future a="b"/></hacx>`)
 	doc, err := hacx.Parse(data)
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +152,7 @@ func TestParse_DocumentDoesNotAliasInput(t *testing.T) {
 		data[i] = 'x'
 	}
 	r := doc.Records[0]
-	if r.SNI != "a.example" || r.URL != "wss://a.example/ws" || string(doc.Extensions[0]) != `<quic a="b"/>` {
+	if r.SNI != "a.example" || r.URL != "wss://a.example/ws" || string(doc.Extensions[0]) != `<future a="b"/>` {
 		t.Fatalf("document changed with its input: %+v %q", r, doc.Extensions)
 	}
 }
@@ -188,8 +188,8 @@ func TestParse_CRLFAndEntitiesDecoded(t *testing.T) {
 	if got := doc.Records[0].URL; got != "https://a.example/b?x=1&y=23" {
 		t.Errorf("url = %q", got)
 	}
-	ext, err := hacx.Parse([]byte("<hacx>\r\n<quic a='1'\r\n/></hacx>"))
-	if err != nil || len(ext.Extensions) != 1 || !bytes.Equal(ext.Extensions[0], []byte("<quic a='1'\r\n/>")) {
+	ext, err := hacx.Parse([]byte("<hacx>\r\n<future a='1'\r\n/></hacx>"))
+	if err != nil || len(ext.Extensions) != 1 || !bytes.Equal(ext.Extensions[0], []byte("<future a='1'\r\n/>")) {
 		t.Errorf("extension not kept byte for byte: %q %v", ext.Extensions, err)
 	}
 }
