@@ -146,3 +146,25 @@ func TestValidator_NoExchanger(t *testing.T) {
 		t.Error("no error")
 	}
 }
+
+// An answer is remembered no longer than its records' TTL, even when the
+// keys that proved (or the delegation that unsigned) it live longer.
+func TestLookup_RememberedForTheAnswerTTL(t *testing.T) {
+	now := time.Now()
+	l := &lookup{now: now}
+	m := new(dns.Msg)
+	a, _ := dns.NewRR("a. 5 IN A 192.0.2.1")
+	m.Answer = []dns.RR{a}
+	l.expireBy(now.Add(time.Hour))
+	l.expireByTTL(m)
+	if got := l.expires.Sub(now); got != 5*time.Second {
+		t.Errorf("remembered for %v, want 5s", got)
+	}
+	l = &lookup{now: now}
+	soa, _ := dns.NewRR("a. 300 IN SOA ns. h. 1 2 3 4 30")
+	m = &dns.Msg{Ns: []dns.RR{soa}}
+	l.expireByTTL(m)
+	if got := l.expires.Sub(now); got != 30*time.Second {
+		t.Errorf("denial remembered for %v, want 30s (SOA minimum)", got)
+	}
+}

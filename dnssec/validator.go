@@ -239,6 +239,9 @@ func (l *lookup) resolve(name string, qtype uint16) (*Answer, error) {
 		if err != nil {
 			return nil, err
 		}
+		// The answer is remembered no longer than its own records live,
+		// signed or not (RFC 2308 for a denial).
+		l.expireByTTL(msg)
 		if rrset := rrsetOf(msg.Answer, cur, qtype); len(rrset) > 0 {
 			sec, reason, err := l.positive(cur, qtype, rrset, msg)
 			if err != nil {
@@ -401,6 +404,29 @@ func ExtendedError(resp *dns.Msg) string {
 }
 
 func (l *lookup) expireBy(t time.Time) { l.expires = minTime(l.expires, t) }
+
+// expireByTTL limits the lookup's lifetime to the TTLs of msg's answer
+// records, or, for a denial, its SOA's negative TTL (RFC 2308 section 5;
+// none: not remembered beyond badTTL).
+func (l *lookup) expireByTTL(msg *dns.Msg) {
+	ttl, seen := uint32(0), false
+	for _, rr := range msg.Answer {
+		if h := rr.Header(); h.Rrtype != dns.TypeRRSIG && (!seen || h.Ttl < ttl) {
+			ttl, seen = h.Ttl, true
+		}
+	}
+	if !seen {
+		for _, rr := range msg.Ns {
+			if soa, ok := rr.(*dns.SOA); ok {
+				ttl, seen = min(soa.Hdr.Ttl, soa.Minttl), true
+			}
+		}
+	}
+	if !seen {
+		ttl = uint32(badTTL / time.Second)
+	}
+	l.expireBy(l.now.Add(time.Duration(ttl) * time.Second))
+}
 
 // positive validates an RRset of the answer section.
 func (l *lookup) positive(name string, qtype uint16, rrset []dns.RR, msg *dns.Msg) (Security, string, error) {
