@@ -330,7 +330,7 @@ func (r *Resolver) hostMetaRoutes(ctx context.Context, domain string, kind hacx.
 	for i, l := range doc.Links {
 		method, ok := linkMethod(l.Rel, kind)
 		if !ok {
-			continue // other rels, other kind, or unsupported (quic): C1
+			continue // other rels, other kind: C1
 		}
 		rt := hacx.Route{Method: method, Source: src, Index: i + 1, Pins: pins, Priority: l.Priority, Weight: l.Weight}
 		if src == hacx.SourceHostMeta && doc.XMPP == nil {
@@ -338,14 +338,23 @@ func (r *Resolver) hostMetaRoutes(ctx context.Context, domain string, kind hacx.
 		}
 		var host string
 		var port uint16
-		if method == hacx.MethodTLS {
+		switch method {
+		case hacx.MethodTLS:
 			if l.Port == 0 {
 				notes = append(notes, fmt.Sprintf("link %d: tls without port ignored", i+1))
 				continue
 			}
 			host, port = domain, l.Port
 			rt.ALPN = alpnFor(kind)
-		} else {
+		case hacx.MethodQUIC:
+			// Q1: XEP-0467 names UDP 443 when the link gives no port, and
+			// its ALPN is required (xmpp-client or xmpp-server).
+			host, port = domain, l.Port
+			if port == 0 {
+				port = quicDefaultPort
+			}
+			rt.ALPN = alpnFor(kind)
+		default:
 			h, p, err := linkURL(l.Href, method)
 			if err != nil {
 				notes = append(notes, fmt.Sprintf("link %d: %v", i+1, err))
@@ -392,12 +401,17 @@ func (r *Resolver) hostMetaRoutes(ctx context.Context, domain string, kind hacx.
 	return routes, notes
 }
 
+// quicDefaultPort is the UDP port of a quic link without one (XEP-0467).
+const quicDefaultPort = 443
+
 // linkMethod maps a link relation to a method for kind.
 func linkMethod(rel string, kind hacx.Kind) (hacx.Method, bool) {
 	if kind == hacx.Server {
 		switch rel {
 		case hostmeta.RelS2STLS:
 			return hacx.MethodTLS, true
+		case hostmeta.RelS2SQUIC:
+			return hacx.MethodQUIC, true // Q1
 		case hostmeta.RelS2SWebSocket:
 			return hacx.MethodWebSocket, true
 		}
@@ -410,6 +424,8 @@ func linkMethod(rel string, kind hacx.Kind) (hacx.Method, bool) {
 		return hacx.MethodWebSocket, true
 	case hostmeta.RelBOSH:
 		return hacx.MethodBOSH, true
+	case hostmeta.RelQUIC:
+		return hacx.MethodQUIC, true // Q1
 	}
 	return "", false
 }

@@ -134,7 +134,7 @@ const hostMeta2 = `{
   "links": [
     {"rel": "urn:xmpp:alt-connections:tls", "port": 5223, "priority": 10, "weight": 5, "sni": "example.test", "ips": ["127.0.0.6", "::1"]},
     {"rel": "urn:xmpp:alt-connections:websocket", "href": "wss://ws.example.test/xmpp", "priority": 20, "ips": ["127.0.0.7"]},
-    {"rel": "urn:xmpp:alt-connections:quic", "port": 443, "ips": ["127.0.0.8"]},
+    {"rel": "urn:xmpp:alt-connections:quic", "port": 443, "priority": 30, "ips": ["127.0.0.8"]},
     {"rel": "urn:xmpp:alt-connections:s2s-tls", "port": 5270, "ips": ["127.0.0.9"]}
   ]
 }`
@@ -155,8 +155,11 @@ func TestHostMeta2_RoutesAndSkipsSRV_X3(t *testing.T) {
 			t.Errorf("SRV queried despite Host Meta 2: %v", q)
 		}
 	}
-	if len(res.Routes) != 3 {
-		t.Fatalf("routes = %v (quic and s2s links must be skipped)", res.Routes)
+	if len(res.Routes) != 4 {
+		t.Fatalf("routes = %v (s2s links must be skipped)", res.Routes)
+	}
+	if q := res.Routes[3]; q.Method != hacx.MethodQUIC || q.Addr != netip.MustParseAddrPort("127.0.0.8:443") || string(q.ALPN) != "xmpp-client" {
+		t.Errorf("quic route = %+v (Q1)", q)
 	}
 	ws := res.Routes[2]
 	if ws.Method != hacx.MethodWebSocket || ws.Addr != netip.MustParseAddrPort("127.0.0.7:443") || ws.URL != "wss://ws.example.test/xmpp" || ws.Host != "ws.example.test" || ws.Index != 2 {
