@@ -57,6 +57,9 @@ func Marshal(d *Document) ([]byte, error) {
 		if r.URL != "" {
 			attr(&b, "url", r.URL)
 		}
+		if r.ECH != nil {
+			attr(&b, "ech", base64.StdEncoding.EncodeToString(r.ECH))
+		}
 		if len(r.Pins) == 0 {
 			b.WriteString("/>\n")
 			continue

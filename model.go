@@ -106,6 +106,12 @@ type Record struct {
 
 	// Pins are the acceptable public keys (A9); any one matching suffices.
 	Pins []Pin
+
+	// ECH is the ECHConfigList (decoded from the ech attribute's base64)
+	// the client encrypts its ClientHello with; nil when the record
+	// publishes none (E4). A valid record's list parses and names a DNS
+	// public name.
+	ECH []byte
 }
 
 // Addr is the record's transport address.
@@ -127,6 +133,9 @@ func (r Record) String() string {
 	}
 	if len(r.Pins) > 0 {
 		s += fmt.Sprintf(" pins=%d", len(r.Pins))
+	}
+	if r.ECH != nil {
+		s += " ech"
 	}
 	return s
 }

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"hacx.dev/hacx/ech"
 )
 
 // This file holds the rules that judge a decoded record as a whole (A1-A9,
@@ -52,6 +54,18 @@ func (r Record) check() []ruleMsg {
 			add("A7", "alpn is not allowed on %s: HTTP negotiates its own", r.Method)
 		case len(r.ALPN) == 0 || len(r.ALPN) > 255:
 			add("A6", "alpn must decode to a protocol name of 1 to 255 bytes")
+		}
+	}
+	if r.ECH != nil {
+		switch r.Method {
+		case MethodTLS, MethodWebSocket, MethodBOSH:
+			if _, err := ech.ParseConfigList(r.ECH); err != nil {
+				add("E4", "ech is not a usable ECHConfigList: %s", strings.TrimPrefix(err.Error(), "ech: "))
+			}
+		default:
+			// The dialer could not honour it, and a route that
+			// publishes ECH must not be dialed without it (E4).
+			add("E4", "ech is not supported on %s", r.Method)
 		}
 	}
 	switch r.Method {

@@ -101,6 +101,15 @@ func (p *parser) record(start safexml.Token, at Problem) (Record, bool, error) {
 			rec.ALPN = b
 		case "url":
 			rec.URL = a.Value
+		case "ech":
+			// A hacx extension attribute (E4): other clients ignore it
+			// as an unknown attribute. parse_check.go validates the list.
+			b, err := decodeBase64(a.Value)
+			if err != nil || len(b) == 0 {
+				fail("E4", "ech %q is not valid base64 of an ECHConfigList", a.Value)
+				continue
+			}
+			rec.ECH = b
 		default:
 			w := at
 			w.Msg = fmt.Sprintf("unknown attribute %q ignored", a.Name.Local)

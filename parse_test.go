@@ -334,7 +334,7 @@ func mustB64(s string) []byte {
 }
 
 func TestParse_LostMarksWhatMarshalDrops(t *testing.T) {
-	doc, err := hacx.Parse([]byte(`<hacx><tls ip="::1" port="1" priority="0" ech="x"/><future a="b"/><tls ip="::1" port="1" priority="0"><public-key-pin md5="1B2M2Y8AsgTpgAmY7PhCfg==" sha-256="47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="/></tls></hacx>`))
+	doc, err := hacx.Parse([]byte(`<hacx><tls ip="::1" port="1" priority="0" future="x"/><future a="b"/><tls ip="::1" port="1" priority="0"><public-key-pin md5="1B2M2Y8AsgTpgAmY7PhCfg==" sha-256="47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="/></tls></hacx>`))
 	if err != nil {
 		t.Fatal(err)
 	}

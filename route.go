@@ -36,6 +36,9 @@ type Route struct {
 	ALPN   []byte
 	URL    string
 	Pins   []Pin
+	// ECH is the ECHConfigList to encrypt the ClientHello with, nil for
+	// none (E4): a route that has one is dialed with it or not at all.
+	ECH []byte
 
 	Priority uint16
 	Weight   uint16
@@ -62,7 +65,7 @@ func (r Route) Dest() string {
 func (r Record) Route(src Source, index int) Route {
 	return Route{
 		Method: r.Method, Addr: r.Addr(),
-		SNI: r.SNI, HasSNI: r.HasSNI, ALPN: r.ALPN, URL: r.URL, Pins: r.Pins,
+		SNI: r.SNI, HasSNI: r.HasSNI, ALPN: r.ALPN, URL: r.URL, Pins: r.Pins, ECH: r.ECH,
 		Priority: r.Priority, Weight: r.Weight,
 		Source: src, Index: index,
 	}
@@ -104,6 +107,7 @@ func (r Route) String() string {
 //   - index is the 1-based position of the record in its source, 0 for a
 //     route given by the caller; host is the DNS name the address came
 //     from (X4), left out when none.
+//   - ech is the route's ECHConfigList in base64 (E4), left out when none.
 type RouteReport struct {
 	Source   Source   `json:"source"`
 	Index    int      `json:"index"`
@@ -117,6 +121,7 @@ type RouteReport struct {
 	Pins     []string `json:"pins"`
 	Priority uint16   `json:"priority"`
 	Weight   uint16   `json:"weight"`
+	ECH      string   `json:"ech,omitempty"`
 }
 
 // Report is r in its JSON form.
@@ -135,6 +140,9 @@ func (r Route) Report() RouteReport {
 	}
 	for _, p := range r.Pins {
 		rr.Pins = append(rr.Pins, p.String())
+	}
+	if r.ECH != nil {
+		rr.ECH = base64.StdEncoding.EncodeToString(r.ECH)
 	}
 	return rr
 }
