@@ -14,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"hacx.dev/hacx"
+	"hacx.dev/hacx/ech"
 	"hacx.dev/hacx/hostmeta"
 	"hacx.dev/hacx/trust"
 )
@@ -371,6 +372,17 @@ func (r *Resolver) hostMetaRoutes(ctx context.Context, domain string, kind hacx.
 		rt.SNI, rt.HasSNI = host, true
 		if l.SNI != "" {
 			rt.SNI = l.SNI
+		}
+		if l.ECH != "" {
+			// E4: a link that publishes ECH is dialed with it or not at
+			// all; one whose list is unusable is dropped, never dialed
+			// with a clear SNI.
+			b, _, err := ech.DecodeList(l.ECH)
+			if err != nil {
+				notes = append(notes, fmt.Sprintf("link %d: %v", i+1, err))
+				continue
+			}
+			rt.ECH = b
 		}
 		var ips []netip.Addr
 		if len(l.IPs) > 0 {
