@@ -128,6 +128,14 @@ type Dialer struct {
 	// host name (A8). It is not used when there is a proxy (see Proxy).
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 
+	// DialPacket opens the UDP socket of a QUIC route (Q1) and returns it
+	// with the address its packets go to; nil means an unconnected UDP
+	// socket on any local address, sending to the route's ip:port. It is
+	// always called with network "udp" and the route's ip:port, never a
+	// host name (A8). It is not used with a proxy: QUIC routes are then
+	// skipped (ErrQUICThroughProxy, T1).
+	DialPacket func(ctx context.Context, network, addr string) (net.PacketConn, net.Addr, error)
+
 	// Proxy, if set, carries every route's connection, as a CONNECT to the
 	// route's ip:port (T1); a failing proxy fails the attempt, nothing is
 	// dialed directly. Discovery must go through it too: a nil Routes then

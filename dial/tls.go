@@ -24,6 +24,8 @@ func (d *Dialer) try(ctx context.Context, a *attempt, domain string, kind hacx.K
 		return d.tryBOSH(ctx, a, domain, kind)
 	case hacx.MethodStartTLS:
 		return d.tryStartTLS(ctx, a, domain, kind)
+	case hacx.MethodQUIC:
+		return d.tryQUIC(ctx, a, domain, kind)
 	}
 	// Future methods (E1) are skipped with a reason (C1).
 	return nil, fmt.Errorf("%w %q", ErrUnsupportedMethod, a.route.Method)
@@ -65,7 +67,7 @@ func (d *Dialer) tryTLS(ctx context.Context, a *attempt, domain string, kind hac
 // exchangeHeaders writes our stream header and reads the server's header
 // and features under StreamTimeout. The deadline is lifted on success, so
 // the connection outlives the dial's context.
-func (d *Dialer) exchangeHeaders(ctx context.Context, tc *tls.Conn, domain string, kind hacx.Kind) (*xmppstream.Header, []byte, error) {
+func (d *Dialer) exchangeHeaders(ctx context.Context, tc net.Conn, domain string, kind hacx.Kind) (*xmppstream.Header, []byte, error) {
 	limit := d.streamTimeout()
 	sctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
