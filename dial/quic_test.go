@@ -94,9 +94,15 @@ func TestQUIC_RefusedThenNextRoute_C3(t *testing.T) {
 		check func(error) bool
 	}{
 		{"wrong certificate", func() *loopback.QUICServer { return startQUIC(t, rogue, loopback.QUICConfig{}) }, false, dial.PhaseVerify,
-			func(err error) bool { var ve *dial.VerifyError; return errors.As(err, &ve) && ve.How == dial.VerifiedWebPKI }},
+			func(err error) bool {
+				var ve *dial.VerifyError
+				return errors.As(err, &ve) && ve.How == dial.VerifiedWebPKI
+			}},
 		{"pin mismatch", func() *loopback.QUICServer { return startQUIC(t, ca, loopback.QUICConfig{}) }, true, dial.PhaseVerify,
-			func(err error) bool { var ve *dial.VerifyError; return errors.As(err, &ve) && ve.How == dial.VerifiedPin }},
+			func(err error) bool {
+				var ve *dial.VerifyError
+				return errors.As(err, &ve) && ve.How == dial.VerifiedPin
+			}},
 		{"wrong alpn", func() *loopback.QUICServer { return startQUIC(t, ca, loopback.QUICConfig{NextProtos: []string{"h3"}}) }, false, dial.PhaseTLS,
 			func(err error) bool { var ve *dial.VerifyError; return err != nil && !errors.As(err, &ve) }},
 		{"other domain", func() *loopback.QUICServer { return startQUIC(t, ca, loopback.QUICConfig{Domain: "other.test"}) }, false, dial.PhaseStream,
