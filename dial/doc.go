@@ -30,6 +30,15 @@
 // ([ErrInjected]). Nothing read before TLS is trusted or passed on; the
 // plaintext features are kept only for reports ([Attempt.PlainFeatures]).
 //
+// QUIC routes (XEP-0467, rule Q1) run the QUIC handshake to the route's
+// ip:port over UDP ([Dialer.DialPacket] opens the socket) with the
+// route's exact SNI and the certificate checks of direct TLS, offer the
+// route's ALPN or, since QUIC needs one, the kind's (xmpp-client or
+// xmpp-server), and prove the stream on one bidirectional QUIC stream as
+// direct TLS does. The attempt's tcp phase is the UDP socket, its tls
+// phase the QUIC handshake. Through a SOCKS5 proxy, which carries TCP
+// only, QUIC routes are skipped ([ErrQUICThroughProxy], T1).
+//
 // Any failure moves on to the next route (C3). Attempts overlap as in
 // Happy Eyeballs (RFC 8305, rule C5): the next route starts after
 // [Dialer.Stagger] or as soon as the previous attempt failed, whichever is
