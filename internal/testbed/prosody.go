@@ -417,6 +417,28 @@ func (p *Prosody) Close() error {
 		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		err := <-p.exited
 		p.exited <- err // for a second Close
+		// The wait above is runuser's; Prosody, its child, dies of the
+		// same signal a moment later, and its ports close only then.
+		// Close returns once they refuse, so a test that closes a
+		// server and dials it sees it gone.
+		waitRefused(p.TLSAddr, 2*time.Second)
 	}
 	return os.RemoveAll(p.dir)
+}
+
+// waitRefused waits, at most limit, until nothing accepts connections on
+// addr any more.
+func waitRefused(addr netip.AddrPort, limit time.Duration) {
+	if !addr.IsValid() {
+		return
+	}
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", addr.String(), 100*time.Millisecond)
+		if err != nil {
+			return
+		}
+		c.Close()
+		time.Sleep(10 * time.Millisecond) // polling a dying process, not timing a test
+	}
 }
