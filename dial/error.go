@@ -100,6 +100,17 @@ type Attempt struct {
 	// Note says why the route was tried at this point of the order when
 	// memory moved it (PlannedRoute.Note), "" otherwise.
 	Note string
+	// ECH is what became of Encrypted Client Hello (E4): ECHNone for a
+	// route that publishes none, ECHAccepted or ECHRejected once a
+	// handshake decided, "" when the attempt ended before that.
+	ECH ECHResult
+	// ECHOuter is the public name the outer ClientHello carried, the only
+	// name an observer saw; "" without ECH.
+	ECHOuter string
+	// ECHRetried is set when the server rejected the published
+	// configuration and the attempt went on with the retry configuration
+	// the server sent (E4: used once).
+	ECHRetried bool
 	// PlainFeatures are the <stream:features/> a STARTTLS route's server
 	// offered before TLS, as received: untrusted (S1), for reports only;
 	// nil for other methods or when none were read.

@@ -20,6 +20,13 @@ type attempt struct {
 	dane     atomic.Value // DANEResult
 	tls      atomic.Pointer[tls.ConnectionState]
 	plain    atomic.Pointer[[]byte] // STARTTLS: the plaintext features (S1)
+	ech      atomic.Value           // ECHResult once a handshake decided it (E4)
+	echOuter atomic.Value           // string: the outer ClientHello's public name
+	// echRetry is the server's retry ECHConfigList once a handshake was
+	// rejected with one; only the attempt's own goroutine touches it.
+	// echRetried says so to the racer's goroutine.
+	echRetry   []byte
+	echRetried atomic.Bool
 	// connected and secured are nanoseconds from start to TCP connected
 	// and to TLS verified, 0 until then.
 	connected, secured atomic.Int64
@@ -45,6 +52,12 @@ func (a *attempt) fill(at *Attempt) {
 		at.PlainFeatures = *p
 	}
 	at.Connect, at.Handshake = time.Duration(a.connected.Load()), time.Duration(a.secured.Load())
+	at.ECH, _ = a.ech.Load().(ECHResult)
+	if a.route.ECH == nil {
+		at.ECH = ECHNone
+	}
+	at.ECHOuter, _ = a.echOuter.Load().(string)
+	at.ECHRetried = a.echRetried.Load()
 }
 
 func (a *attempt) setPhase(p Phase) { a.phase.Store(int32(p)) }

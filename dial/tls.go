@@ -15,6 +15,10 @@ import (
 
 // try runs one attempt to its end: a verified stream or an error.
 func (d *Dialer) try(ctx context.Context, a *attempt, domain string, kind hacx.Kind) (*Conn, error) {
+	if a.route.ECH != nil && !echMethod(a.route.Method) {
+		// E4: dialing it without ECH would be the downgrade ECH forbids.
+		return nil, fmt.Errorf("%w: ECH is not supported on %s routes", ErrECHRejected, a.route.Method)
+	}
 	switch a.route.Method {
 	case hacx.MethodTLS:
 		return d.tryTLS(ctx, a, domain, kind)

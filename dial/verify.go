@@ -172,6 +172,11 @@ func (d *Dialer) tlsConfig(ctx context.Context, a *attempt, names []string, tl *
 	if r.ALPN != nil {
 		cfg.NextProtos = []string{string(r.ALPN)} // exactly one protocol ID (A6)
 	}
+	if r.ECH != nil {
+		if err := d.configureECH(cfg, a, names); err != nil {
+			return nil, err
+		}
+	}
 	return cfg, nil
 }
 
@@ -187,7 +192,26 @@ func (d *Dialer) connectTLS(ctx context.Context, a *attempt, names []string, tl 
 	if err != nil {
 		return nil, err
 	}
-	return d.handshake(ctx, a, raw, names, tl)
+	tc, err := d.handshake(ctx, a, raw, names, tl)
+	var rej *tls.ECHRejectionError
+	if a.route.ECH == nil || !errors.As(err, &rej) {
+		return tc, err
+	}
+	if a.echRetry != nil || len(rej.RetryConfigList) == 0 {
+		return nil, echFailure(a, rej)
+	}
+	// E4: the server's retry configuration is used once, on a new
+	// connection (the rejected handshake is over).
+	a.echRetry = rej.RetryConfigList
+	a.echRetried.Store(true)
+	if raw, err = d.connectTCP(ctx, a); err != nil {
+		return nil, err
+	}
+	tc, err = d.handshake(ctx, a, raw, names, tl)
+	if errors.As(err, &rej) {
+		return nil, echFailure(a, rej)
+	}
+	return tc, err
 }
 
 // connectTCP is the tcp phase: a connection to the route's destination
@@ -234,11 +258,27 @@ func (d *Dialer) handshake(ctx context.Context, a *attempt, raw net.Conn, names 
 			}
 			return nil, ve.err
 		}
+		if a.route.ECH != nil {
+			err = echHandshakeError(a, err)
+			if _, ok := err.(*VerifyError); ok {
+				a.setPhase(PhaseVerify)
+				return nil, err
+			}
+		}
 		a.setPhase(PhaseTLS) // the certificate was fine; the handshake failed after
 		if te := timedOut(ctx, hctx, err, "tls handshake", "handshake timeout", limit); te != nil {
 			return nil, te
 		}
 		return nil, err
+	}
+	if a.route.ECH != nil {
+		// crypto/tls fails a rejected handshake itself; this is the
+		// belt to its braces (E4: no silent downgrade).
+		if !tc.ConnectionState().ECHAccepted {
+			tc.Close()
+			return nil, ErrECHRejected
+		}
+		a.ech.Store(ECHAccepted)
 	}
 	a.mark(&a.secured)
 	return tc, nil

@@ -44,6 +44,9 @@ type Contact struct {
 	Negotiated string
 	// TLSDone says the TLS handshake completed.
 	TLSDone bool
+	// ECHAccepted says the handshake decrypted the client's Encrypted
+	// Client Hello (E4); SNI is then the inner ClientHello's name.
+	ECHAccepted bool
 
 	Host         string   // HTTP Host header (WebSocket, BOSH)
 	Path         string   // HTTP request path (WebSocket, BOSH)
@@ -245,6 +248,9 @@ type XMPPConfig struct {
 	// StreamError, when set, answers the header with this stream error
 	// condition (e.g. "host-unknown") instead of features.
 	StreamError string
+	// ECHKeys, when set, make the endpoint accept Encrypted Client Hello
+	// with these keys and send the retry configurations they mark (E4).
+	ECHKeys []tls.EncryptedClientHelloKey
 }
 
 // XMPPServer is a loopback direct-TLS XMPP endpoint (XEP-0368): it
@@ -275,13 +281,16 @@ func StartXMPP(addr string, cert *tls.Certificate, cfg XMPPConfig) (*XMPPServer,
 func (s *XMPPServer) handle(c net.Conn) {
 	i := s.newContact(c.RemoteAddr())
 	c.SetDeadline(time.Now().Add(endpointTimeout))
-	tc := tls.Server(c, s.tlsConfig(s.cert, s.cfg.RequireALPN, nil, func(*tls.ClientHelloInfo) int { return i }))
+	tc := tls.Server(c, withECH(s.tlsConfig(s.cert, s.cfg.RequireALPN, nil, func(*tls.ClientHelloInfo) int { return i }), s.cfg.ECHKeys))
 	fail := func(err error) { s.update(i, func(ct *Contact) { ct.Err = err.Error() }) }
 	if err := tc.HandshakeContext(s.ctx); err != nil {
 		fail(err)
 		return
 	}
-	s.update(i, func(ct *Contact) { ct.TLSDone, ct.Negotiated = true, tc.ConnectionState().NegotiatedProtocol })
+	cs := tc.ConnectionState()
+	s.update(i, func(ct *Contact) {
+		ct.TLSDone, ct.Negotiated, ct.ECHAccepted = true, cs.NegotiatedProtocol, cs.ECHAccepted
+	})
 	serveStream(tc, s.cfg, func(h *xmppstream.Header) { s.update(i, func(ct *Contact) { ct.To, ct.From = h.To, h.From }) }, fail)
 }
 

@@ -35,6 +35,12 @@ type httpEndpoint struct {
 // endpoint's wait group, so Close waits for it (hijacked connections
 // included).
 func startHTTP(addr string, cert *tls.Certificate, h func(w http.ResponseWriter, r *http.Request, i int)) (*httpEndpoint, error) {
+	return startHTTPECH(addr, cert, nil, h)
+}
+
+// startHTTPECH is startHTTP whose TLS also accepts Encrypted Client Hello
+// with keys (E4).
+func startHTTPECH(addr string, cert *tls.Certificate, keys []tls.EncryptedClientHelloKey, h func(w http.ResponseWriter, r *http.Request, i int)) (*httpEndpoint, error) {
 	e, err := listenLoopback(addr)
 	if err != nil {
 		return nil, err
@@ -69,7 +75,7 @@ func startHTTP(addr string, cert *tls.Certificate, h func(w http.ResponseWriter,
 				return &tls.Config{Certificates: []tls.Certificate{*cert}, NextProtos: []string{"http/1.1"}, MinVersion: tls.VersionTLS12}, nil
 			},
 		}
-		ln = tls.NewListener(e.ln, cfg)
+		ln = tls.NewListener(e.ln, withECH(cfg, keys))
 	}
 	e.wg.Add(1)
 	go func() {
@@ -100,7 +106,7 @@ func (he *httpEndpoint) contact(r *http.Request) int {
 			}
 		}
 		if r.TLS != nil {
-			c.TLSDone, c.SNI, c.Negotiated = true, r.TLS.ServerName, r.TLS.NegotiatedProtocol
+			c.TLSDone, c.SNI, c.Negotiated, c.ECHAccepted = true, r.TLS.ServerName, r.TLS.NegotiatedProtocol, r.TLS.ECHAccepted
 		}
 		if hello != nil && hello.SupportedProtos != nil {
 			c.ALPN = slices.Clone(hello.SupportedProtos)
@@ -136,6 +142,9 @@ type HTTPConfig struct {
 	// StreamError, when set, answers the opening with this stream error
 	// condition (WebSocket) or terminate condition (BOSH).
 	StreamError string
+	// ECHKeys, when set, make the endpoint accept Encrypted Client Hello
+	// with these keys (E4), as XMPPConfig.ECHKeys.
+	ECHKeys []tls.EncryptedClientHelloKey
 }
 
 // WebSocketServer is a loopback XMPP-over-WebSocket endpoint (RFC 7395)
@@ -153,7 +162,7 @@ func StartWebSocket(addr string, cert *tls.Certificate, cfg HTTPConfig) (*WebSoc
 		return nil, errors.New("loopback: StartWebSocket needs a certificate")
 	}
 	s := &WebSocketServer{cfg: cfg}
-	he, err := startHTTP(addr, cert, s.handle)
+	he, err := startHTTPECH(addr, cert, cfg.ECHKeys, s.handle)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +245,7 @@ func StartBOSH(addr string, cert *tls.Certificate, cfg HTTPConfig) (*BOSHServer,
 		return nil, errors.New("loopback: StartBOSH needs a certificate")
 	}
 	s := &BOSHServer{cfg: cfg}
-	he, err := startHTTP(addr, cert, s.handle)
+	he, err := startHTTPECH(addr, cert, cfg.ECHKeys, s.handle)
 	if err != nil {
 		return nil, err
 	}
