@@ -1,6 +1,7 @@
 package ech
 
 import (
+	"crypto/hpke"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -165,4 +166,49 @@ func MarshalList(configs ...[]byte) []byte {
 		}
 	})
 	return b.BytesOrPanic()
+}
+
+// Select returns the configuration of list a client uses, the one Go's
+// crypto/tls picks: the first whose KEM, public key and some cipher suite
+// it supports and that has no mandatory extension it does not know. Its
+// PublicName is the SNI of the outer ClientHello.
+func Select(list []Config) (Config, error) {
+	for _, c := range list {
+		if mandatoryExtension(c.Extensions) {
+			continue
+		}
+		kem, err := hpke.NewKEM(c.KEM)
+		if err != nil {
+			continue
+		}
+		if _, err := kem.NewPublicKey(c.PublicKey); err != nil {
+			continue
+		}
+		for _, s := range c.Suites {
+			_, kerr := hpke.NewKDF(s.KDF)
+			_, aerr := hpke.NewAEAD(s.AEAD)
+			if kerr == nil && aerr == nil {
+				return c, nil
+			}
+		}
+	}
+	return Config{}, errors.New("ech: no configuration in the list has a key and cipher suite this client supports")
+}
+
+// mandatoryExtension reports whether exts holds an extension whose type
+// has the high bit set: one a client must understand, and this package
+// understands none. Unparseable extensions count as mandatory.
+func mandatoryExtension(exts []byte) bool {
+	s := cryptobyte.String(exts)
+	for !s.Empty() {
+		var typ uint16
+		var data cryptobyte.String
+		if !s.ReadUint16(&typ) || !s.ReadUint16LengthPrefixed(&data) {
+			return true
+		}
+		if typ&0x8000 != 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -137,3 +137,25 @@ func FuzzParseConfigList(f *testing.F) {
 		}
 	})
 }
+
+// TestSelect: the configuration a client uses is the first it supports;
+// an unknown KEM or a mandatory extension it does not know is skipped.
+func TestSelect(t *testing.T) {
+	k, _ := GenerateKey("p.example")
+	unknownKEM := bytes.Clone(k.Config.Raw)
+	unknownKEM[5], unknownKEM[6] = 0x7f, 0x7f // kem_id after version, length, config_id
+	mandatory := bytes.Clone(k.Config.Raw)
+	mandatory = append(mandatory[:len(mandatory)-2], 0, 4, 0xfa, 0xce, 0, 0) // one mandatory extension
+	mandatory[2], mandatory[3] = byte((len(mandatory)-4)>>8), byte(len(mandatory)-4)
+	cs, err := ParseConfigList(MarshalList(unknownKEM, mandatory, k.Config.Raw))
+	if err != nil || len(cs) != 3 {
+		t.Fatalf("%v %v", cs, err)
+	}
+	c, err := Select(cs)
+	if err != nil || !bytes.Equal(c.Raw, k.Config.Raw) {
+		t.Fatalf("Select = %x, %v; want the third configuration", c.Raw, err)
+	}
+	if _, err := Select(cs[:2]); err == nil {
+		t.Fatal("Select chose an unusable configuration")
+	}
+}
