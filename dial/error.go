@@ -115,6 +115,9 @@ type Attempt struct {
 	// offered before TLS, as received: untrusted (S1), for reports only;
 	// nil for other methods or when none were read.
 	PlainFeatures []byte
+	// QUICVersion is the QUIC version a quic route's handshake settled on
+	// ("v1", Q1); "" for other methods or before the handshake completed.
+	QUICVersion string
 }
 
 // DANEResult is what the DANE check of an attempt found (Attempt.DANE,

@@ -143,6 +143,8 @@ func (d *Dialer) quicHandshake(ctx context.Context, a *attempt, pc net.PacketCon
 	// round trip from it.
 	a.mark(&a.connected)
 	a.mark(&a.secured)
+	v := qc.ConnectionState().Version.String()
+	a.quic.Store(&v)
 	return qc, nil
 }
 

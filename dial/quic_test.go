@@ -44,8 +44,8 @@ func TestQUIC_VerifiedStream_Q1(t *testing.T) {
 		t.Fatalf("conn: route %s verified %s from %q alpn %q", c.Route, c.Verified, c.Header.From, c.TLS.NegotiatedProtocol)
 	}
 	a := c.Attempts[0]
-	if a.Handshake <= 0 || a.Phase != dial.PhaseDone {
-		t.Errorf("attempt: handshake %s phase %s", a.Handshake, a.Phase)
+	if a.QUICVersion != "v1" || a.Handshake <= 0 || a.Phase != dial.PhaseDone {
+		t.Errorf("attempt: quic %q handshake %s phase %s", a.QUICVersion, a.Handshake, a.Phase)
 	}
 	cs := s.Contacts()
 	if len(cs) != 1 || cs[0].SNI != domain || !slices.Equal(cs[0].ALPN, []string{"xmpp-client"}) || cs[0].To != domain {
@@ -244,5 +244,21 @@ func TestQUIC_StreamConn(t *testing.T) {
 	}
 	if s.Ends() != 1 {
 		t.Errorf("server saw %d stream ends, want 1", s.Ends())
+	}
+}
+
+// TestQUIC_ECHRouteNotDialed_E4: a QUIC route that publishes ECH is not
+// dialed with a clear SNI: it fails before any packet is sent.
+func TestQUIC_ECHRouteNotDialed_E4(t *testing.T) {
+	ca := newCA(t)
+	s := startQUIC(t, ca, loopback.QUICConfig{})
+	r := route(hacx.MethodQUIC, s.Addr(), 1)
+	r.ECH = []byte{0, 1, 2}
+	de := dialFail(t, newDialer(ca), r)
+	if len(de.Attempts) != 1 || !errors.Is(de.Attempts[0].Err, dial.ErrECHRejected) {
+		t.Fatalf("attempts %v", de.Attempts)
+	}
+	if cs := s.Contacts(); len(cs) != 0 {
+		t.Errorf("the server was reached: %+v", cs)
 	}
 }

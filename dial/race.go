@@ -20,6 +20,7 @@ type attempt struct {
 	dane     atomic.Value // DANEResult
 	tls      atomic.Pointer[tls.ConnectionState]
 	plain    atomic.Pointer[[]byte] // STARTTLS: the plaintext features (S1)
+	quic     atomic.Pointer[string] // QUIC: the version the handshake settled on (Q1)
 	ech      atomic.Value           // ECHResult once a handshake decided it (E4)
 	echOuter atomic.Value           // string: the outer ClientHello's public name
 	// echRetry is the server's retry ECHConfigList once a handshake was
@@ -50,6 +51,9 @@ func (a *attempt) fill(at *Attempt) {
 	at.TLS = a.tls.Load()
 	if p := a.plain.Load(); p != nil {
 		at.PlainFeatures = *p
+	}
+	if v := a.quic.Load(); v != nil {
+		at.QUICVersion = *v
 	}
 	at.Connect, at.Handshake = time.Duration(a.connected.Load()), time.Duration(a.secured.Load())
 	at.ECH, _ = a.ech.Load().(ECHResult)
