@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,15 +61,17 @@ func TestProxy_GoSendXMPPToEjabberdBOSH(t *testing.T) {
 		}
 	}
 
-	doc := fmt.Sprintf(`<hacx ttl="60"><bosh ip="%s" port="%d" priority="1" weight="0" sni="%s" url="%s"/></hacx>`+"\n",
-		e.HTTPSAddr.Addr(), e.HTTPSAddr.Port(), domain, e.BOSHURL)
+	var doc atomic.Value
+	doc.Store(fmt.Sprintf(`<hacx ttl="60"><bosh ip="%s" port="%d" priority="1" weight="0" sni="%s" url="%s"/></hacx>`+"\n",
+		e.HTTPSAddr.Addr(), e.HTTPSAddr.Port(), domain, e.BOSHURL))
 	publish(t, cert, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Host != domain || r.URL.Path != "/.well-known/xmpp-client.xml" {
+		body := doc.Load().(string)
+		if r.Host != domain || r.URL.Path != "/.well-known/xmpp-client.xml" || body == "" {
 			http.NotFound(w, r)
 			return
 		}
 		w.Header().Set("Content-Type", "application/xml")
-		io.WriteString(w, doc)
+		io.WriteString(w, body)
 	}))
 	dnsSrv, err := testbed.NewDNSServer()
 	if err != nil {
@@ -154,6 +157,39 @@ func TestProxy_GoSendXMPPToEjabberdBOSH(t *testing.T) {
 	}
 	if len(lines) != ejabberdLogins || closed != ejabberdLogins {
 		t.Errorf("%d connections logged, %d closed cleanly; want %d of each:\n%s", len(lines), closed, ejabberdLogins, strings.Join(lines, "\n"))
+	}
+
+	// The network as it is: no document, only an _xmpp-client SRV record
+	// (X1), so the upstream is ejabberd's STARTTLS port (S1).
+	doc.Store("")
+	if err := dnsSrv.Add(
+		fmt.Sprintf("_xmpp-client._tcp.%s. 60 IN SRV 0 0 %d xmpp.%s.", domain, e.StartTLSAddr.Port(), domain),
+		fmt.Sprintf("xmpp.%s. 60 IN A %s", domain, e.StartTLSAddr.Addr())); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, "go-sendxmpp", "-u", "alice@"+domain, "-p", "secret-alice",
+		"-j", addr, "-n", "--timeout", "15", "bob@"+domain)
+	cmd.Stdin = strings.NewReader("hello bob, over STARTTLS through hacx proxy")
+	cmd.Env = append(os.Environ(), "HOME="+home)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("go-sendxmpp over STARTTLS: %v: %s", err, out)
+	}
+	for end := time.Now().Add(10 * time.Second); ; {
+		if delivered, err = e.OfflineCount(ctx, "bob"); err != nil {
+			t.Fatal(err)
+		}
+		if delivered > ejabberdLogins || time.Now().After(end) {
+			break
+		}
+	}
+	if delivered != ejabberdLogins+1 {
+		t.Errorf("the message over STARTTLS was not delivered (%d stored)", delivered)
+	}
+	for end := time.Now().Add(30 * time.Second); !strings.Contains(stderr.String(), "method=starttls ") && time.Now().Before(end); {
+		time.Sleep(20 * time.Millisecond) // polling the log
+	}
+	if !strings.Contains(stderr.String(), "method=starttls ") {
+		t.Error("no connection logged over STARTTLS")
 	}
 	if t.Failed() {
 		t.Logf("proxy log:\n%s\nejabberd log:\n%s", stderr.String(), e.Log())
