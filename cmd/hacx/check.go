@@ -94,6 +94,7 @@ DOMAIN.
                                     "issuer": "CN=R10,O=Let's Encrypt,C=US",
                                     "not_after": "2026-03-01T12:00:00Z", "expires_in_days": 61}},
                    "stream_from": "example.org", "plain_features": null,
+                   "ech": "none", "ech_outer": "", "ech_retried": false,
                    "start_ms": 0.0, "connect_ms": 1.2, "tls_ms": 9.8, "duration_ms": 12.5,
                    "error": ""}],
      "winner": 1,
@@ -126,6 +127,14 @@ TLS verified (null when not reached); "duration_ms" is the latency to a
 verified stream, or to the failure. "plain_features" lists what a STARTTLS
 route's server offered before TLS, e.g. ["starttls(required)"]
 (untrusted, S1), and is null for other methods or when none were read.
+"ech" is Encrypted Client Hello (E4): "accepted", "rejected" (the route
+failed: a route that publishes ech is never tried in clear), "none" (the
+route publishes no ech) or "" (not reached); "ech_outer" is the public name
+the outer ClientHello carried, the only name an observer saw, and
+"ech_retried" says the server's retry configuration was used. An ech route
+offers no ALPN ("alpn_sent" null), and its "sni_sent" went in the inner,
+encrypted ClientHello (null there means the inner ClientHello named the
+domain).
 
 ` + jsonAuditHelp + `
 
@@ -248,6 +257,11 @@ type checkAttempt struct {
 	TLSMS         *float64 `json:"tls_ms"`
 	DurationMS    float64  `json:"duration_ms"`
 	Error         string   `json:"error"`
+	// ECH is what became of Encrypted Client Hello (E4); ECHOuter is the
+	// public name the outer ClientHello carried.
+	ECH        dial.ECHResult `json:"ech"`
+	ECHOuter   string         `json:"ech_outer"`
+	ECHRetried bool           `json:"ech_retried"`
 }
 
 // checkTLS is what the TLS handshake showed of the server.
@@ -409,6 +423,10 @@ func reportAttempt(n int, r hacx.RouteReport, a dial.Attempt, now time.Time) che
 	if a.Header != nil {
 		ca.StreamFrom = a.Header.From
 	}
+	ca.ECH, ca.ECHOuter, ca.ECHRetried = a.ECH, a.ECHOuter, a.ECHRetried
+	if r.ECH != "" {
+		ca.ALPNSent = nil // never offered beside ECH (E4)
+	}
 	if a.PlainFeatures != nil {
 		ca.PlainFeatures = xmppstream.FeatureNames(a.PlainFeatures)
 		if ca.PlainFeatures == nil {
@@ -554,6 +572,16 @@ func printAttemptDetails(w io.Writer, a checkAttempt) {
 	}
 	if a.StreamFrom != "" {
 		checks = append(checks, "stream from "+a.StreamFrom)
+	}
+	switch {
+	case a.ECHOuter != "" && a.ECH != "":
+		e := "ech " + string(a.ECH) + " (outer sni " + a.ECHOuter
+		if a.ECHRetried {
+			e += ", with the server's retry configuration"
+		}
+		checks = append(checks, e+")")
+	case a.ECH == dial.ECHNone:
+		checks = append(checks, "ech none")
 	}
 	if len(checks) > 0 {
 		fmt.Fprintf(w, "%s%s\n", ind, strings.Join(checks, ", "))

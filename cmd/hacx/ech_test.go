@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"os"
@@ -8,7 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"hacx.dev/hacx"
+	"hacx.dev/hacx/dial"
+	"hacx.dev/hacx/discover"
 	"hacx.dev/hacx/ech"
+	"hacx.dev/hacx/hacxtest"
 )
 
 // TestECHKeygen_E4: keygen writes a 0600 key file and prints the
@@ -58,5 +64,56 @@ func TestECHKeygen_E4(t *testing.T) {
 	}
 	if _, err := os.Stat(path + "2"); err == nil {
 		t.Error("a file was written for a refused command")
+	}
+}
+
+// TestCheck_ECHReported_E4: check reports per attempt whether ECH was
+// accepted or rejected and the outer name, in text and JSON; an ech route
+// offers no ALPN; a route without ech says none.
+func TestCheck_ECHReported_E4(t *testing.T) {
+	ca, _ := hacxtest.NewCA("check")
+	cert, _ := ca.Issue(checkDomain, "front.example.test")
+	k, err := ech.GenerateKey("front.example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := ech.GenerateKey("front.example.test")
+	srv, err := hacxtest.StartXMPP("127.0.0.1:0", cert, hacxtest.XMPPConfig{ECHKeys: []tls.EncryptedClientHelloKey{{Config: k.Config.Raw, PrivateKey: k.PrivateKey.Bytes()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	env := checkWorld(ca, nil, srv.Addr(), srv.Addr(), srv.Addr())
+	lookup := env.lookup
+	env.lookup = func(ctx context.Context, domain string, kind hacx.Kind) (*discover.Result, error) {
+		res, err := lookup(ctx, domain, kind)
+		res.Routes[0].ECH = other.ConfigList() // rejected, no retry configuration
+		res.Routes[1].ECH = k.ConfigList()
+		return res, err
+	}
+	code, out, _ := runCheckEnv(t, env, true, true)
+	var rep checkReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Attempts) != 3 {
+		t.Fatalf("exit %d, %v\n%s", code, err, out)
+	}
+	want := []struct {
+		ok    bool
+		ech   dial.ECHResult
+		outer string
+	}{{false, dial.ECHRejected, "front.example.test"}, {true, dial.ECHAccepted, "front.example.test"}, {true, dial.ECHNone, ""}}
+	for i, w := range want {
+		a := rep.Attempts[i]
+		if a.OK != w.ok || a.ECH != w.ech || a.ECHOuter != w.outer {
+			t.Errorf("attempt %d: ok=%v ech=%q outer=%q, want %+v (%s)", i+1, a.OK, a.ECH, a.ECHOuter, w, a.Error)
+		}
+		if (i < 2) != (a.ALPNSent == nil) {
+			t.Errorf("attempt %d: alpn_sent %v", i+1, a.ALPNSent)
+		}
+	}
+	_, text, _ := runCheckEnv(t, env, true, false)
+	for _, s := range []string{"ech rejected (outer sni front.example.test)", "ech accepted (outer sni front.example.test)", "ech none", "did not accept Encrypted Client Hello"} {
+		if !strings.Contains(text, s) {
+			t.Errorf("text report lacks %q:\n%s", s, text)
+		}
 	}
 }
