@@ -127,6 +127,9 @@ TLS verified (null when not reached); "duration_ms" is the latency to a
 verified stream, or to the failure. "plain_features" lists what a STARTTLS
 route's server offered before TLS, e.g. ["starttls(required)"]
 (untrusted, S1), and is null for other methods or when none were read.
+"quic" is the QUIC version a quic route's handshake settled on ("v1", Q1),
+"" for other methods; for a quic route "reachable" and "connect_ms" mean
+the QUIC handshake, which has no connect of its own.
 "ech" is Encrypted Client Hello (E4): "accepted", "rejected" (the route
 failed: a route that publishes ech is never tried in clear), "none" (the
 route publishes no ech) or "" (not reached); "ech_outer" is the public name
@@ -262,6 +265,11 @@ type checkAttempt struct {
 	ECH        dial.ECHResult `json:"ech"`
 	ECHOuter   string         `json:"ech_outer"`
 	ECHRetried bool           `json:"ech_retried"`
+	// QUIC is the QUIC version a quic route's handshake settled on
+	// ("v1", Q1); "" for other methods or when not reached.
+	QUIC string `json:"quic"`
+
+	quic bool // a quic route: the text report names its QUIC handshake, not tcp and tls
 }
 
 // checkTLS is what the TLS handshake showed of the server.
@@ -403,6 +411,9 @@ func reportAttempt(n int, r hacx.RouteReport, a dial.Attempt, now time.Time) che
 	if a.Err != nil {
 		ca.Error = a.Err.Error()
 	}
+	if r.Method == hacx.MethodQUIC {
+		ca.quic, ca.QUIC = true, a.QUICVersion
+	}
 	if a.Connect > 0 {
 		v := ms(a.Connect)
 		ca.ConnectMS = &v
@@ -537,12 +548,20 @@ func printAttemptDetails(w io.Writer, a checkAttempt) {
 	const ind = "        "
 	sent := "sent sni=" + orNone(a.SNISent) + " alpn=" + orNone(a.ALPNSent)
 	if !a.Reachable {
+		if a.quic {
+			fmt.Fprintf(w, "%sno QUIC handshake (would have %s)\n", ind, sent)
+			return
+		}
 		fmt.Fprintf(w, "%stcp not connected (would have %s)\n", ind, sent)
 		return
 	}
 	line := "tcp " + fmtMS(*a.ConnectMS)
 	if a.TLSMS != nil {
 		line += ", tls " + fmtMS(*a.TLSMS)
+	}
+	if a.quic && a.TLSMS != nil {
+		// Q1: QUIC has no connect of its own; its handshake is the TLS one.
+		line = "quic " + a.QUIC + " handshake " + fmtMS(*a.TLSMS)
 	}
 	fmt.Fprintf(w, "%s%s; %s\n", ind, line, sent)
 	if a.PlainFeatures != nil {

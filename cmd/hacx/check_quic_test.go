@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"hacx.dev/hacx"
+	"hacx.dev/hacx/dial"
+	"hacx.dev/hacx/discover"
+	"hacx.dev/hacx/hacxtest"
+	"hacx.dev/hacx/internal/loopback"
+)
+
+// TestCheck_QUICRoute_Q1: hacx check shows a quic route with its
+// handshake time and QUIC version, in text and in --json.
+func TestCheck_QUICRoute_Q1(t *testing.T) {
+	ca, _ := hacxtest.NewCA("check-quic")
+	cert, _ := ca.Issue(checkDomain)
+	s, err := loopback.StartQUIC("127.0.0.1:0", cert, loopback.QUICConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	env := &checkEnv{
+		lookup: func(_ context.Context, domain string, kind hacx.Kind) (*discover.Result, error) {
+			return &discover.Result{Domain: domain, Kind: kind,
+				Sources: []discover.SourceResult{{Source: hacx.SourceHACX, Status: discover.StatusFound, Routes: 1}},
+				Routes: []hacx.Route{{Method: hacx.MethodQUIC, Addr: s.Addr(), Source: hacx.SourceHACX, Index: 1,
+					SNI: checkDomain, HasSNI: true, ALPN: []byte("xmpp-client")}}}, nil
+		},
+		dialer: &dial.Dialer{Roots: ca.Pool(), TLSA: dial.NoDANE, Stagger: time.Minute, Memory: dial.NoMemory},
+	}
+	code, text, _ := runCheckEnv(t, env, false, false)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s", code, text)
+	}
+	for _, want := range []string{"record 1: quic 127.0.0.1:", "quic v1 handshake ", "ms; sent sni=example.test alpn=xmpp-client", "alpn negotiated xmpp-client", "stream from example.test"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text report lacks %q:\n%s", want, text)
+		}
+	}
+	code, out, _ := runCheckEnv(t, env, false, true)
+	var rep checkReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != exitOK {
+		t.Fatalf("exit %d, %v\n%s", code, err, out)
+	}
+	if a := rep.Attempts[0]; a.QUIC != "v1" || !a.OK || a.TLSMS == nil || a.TLS == nil || a.TLS.Version != "TLS 1.3" {
+		t.Errorf("json attempt %+v", a)
+	}
+}
