@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"hacx.dev/hacx"
+	"hacx.dev/hacx/ech"
 )
 
 // records converts and validates one kind's record list. Each record is
@@ -135,6 +136,15 @@ func (c *checker) record(key string, fr *fileRecord) (hacx.Record, bool) {
 			c.add(key+".url", "", "%s url must be %s://host/path, not %q", r.Method, scheme, fr.URL)
 		}
 		r.URL = fr.URL
+	}
+	if fr.ECH != "" {
+		// The base64 ECHConfigList a record publishes (E4), as
+		// "hacx ech keygen" prints it.
+		b, _, err := ech.DecodeList(fr.ECH)
+		if err != nil {
+			c.add(key+".ech", "E4", "%s", strings.TrimPrefix(err.Error(), "ech: "))
+		}
+		r.ECH = b
 	}
 	for i, s := range fr.Pins {
 		p, err := c.pin(s)

@@ -75,6 +75,7 @@ type fileRecord struct {
 	ALPN     *string  `toml:"alpn"`
 	URL      string   `toml:"url"`
 	Pins     []string `toml:"pins"`
+	ECH      string   `toml:"ech"`
 }
 
 // maxConfigSize bounds what LoadConfig reads: a configuration is written by
