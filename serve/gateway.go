@@ -221,7 +221,7 @@ func (g *gateway) sniff(gc *gwConn, tc *tls.Conn) {
 // firstBytes reads what the client sends first, within FirstByteTimeout
 // (G4): a client that completed its handshake and stays silent holds no
 // upstream connection. On failure the connection is closed.
-func (g *gateway) firstBytes(gc *gwConn, tc *tls.Conn) ([]byte, bool) {
+func (g *gateway) firstBytes(gc *gwConn, tc streamConn) ([]byte, bool) {
 	tc.SetReadDeadline(time.Now().Add(g.settings().FirstByteTimeout))
 	buf := make([]byte, 2048)
 	n, err := tc.Read(buf)

@@ -31,7 +31,7 @@ const closeGrace = 2 * time.Second
 
 // stream relays a c2s or s2s connection to the upstream of its SNI's
 // domain (or the default one), once the client has spoken (G1, G4).
-func (g *gateway) stream(gc *gwConn, tc *tls.Conn, kind hacx.Kind, first []byte) {
+func (g *gateway) stream(gc *gwConn, tc streamConn, kind hacx.Kind, first []byte) {
 	route := "c2s"
 	if kind == hacx.Server {
 		route = "s2s"
@@ -104,7 +104,7 @@ func (st *state) streamSite(kind hacx.Kind, sni string) *site {
 // stream error (RFC 6120 section 4.9): the server's stream header first,
 // since the client's came before it (section 4.9.1.2), then the error and
 // the end of the stream. first is what the client sent so far.
-func refuseStream(tc *tls.Conn, kind hacx.Kind, first []byte, domain, condition, text string, gw *Gateway) {
+func refuseStream(tc streamConn, kind hacx.Kind, first []byte, domain, condition, text string, gw *Gateway) {
 	defer tc.Close()
 	tc.SetDeadline(time.Now().Add(gw.FirstByteTimeout))
 	from := domain

@@ -67,6 +67,16 @@ type Server struct {
 	// XMPPSAddr describes. They close it when they return.
 	XMPPSListener net.Listener
 
+	// QUICAddr, when set, is the UDP address where Run takes XMPP over
+	// QUIC (XEP-0467, Q1): a connection with ALPN xmpp-client or
+	// xmpp-server whose first stream is relayed to the c2s or s2s
+	// upstream of its SNI's domain, as on the HTTPS port (G1).
+	// QUICPacketConn takes precedence.
+	QUICAddr string
+	// QUICPacketConn, when set, is where Run and Serve take QUIC as
+	// QUICAddr describes. They close it when they return.
+	QUICPacketConn net.PacketConn
+
 	// MetricsAddr, when set, is where Run serves MetricsHandler, on a
 	// listener of its own so that metrics are never public by accident.
 	// MetricsListener takes precedence.
@@ -111,6 +121,9 @@ type Server struct {
 	// ports are those of the HTTPS and XMPPS listeners, the defaults of
 	// Gateway.PublicPort and XMPPSPort (G2); 0 when unknown.
 	ports struct{ https, xmpps uint16 }
+	// quicPC is the QUIC socket in service: QUICPacketConn, or the one Run
+	// opened on QUICAddr; nil for none.
+	quicPC net.PacketConn
 }
 
 func (s *Server) init() {
@@ -193,7 +206,17 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	if err := s.start(); err != nil {
 		closeAll([]net.Listener{s.HTTPListener, s.MetricsListener, s.XMPPSListener})
+		closePC(s.QUICPacketConn)
 		return err
+	}
+	s.quicPC = s.QUICPacketConn
+	if s.quicPC == nil && s.QUICAddr != "" {
+		pc, err := net.ListenPacket("udp", s.QUICAddr)
+		if err != nil {
+			closeAll([]net.Listener{s.HTTPListener, s.MetricsListener, s.XMPPSListener})
+			return fmt.Errorf("serve: %w", err)
+		}
+		s.quicPC = pc
 	}
 	lns := []net.Listener{nil, s.HTTPListener, s.MetricsListener, s.XMPPSListener}
 	for i, a := range []string{addr, s.HTTPAddr, s.MetricsAddr, s.XMPPSAddr} {
@@ -203,6 +226,7 @@ func (s *Server) Run(ctx context.Context) error {
 		ln, err := net.Listen("tcp", a)
 		if err != nil {
 			closeAll(lns)
+			closePC(s.quicPC)
 			return fmt.Errorf("serve: %w", err)
 		}
 		lns[i] = ln
@@ -240,9 +264,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	if err := s.start(); err != nil {
 		closeAll([]net.Listener{ln, s.HTTPListener, s.MetricsListener, s.XMPPSListener})
+		closePC(s.QUICPacketConn)
 		return err
 	}
+	s.quicPC = s.QUICPacketConn
 	return s.serve(ctx, ln, s.HTTPListener, s.MetricsListener, s.XMPPSListener)
+}
+
+// closePC closes a QUIC socket of a Run or Serve that fails before it
+// serves; nil is skipped.
+func closePC(pc net.PacketConn) {
+	if pc != nil {
+		pc.Close()
+	}
 }
 
 // closeAll closes the listeners of a Run or Serve that fails before it
@@ -305,6 +339,23 @@ func (s *Server) serve(ctx context.Context, ln, httpLn, metricsLn, xmppsLn net.L
 		}()
 		s.Logger.Info("serving direct TLS for XMPP", "addr", xmppsLn.Addr().String())
 	}
+	var quicTr interface{ Close() error }
+	var quicLn interface{ Close() error }
+	if s.quicPC != nil {
+		tr, qln, err := g.listenQUIC(s.quicPC)
+		if err != nil {
+			s.quicPC.Close()
+			closeAll(gwListeners)
+			return fmt.Errorf("serve: quic: %w", err)
+		}
+		quicTr, quicLn = tr, qln
+		go func() {
+			if err := g.serveQUIC(qln); err != nil {
+				errc <- err
+			}
+		}()
+		s.Logger.Info("serving XMPP over QUIC", "addr", s.quicPC.LocalAddr().String())
+	}
 	if httpLn != nil {
 		var h http.Handler = http.HandlerFunc(s.redirect)
 		if s.ACME != nil {
@@ -340,7 +391,14 @@ func (s *Server) serve(ctx context.Context, ln, httpLn, metricsLn, xmppsLn net.L
 	g.closing = true
 	g.mu.Unlock()
 	closeAll(gwListeners)
+	if quicLn != nil {
+		quicLn.Close() // stop accepting; relayed streams go on (G4)
+	}
 	g.shutdown(sctx)
+	if quicTr != nil {
+		quicTr.Close()
+		s.quicPC.Close()
+	}
 	for _, srv := range servers {
 		if e := srv.Shutdown(sctx); e != nil && err == nil {
 			err = e
