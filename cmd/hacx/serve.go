@@ -80,6 +80,9 @@ the discovery files, and the WebSocket and BOSH paths (--websocket-path,
 --bosh-path; /ws and /bosh for ejabberd) to its HTTP listener. Without
 ALPN, a client whose first byte is '<' is c2s, anything else HTTP.
 --xmpps-listen ADDR (e.g. :5223) adds a direct-TLS port that is always c2s.
+--quic also listens on UDP at the --listen address for XMPP over QUIC
+(XEP-0467, Q1): ALPN xmpp-client to the c2s upstream, xmpp-server to the
+s2s upstream, the connection's first stream relayed byte for byte.
 An upstream that is down gets the client a <remote-connection-failed/>
 stream error. Certificates are the ones above, chosen by SNI.
 
@@ -149,6 +152,7 @@ func runServe(ctx context.Context, sio *stdio, args []string) error {
 		poll       = fs.Duration("poll", 5*time.Second, "check watched files for changes this often; 0 disables")
 		check      = fs.Bool("check-config", false, "validate the configuration and exit")
 		xmppsAddr  = fs.String("xmpps-listen", "", "also listen for direct TLS that is always c2s at this `address` (e.g. :5223)")
+		quicOn     = fs.Bool("quic", false, "also listen on UDP at the --listen address for XMPP over QUIC (XEP-0467) to the c2s and s2s upstreams")
 		c2s        = fs.String("c2s", "", "forward c2s streams to the XMPP server's plain c2s listener `ADDR` (host:port), or tls://HOST:PORT to its direct-TLS port")
 		s2s        = fs.String("s2s", "", "forward s2s streams to the XMPP server's s2s listener `ADDR` (host:port or tls://HOST:PORT)")
 		httpUp     = fs.String("http-upstream", "", "forward WebSocket and BOSH to the XMPP server's HTTP listener `URL` (e.g. http://127.0.0.1:5280)")
@@ -278,6 +282,9 @@ func runServe(ctx context.Context, sio *stdio, args []string) error {
 		Addr: *listen, HTTPAddr: *httpListen, XMPPSAddr: *xmppsAddr,
 		CertFile: *certFile, KeyFile: *keyFile,
 		Logger: logger,
+	}
+	if *quicOn {
+		s.QUICAddr = *listen // Q1: the same host and port, over UDP
 	}
 	if *metrics != "" {
 		// A private registry: /metrics shows hacx serve's metrics only.
