@@ -12,7 +12,7 @@ import (
 func init() {
 	register(&command{
 		name:  "gen",
-		args:  "--config FILE [--domain D] [--kind client|server|host-meta|host-meta.json] [--out DIR [--nginx DIR]]",
+		args:  "--config FILE [--domain D] [--kind client|server|host-meta|host-meta.json] [--out DIR [--nginx DIR]] | --dns",
 		short: "render the discovery files of a configuration",
 		pkg:   "serve", // its configuration errors
 		long: `Render the files "hacx serve" would publish, for operators who publish
@@ -41,6 +41,13 @@ Variants by client address (P4) need hacx serve and are not rendered; a
 redirect (P1) is printed on stderr as the web server rule to add (the
 --nginx snippet already contains it).
 
+With --dns, print instead the DNS records that publish the ech of client
+records (E4) in zone-file form: an HTTPS record (RFC 9460) for the URL host
+of each websocket and bosh record with ech, whose port (when not 443),
+ipv4hint, ech and ipv6hint come from the records; a comment for each tls
+record with ech, which no SVCB mapping for XMPP covers (clients read its ech
+from the HACX document). Exit 3 when no record has ech.
+
 Exit status: 0 files rendered, 3 the configuration publishes no file
 matching --domain and --kind, 2 bad usage or an unreadable or invalid
 configuration, 1 a file could not be written.`,
@@ -63,6 +70,7 @@ func runGen(ctx context.Context, sio *stdio, args []string) error {
 	kind := fs.String("kind", "", "only this file: client, server, host-meta or host-meta.json")
 	out := fs.String("out", "", "write files under this `dir`")
 	nginx := fs.String("nginx", "", "also write an nginx snippet per domain into this `dir` (needs --out)")
+	dns := fs.Bool("dns", false, "print DNS HTTPS records carrying the records' ech (RFC 9460) instead of files")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -87,6 +95,16 @@ func runGen(ctx context.Context, sio *stdio, args []string) error {
 		// Unreadable or invalid, it is bad input (as for serve
 		// --check-config); a ConfigError lists every problem, a line each.
 		return exitErr(exitUsage, err)
+	}
+	if *dns {
+		if *out != "" || *kind != "" {
+			return usagef("--dns prints DNS records: no --out, --nginx or --kind")
+		}
+		wrote, err := genDNS(sio.out, cfg, *domain)
+		if err == nil && !wrote {
+			return &exitError{code: exitNothing, msg: "no client record with ech to publish in DNS"}
+		}
+		return err
 	}
 	files, err := serve.Render(cfg)
 	if err != nil {
