@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -51,5 +52,19 @@ func TestConfig_ECHRecord_E4(t *testing.T) {
 		if !errors.As(err, &ce) || !strings.Contains(err.Error(), "E4") || !strings.Contains(err.Error(), "client[0].ech") {
 			t.Errorf("ech %q: %v", bad, err)
 		}
+	}
+}
+
+// TestHostMeta_ECHCarried_E4: the Host Meta 2 links derived from records
+// (P5) carry each record's ech, and records that differ only in ech stay
+// separate links.
+func TestHostMeta_ECHCarried_E4(t *testing.T) {
+	k, _ := ech.GenerateKey("front.example.org")
+	rec := hacx.Record{Method: hacx.MethodTLS, IP: netip.MustParseAddr("192.0.2.1"), Port: 443, ECH: k.ConfigList()}
+	plain := rec
+	plain.IP, plain.ECH = netip.MustParseAddr("192.0.2.2"), nil
+	d := hostMeta([]hacx.Record{rec, plain}, nil, 60)
+	if len(d.Links) != 2 || d.Links[0].ECH != base64.StdEncoding.EncodeToString(k.ConfigList()) || d.Links[1].ECH != "" {
+		t.Fatalf("links %+v", d.Links)
 	}
 }

@@ -385,7 +385,10 @@ func hostMeta(client, server []hacx.Record, ttl uint32) *hostmeta.Document {
 		// from the URL's (A8: TCP goes to ip:port, the URL names Host),
 		// and Host Meta 2 readers take the link's port over the URL's.
 		l.Port = r.Port
-		key := fmt.Sprintf("%s|%s|%d|%d|%d|%s|%t", rel, r.URL, l.Port, r.Priority, r.Weight, r.SNI, r.HasSNI)
+		if r.ECH != nil {
+			l.ECH = base64.StdEncoding.EncodeToString(r.ECH) // X3's ech, E4
+		}
+		key := fmt.Sprintf("%s|%s|%d|%d|%d|%s|%t|%s", rel, r.URL, l.Port, r.Priority, r.Weight, r.SNI, r.HasSNI, l.ECH)
 		ip := r.IP.String()
 		if i, ok := index[key]; ok {
 			d.Links[i].IPs = append(d.Links[i].IPs, ip)
