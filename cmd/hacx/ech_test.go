@@ -117,3 +117,24 @@ func TestCheck_ECHReported_E4(t *testing.T) {
 		}
 	}
 }
+
+// TestLintAndFmt_ECH_E4: lint accepts a valid ech and reports a bad one as
+// an E4 error; fmt keeps ech as it is.
+func TestLintAndFmt_ECH_E4(t *testing.T) {
+	doc, err := os.ReadFile("../../testdata/valid/ech.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runCmd(t, string(doc), "lint", "--strict", "-"); code != exitOK {
+		t.Errorf("lint of a valid ech: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, _ := runCmd(t, string(doc), "fmt", "-")
+	if code != exitOK || strings.Count(out, ` ech="AEX+DQ`) != 3 {
+		t.Errorf("fmt: exit %d\n%s", code, out)
+	}
+	bad := `<hacx><tls ip="192.0.2.1" port="443" priority="0" ech="AAECAwQ="/></hacx>`
+	code, out, errOut := runCmd(t, bad, "lint", "-")
+	if code != exitUsage || !strings.Contains(out+errOut, "E4") {
+		t.Errorf("lint of a bad ech: exit %d\n%s%s", code, out, errOut)
+	}
+}
