@@ -39,8 +39,10 @@ type streamConn interface {
 // requires. A client whose ALPN matches none fails the handshake (RFC
 // 9001 section 8.1).
 func (g *gateway) quicTLS() *tls.Config {
-	cfg := g.https.Clone()
-	variant := g.https.GetConfigForClient
+	// A configuration of its own: g.https is also the HTTP server's,
+	// which net/http changes when it starts serving HTTP/2.
+	cfg, _ := g.s.gatewayTLS()
+	variant := cfg.GetConfigForClient
 	xmppOnly := func(protos []string) []string {
 		return slices.DeleteFunc(slices.Clone(protos), func(p string) bool { return p != alpnClient && p != alpnServer })
 	}
