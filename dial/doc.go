@@ -39,6 +39,17 @@
 // phase the QUIC handshake. Through a SOCKS5 proxy, which carries TCP
 // only, QUIC routes are skipped ([ErrQUICThroughProxy], T1).
 //
+// A route with an ECHConfigList ([hacx.Route].ECH, rule E4) is dialed
+// with Encrypted Client Hello: the inner ClientHello carries the route's
+// SNI (or the domain), the outer one only the configuration's public name,
+// and no ALPN is offered, since crypto/tls would copy it into the outer
+// ClientHello. A server that rejects ECH with a retry configuration is
+// tried once more with it, on a new connection; any other rejection fails
+// the route with [ErrECHRejected], never a clear SNI. [Attempt.ECH] and
+// [Attempt.ECHOuter] report the outcome and the name an observer saw.
+// Direct TLS, WebSocket and BOSH share this handshake; a QUIC or STARTTLS
+// route that carries ech fails.
+//
 // Any failure moves on to the next route (C3). Attempts overlap as in
 // Happy Eyeballs (RFC 8305, rule C5): the next route starts after
 // [Dialer.Stagger] or as soon as the previous attempt failed, whichever is
