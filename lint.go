@@ -55,10 +55,14 @@ func advise(doc *Document) []Problem {
 		out = append(out, Problem{Severity: Warning, Rule: "E2", Msg: "the document lists no usable record: clients cannot connect through it"})
 		return out
 	}
-	var v4, v6 bool
+	var v4, v6, draft bool
 	for _, r := range doc.Records {
 		v4 = v4 || r.IP.Unmap().Is4()
 		v6 = v6 || r.IP.Is6() && !r.IP.Is4In6()
+		draft = draft || r.Method != MethodQUIC
+	}
+	if !draft {
+		out = append(out, Problem{Severity: Warning, Rule: "E1", Msg: "every record is <quic>, a hacx extension (Q1): clients that know only the draft find no way in; add <tls>, <websocket> or <bosh>"})
 	}
 	switch {
 	case v4 && !v6:

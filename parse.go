@@ -176,7 +176,7 @@ func (p *parser) root(start safexml.Token) (*Document, error) {
 						// Q1: kept and used by hacx, but a client of the
 						// draft skips it as a future method (E1), which a
 						// publisher should know.
-						at.Rule, at.Msg = "E1", "<quic> is a hacx extension (Q1): clients that know only the draft skip it, so offer <tls> too"
+						at.Rule, at.Msg = "E1", "<quic> is a hacx extension (Q1): clients that know only the draft skip it and use the other records"
 						p.note(at)
 					}
 				}

@@ -78,6 +78,15 @@ func TestQUICRecord_LintWarns_E1(t *testing.T) {
 	if len(probs) != 1 || probs[0].Line != 4 || probs[0].Method != "quic" || probs[0].Lost || probs[0].Severity != hacx.Warning {
 		t.Fatalf("lint = %v", probs)
 	}
+	// A document of <quic> records only leaves clients of the draft out.
+	probs = hacx.Lint([]byte("<hacx>\n <quic ip='::1' port='443' priority='0'/>\n <quic ip='192.0.2.1' port='443' priority='0'/>\n</hacx>"))
+	var only bool
+	for _, p := range probs {
+		only = only || p.Line == 0 && strings.Contains(p.Msg, "every record is <quic>")
+	}
+	if len(probs) != 3 || !only {
+		t.Fatalf("lint of a quic-only document = %v", probs)
+	}
 }
 
 // TestQUICRecord_Route_Q1: a <quic> record becomes a quic route with the
