@@ -42,8 +42,8 @@ Modules (--config, a TOML file; examples/exporter.toml documents it) say
 how to probe: kind ("client" or "server"), timeout (the whole probe; 20s
 by default, lowered to Prometheus' scrape timeout less 0.5 s),
 fetch-timeout, connect-timeout, handshake-timeout, stream-timeout,
-methods (a subset of tls, starttls, websocket, bosh and quic, which are
-the default), resolver (a DNS server, IP:PORT), all (try every route, the
+methods (a subset of tls, starttls, websocket and bosh, which are the
+default), resolver (a DNS server, IP:PORT), all (try every route, the
 default; false stops at the first that works), audit (also run the audit
 of "hacx check --audit") and cache (keep documents between probes for
 their ttl, as a client does, H5: then hacx_source_fresh 0 says that a

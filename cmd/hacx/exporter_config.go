@@ -83,7 +83,7 @@ type exporterConfig struct {
 }
 
 // probeMethods are the methods a module may name.
-var probeMethods = []hacx.Method{hacx.MethodTLS, hacx.MethodStartTLS, hacx.MethodWebSocket, hacx.MethodBOSH, hacx.MethodQUIC}
+var probeMethods = []hacx.Method{hacx.MethodTLS, hacx.MethodStartTLS, hacx.MethodWebSocket, hacx.MethodBOSH}
 
 // loadExporterConfig reads file; "" gives the default module and no target.
 // Every problem is reported, one per line.
@@ -162,7 +162,7 @@ func parseExporterConfig(data []byte) (*exporterConfig, error) {
 		for _, s := range fm.Methods {
 			meth := hacx.Method(strings.ToLower(s))
 			if !slices.Contains(probeMethods, meth) {
-				problems = append(problems, fmt.Sprintf("%s: unknown method %q (tls, starttls, websocket, bosh, quic)", at("methods"), s))
+				problems = append(problems, fmt.Sprintf("%s: unknown method %q (tls, starttls, websocket, bosh)", at("methods"), s))
 				continue
 			}
 			m.Methods = append(m.Methods, meth)
