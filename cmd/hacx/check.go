@@ -357,7 +357,7 @@ func check(ctx context.Context, sio *stdio, env *checkEnv, domain string, kind h
 	working := 0
 	now := time.Now()
 	for i, a := range attempts {
-		ca := reportAttempt(i+1, rep.Routes[i], a, now)
+		ca := reportAttempt(i+1, rep.Routes[i], a, kind, now)
 		if a.OK() {
 			working++
 			if rep.Winner == nil {
@@ -403,8 +403,9 @@ func finishCheck(sio *stdio, rep *checkReport, asJSON bool, exit error) error {
 	return exit
 }
 
-// reportAttempt is one attempt as --json shows it; r is its route.
-func reportAttempt(n int, r hacx.RouteReport, a dial.Attempt, now time.Time) checkAttempt {
+// reportAttempt is one attempt as --json shows it; r is its route, kind
+// the kind of the stream asked for.
+func reportAttempt(n int, r hacx.RouteReport, a dial.Attempt, kind hacx.Kind, now time.Time) checkAttempt {
 	ca := checkAttempt{Route: n, Phase: a.Phase.String(), OK: a.OK(), Reachable: a.Connect > 0,
 		Verified: a.Verified, DANE: a.DANE, SNISent: sent(r.SNI), ALPNSent: sent(r.ALPN),
 		StartMS: ms(a.Start), DurationMS: ms(a.Duration)}
@@ -413,6 +414,15 @@ func reportAttempt(n int, r hacx.RouteReport, a dial.Attempt, now time.Time) che
 	}
 	if r.Method == hacx.MethodQUIC {
 		ca.quic, ca.QUIC = true, a.QUICVersion
+		if r.ALPN == "" {
+			// Q1: QUIC needs an ALPN, so a quic route without one offers
+			// the kind's (dial).
+			alpn := "xmpp-client"
+			if kind == hacx.Server {
+				alpn = "xmpp-server"
+			}
+			ca.ALPNSent = &alpn
+		}
 	}
 	if a.Connect > 0 {
 		v := ms(a.Connect)

@@ -15,7 +15,8 @@ import (
 )
 
 // TestCheck_QUICRoute_Q1: hacx check shows a quic route with its
-// handshake time and QUIC version, in text and in --json.
+// handshake time and QUIC version, in text and in --json, and the ALPN a
+// route without one sends: the kind's.
 func TestCheck_QUICRoute_Q1(t *testing.T) {
 	ca, _ := hacxtest.NewCA("check-quic")
 	cert, _ := ca.Issue(checkDomain)
@@ -29,7 +30,7 @@ func TestCheck_QUICRoute_Q1(t *testing.T) {
 			return &discover.Result{Domain: domain, Kind: kind,
 				Sources: []discover.SourceResult{{Source: hacx.SourceHACX, Status: discover.StatusFound, Routes: 1}},
 				Routes: []hacx.Route{{Method: hacx.MethodQUIC, Addr: s.Addr(), Source: hacx.SourceHACX, Index: 1,
-					SNI: checkDomain, HasSNI: true, ALPN: []byte("xmpp-client")}}}, nil
+					SNI: checkDomain, HasSNI: true}}}, nil // no alpn: the kind's is sent (Q1)
 		},
 		dialer: &dial.Dialer{Roots: ca.Pool(), TLSA: dial.NoDANE, Stagger: time.Minute, Memory: dial.NoMemory},
 	}

@@ -181,7 +181,7 @@ func (e *exporter) runProbe(ctx context.Context, target string, kind hacx.Kind, 
 		}
 		rr := a.Route.Report()
 		l := routeLabelValues(a.Route, rr)
-		ca := reportAttempt(i+1, rr, a, now)
+		ca := reportAttempt(i+1, rr, a, kind, now)
 		pm.up.With(l).Set(b2f(a.OK()))
 		pm.phase.With(l).Set(float64(a.Phase))
 		pm.total.With(l).Set(a.Duration.Seconds())
