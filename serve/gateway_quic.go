@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -49,6 +50,9 @@ func (g *gateway) quicTLS() *tls.Config {
 	cfg.NextProtos = xmppOnly(cfg.NextProtos)
 	cfg.MinVersion = tls.VersionTLS13
 	cfg.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		if h.Conn != nil && g.quicOverLimit(h.Conn.RemoteAddr()) {
+			return nil, errQUICLimit // G4: before any certificate work
+		}
 		c, err := variant(h)
 		if err != nil || c == nil {
 			return c, err
@@ -59,6 +63,35 @@ func (g *gateway) quicTLS() *tls.Config {
 		return c, nil
 	}
 	return cfg
+}
+
+// errQUICLimit fails the handshake of a QUIC client over the connection
+// limits.
+var errQUICLimit = errors.New("serve: gateway connection limit reached")
+
+// quicOverLimit reports whether a QUIC client at remote is over the
+// connection limits (G4), and reports it refused when it is. It runs at
+// the ClientHello, so that the limits apply before the handshake's
+// certificate work as they do on TCP; admit applies them again, exactly,
+// once the connection is handed over.
+func (g *gateway) quicOverLimit(remote net.Addr) bool {
+	var client netip.AddrPort
+	if ua, ok := remote.(*net.UDPAddr); ok {
+		ap := ua.AddrPort()
+		client = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	gw := g.settings()
+	g.mu.Lock()
+	refused := g.closing ||
+		gw.MaxConns > 0 && len(g.conns) >= gw.MaxConns ||
+		gw.MaxConnsPerIP > 0 && g.perIP[client.Addr()] >= gw.MaxConnsPerIP
+	g.mu.Unlock()
+	if refused {
+		gc := &gwConn{g: g, start: time.Now()}
+		gc.info.Listener, gc.info.Client, gc.info.Outcome = "quic", client, OutcomeLimit
+		g.report(gc)
+	}
+	return refused
 }
 
 // serveQUIC accepts QUIC connections on ln until it is closed.
@@ -94,9 +127,8 @@ func (g *gateway) listenQUIC(pc net.PacketConn) (*quic.Transport, *quic.Listener
 
 // handleQUIC relays the first stream of a QUIC connection whose handshake
 // completed (G1: nothing reaches an upstream before). The connection
-// limits (G4) apply once quic-go hands the connection over, which is after
-// its handshake: QUIC's own address validation bounds the work a spoofed
-// client can cause before that.
+// limits (G4) were checked at its ClientHello (quicOverLimit) and apply
+// exactly here, where the connection is counted.
 func (g *gateway) handleQUIC(qc *quic.Conn) {
 	qs := &quicClient{qc: qc}
 	gc := g.admit(qs, "quic")

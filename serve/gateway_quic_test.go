@@ -123,3 +123,42 @@ func TestGateway_QUIC_OnlyXMPPProtocols_G1(t *testing.T) {
 		t.Fatalf("the upstream was reached %d times", n)
 	}
 }
+
+// TestGateway_QUIC_ConnectionLimits_G4: over MaxConnsPerIP a QUIC client's
+// handshake is refused and reported as a limit, while the connection
+// within the limit goes on.
+func TestGateway_QUIC_ConnectionLimits_G4(t *testing.T) {
+	c2s := startFakeXMPP(t, nil, false)
+	g, addr := startQUICGateway(t, gwConfig(&Upstream{C2S: c2s.addr()}, Gateway{MaxConnsPerIP: 1}))
+	first, err := quicDialer(g).DialRoutes(context.Background(), gwDomain, hacx.Client, []hacx.Route{quicRoute(addr)})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, g.log)
+	}
+	defer first.Close()
+	_, err = quicDialer(g).DialRoutes(context.Background(), gwDomain, hacx.Client, []hacx.Route{quicRoute(addr)})
+	var de *dial.Error
+	if !errors.As(err, &de) || de.Attempts[0].Phase != dial.PhaseTLS {
+		t.Fatalf("second connection: %v, want a refused handshake", err)
+	}
+	g.rec.waitConn(t, "a refused quic connection", func(c *ConnInfo) bool { return c.Listener == "quic" && c.Outcome == OutcomeLimit })
+	if n := c2s.accepted.Load(); n != 1 {
+		t.Fatalf("the upstream was reached %d times, want 1", n)
+	}
+	sc, err := first.StreamConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.Write([]byte("<stream:stream to='" + gwDomain + "' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>")); err != nil {
+		t.Fatal(err)
+	}
+	sp := xmppstream.NewSplitter(sc, 0)
+	sc.SetDeadline(time.Now().Add(10 * time.Second))
+	for range 2 { // the header and features the dialer read
+		if _, err := sp.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := echoRoundTrip(sc, "still"); err != nil {
+		t.Fatalf("the first connection: %v", err)
+	}
+}
