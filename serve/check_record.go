@@ -55,7 +55,15 @@ func roundTrip(recs []hacx.Record, ttl uint32) []hacx.Problem {
 	if err != nil {
 		return []hacx.Problem{{Severity: hacx.Error, Msg: "rendered document does not parse: " + err.Error()}}
 	}
-	probs := doc.Warnings
+	var probs []hacx.Problem
+	for _, p := range doc.Warnings {
+		// The note that <quic> is an extension (Q1, E1) is for readers of
+		// a document; an operator configuring one meant it.
+		if p.Rule == "E1" && p.Method == string(hacx.MethodQUIC) && !p.Lost && p.Severity == hacx.Warning {
+			continue
+		}
+		probs = append(probs, p)
+	}
 	if len(probs) == 0 && len(doc.Records) != len(recs) {
 		probs = append(probs, hacx.Problem{Severity: hacx.Error, Msg: fmt.Sprintf("%d of %d records survive parsing", len(doc.Records), len(recs))})
 	}
@@ -66,11 +74,11 @@ func (c *checker) record(key string, fr *fileRecord) (hacx.Record, bool) {
 	n := len(c.problems)
 	r := hacx.Record{Method: hacx.Method(strings.ToLower(fr.Method))}
 	switch r.Method {
-	case hacx.MethodTLS, hacx.MethodWebSocket, hacx.MethodBOSH:
+	case hacx.MethodTLS, hacx.MethodWebSocket, hacx.MethodBOSH, hacx.MethodQUIC: // quic: Q1
 	case "":
-		c.add(key, "", "record has no method: use \"tls\", \"websocket\" or \"bosh\"")
+		c.add(key, "", "record has no method: use \"tls\", \"websocket\", \"bosh\" or \"quic\"")
 	default:
-		c.add(key+".method", "", "unknown method %q: use \"tls\", \"websocket\" or \"bosh\"", fr.Method)
+		c.add(key+".method", "", "unknown method %q: use \"tls\", \"websocket\", \"bosh\" or \"quic\"", fr.Method)
 	}
 	if fr.IP == "" {
 		c.add(key, "A1", "record has no ip (an IPv4 or IPv6 address; host names are not allowed)")
@@ -119,9 +127,9 @@ func (c *checker) record(key string, fr *fileRecord) (hacx.Record, bool) {
 		r.ALPN = []byte(a)
 	}
 	switch r.Method {
-	case hacx.MethodTLS:
+	case hacx.MethodTLS, hacx.MethodQUIC: // Q1: quic records follow the rules of tls
 		if fr.URL != "" {
-			c.add(key+".url", "", "tls records have no url")
+			c.add(key+".url", "", "%s records have no url", r.Method)
 		}
 	case hacx.MethodWebSocket, hacx.MethodBOSH:
 		scheme := "wss"

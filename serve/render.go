@@ -416,6 +416,7 @@ func hostMeta(client, server []hacx.Record, ttl uint32) *hostmeta.Document {
 		hacx.MethodTLS:       {hostmeta.RelTLS, hostmeta.RelS2STLS},
 		hacx.MethodWebSocket: {hostmeta.RelWebSocket, hostmeta.RelS2SWebSocket},
 		hacx.MethodBOSH:      {hostmeta.RelBOSH, ""},
+		hacx.MethodQUIC:      {hostmeta.RelQUIC, hostmeta.RelS2SQUIC}, // Q1
 	}
 	for k, recs := range [][]hacx.Record{client, server} {
 		for _, r := range recs {
