@@ -16,6 +16,7 @@ type fileGateway struct {
 	PublicIPs        []string     `toml:"public-ips"`
 	PublicPort       int64        `toml:"public-port"`
 	XMPPSPort        int64        `toml:"xmpps-port"`
+	QUICPort         int64        `toml:"quic-port"`
 	MaxConns         *int64       `toml:"max-conns"`
 	MaxConnsPerIP    *int64       `toml:"max-conns-per-ip"`
 	HandshakeTimeout string       `toml:"handshake-timeout"`
@@ -71,6 +72,7 @@ func (c *checker) gateway(fg *fileGateway) Gateway {
 	}
 	g.PublicPort = port("public-port", fg.PublicPort)
 	g.XMPPSPort = port("xmpps-port", fg.XMPPSPort)
+	g.QUICPort = port("quic-port", fg.QUICPort)
 	limit := func(k string, v *int64) int {
 		switch {
 		case v == nil:

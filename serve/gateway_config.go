@@ -70,6 +70,9 @@ type Gateway struct {
 	// XMPPSPort is the port clients reach the direct-TLS listener at; 0
 	// means the port of the Server's XMPPS listener, if it has one.
 	XMPPSPort uint16
+	// QUICPort is the UDP port clients reach the QUIC listener at (Q1); 0
+	// means the port of the Server's QUIC socket, if it has one.
+	QUICPort uint16
 
 	// MaxConns bounds the connections open at once on the gateway's
 	// listeners and MaxConnsPerIP those of one client address; more are
@@ -232,6 +235,7 @@ func (u *Upstream) paths() (ws, bosh string) {
 // only HTTP.
 const (
 	derivedPriorityTLS       = 10
+	derivedPriorityQUIC      = 12 // after TLS on 443, which passes where UDP may not
 	derivedPriorityXMPPS     = 15
 	derivedPriorityWebSocket = 20
 	derivedPriorityBOSH      = 30
@@ -240,9 +244,10 @@ const (
 // deriveRecords returns the records a domain fronted by the gateway
 // publishes when it lists none itself (G2): for each public IP, direct TLS
 // with ALPN xmpp-client on the HTTPS port (and on the XMPPS port when there
-// is one), WebSocket and BOSH, all with SNI the domain, so that the gateway
-// picks the right certificate and upstream; for servers, direct TLS with
-// ALPN xmpp-server.
+// is one), QUIC with ALPN xmpp-client on the QUIC port when there is one
+// (Q1), WebSocket and BOSH, all with SNI the domain, so that the gateway
+// picks the right certificate and upstream; for servers, direct TLS (and
+// QUIC) with ALPN xmpp-server.
 func deriveRecords(name string, u *Upstream, g *Gateway) (client, server []hacx.Record) {
 	port := g.PublicPort
 	if port == 0 {
@@ -264,6 +269,11 @@ func deriveRecords(name string, u *Upstream, g *Gateway) (client, server []hacx.
 			r := rec(hacx.MethodTLS, ip, port, derivedPriorityTLS)
 			r.ALPN = []byte(alpnClient)
 			client = append(client, r)
+			if g.QUICPort != 0 {
+				r := rec(hacx.MethodQUIC, ip, g.QUICPort, derivedPriorityQUIC)
+				r.ALPN = []byte(alpnClient)
+				client = append(client, r)
+			}
 			if g.XMPPSPort != 0 {
 				r := rec(hacx.MethodTLS, ip, g.XMPPSPort, derivedPriorityXMPPS)
 				r.ALPN = []byte(alpnClient)
@@ -282,6 +292,11 @@ func deriveRecords(name string, u *Upstream, g *Gateway) (client, server []hacx.
 			r := rec(hacx.MethodTLS, ip, port, derivedPriorityTLS)
 			r.ALPN = []byte(alpnServer)
 			server = append(server, r)
+			if g.QUICPort != 0 {
+				r := rec(hacx.MethodQUIC, ip, g.QUICPort, derivedPriorityQUIC)
+				r.ALPN = []byte(alpnServer)
+				server = append(server, r)
+			}
 		}
 	}
 	return client, server

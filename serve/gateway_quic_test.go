@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 	"testing"
@@ -130,6 +131,9 @@ func TestGateway_QUIC_OnlyXMPPProtocols_G1(t *testing.T) {
 func TestGateway_QUIC_ConnectionLimits_G4(t *testing.T) {
 	c2s := startFakeXMPP(t, nil, false)
 	g, addr := startQUICGateway(t, gwConfig(&Upstream{C2S: c2s.addr()}, Gateway{MaxConnsPerIP: 1}))
+	// The HTTPS connection that proved the gateway serving counts until
+	// it is reported closed.
+	g.rec.waitConn(t, "the start-up check", func(c *ConnInfo) bool { return c.Listener == "https" })
 	first, err := quicDialer(g).DialRoutes(context.Background(), gwDomain, hacx.Client, []hacx.Route{quicRoute(addr)})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, g.log)
@@ -160,5 +164,49 @@ func TestGateway_QUIC_ConnectionLimits_G4(t *testing.T) {
 	}
 	if err := echoRoundTrip(sc, "still"); err != nil {
 		t.Fatalf("the first connection: %v", err)
+	}
+}
+
+// TestGateway_QUIC_DerivedRecords_G2: a domain fronted by a gateway with a
+// QUIC socket publishes quic records on its port (Q1, G2), xmpp-client for
+// c2s and xmpp-server for s2s, and a client of the document reaches the
+// upstream over them.
+func TestGateway_QUIC_DerivedRecords_G2(t *testing.T) {
+	c2s := startFakeXMPP(t, nil, false)
+	s2s := startFakeXMPP(t, nil, false)
+	g, addr := startQUICGateway(t, gwConfig(&Upstream{C2S: c2s.addr(), S2S: s2s.addr()}, Gateway{}))
+	for _, kind := range []hacx.Kind{hacx.Client, hacx.Server} {
+		tr := &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: g.ca.Pool()},
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, network, g.addr)
+			},
+		}
+		res, err := (&http.Client{Transport: tr}).Get("https://" + gwDomain + kind.WellKnownPath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, err := hacx.ParseReader(res.Body)
+		res.Body.Close()
+		tr.CloseIdleConnections()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var quics []hacx.Route
+		for _, r := range doc.Routes(hacx.SourceHACX) {
+			if r.Method == hacx.MethodQUIC {
+				quics = append(quics, r)
+			}
+		}
+		alpn := map[hacx.Kind]string{hacx.Client: "xmpp-client", hacx.Server: "xmpp-server"}[kind]
+		if len(quics) != 1 || quics[0].Addr != addr || string(quics[0].ALPN) != alpn || quics[0].SNI != gwDomain {
+			t.Fatalf("%v: quic routes %v in %+v", kind, quics, doc.Records)
+		}
+		c, err := quicDialer(g).DialRoutes(context.Background(), gwDomain, kind, quics)
+		if err != nil {
+			t.Fatalf("%v: %v", kind, err)
+		}
+		c.Close()
 	}
 }

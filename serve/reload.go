@@ -131,6 +131,9 @@ func (s *Server) use(cfg *Config, chain []*x509.Certificate) error {
 	if cfg.Gateway.XMPPSPort == 0 {
 		cfg.Gateway.XMPPSPort = s.ports.xmpps
 	}
+	if cfg.Gateway.QUICPort == 0 {
+		cfg.Gateway.QUICPort = s.ports.quic
+	}
 	if err := cfg.CheckChain(chain); err != nil {
 		return err
 	}

@@ -120,7 +120,7 @@ type Server struct {
 	once   sync.Once
 	// ports are those of the HTTPS and XMPPS listeners, the defaults of
 	// Gateway.PublicPort and XMPPSPort (G2); 0 when unknown.
-	ports struct{ https, xmpps uint16 }
+	ports struct{ https, xmpps, quic uint16 }
 	// quicPC is the QUIC socket in service: QUICPacketConn, or the one Run
 	// opened on QUICAddr; nil for none.
 	quicPC net.PacketConn
@@ -204,6 +204,10 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.XMPPSListener != nil {
 		s.ports.xmpps = addrPort(s.XMPPSListener.Addr().String())
 	}
+	s.ports.quic = addrPort(s.QUICAddr)
+	if s.QUICPacketConn != nil {
+		s.ports.quic = addrPort(s.QUICPacketConn.LocalAddr().String())
+	}
 	if err := s.start(); err != nil {
 		closeAll([]net.Listener{s.HTTPListener, s.MetricsListener, s.XMPPSListener})
 		closePC(s.QUICPacketConn)
@@ -261,6 +265,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	if s.XMPPSListener != nil {
 		s.ports.xmpps = addrPort(s.XMPPSListener.Addr().String())
+	}
+	if s.QUICPacketConn != nil {
+		s.ports.quic = addrPort(s.QUICPacketConn.LocalAddr().String())
 	}
 	if err := s.start(); err != nil {
 		closeAll([]net.Listener{ln, s.HTTPListener, s.MetricsListener, s.XMPPSListener})

@@ -82,7 +82,8 @@ ALPN, a client whose first byte is '<' is c2s, anything else HTTP.
 --xmpps-listen ADDR (e.g. :5223) adds a direct-TLS port that is always c2s.
 --quic also listens on UDP at the --listen address for XMPP over QUIC
 (XEP-0467, Q1): ALPN xmpp-client to the c2s upstream, xmpp-server to the
-s2s upstream, the connection's first stream relayed byte for byte.
+s2s upstream, the connection's first stream relayed byte for byte; derived
+documents then list QUIC records on that port too.
 An upstream that is down gets the client a <remote-connection-failed/>
 stream error. Certificates are the ones above, chosen by SNI.
 
