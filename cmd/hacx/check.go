@@ -602,19 +602,29 @@ func printAttemptDetails(w io.Writer, a checkAttempt) {
 	if a.StreamFrom != "" {
 		checks = append(checks, "stream from "+a.StreamFrom)
 	}
+	if e := echCheck(a); e != "" {
+		checks = append(checks, e)
+	}
+	if len(checks) > 0 {
+		fmt.Fprintf(w, "%s%s\n", ind, strings.Join(checks, ", "))
+	}
+}
+
+// echCheck is what the reports say of an attempt's Encrypted Client Hello
+// (E4): the outcome and the outer name, "" when the attempt did not get
+// that far.
+func echCheck(a checkAttempt) string {
 	switch {
 	case a.ECHOuter != "" && a.ECH != "":
 		e := "ech " + string(a.ECH) + " (outer sni " + a.ECHOuter
 		if a.ECHRetried {
 			e += ", with the server's retry configuration"
 		}
-		checks = append(checks, e+")")
+		return e + ")"
 	case a.ECH == dial.ECHNone:
-		checks = append(checks, "ech none")
+		return "ech none"
 	}
-	if len(checks) > 0 {
-		fmt.Fprintf(w, "%s%s\n", ind, strings.Join(checks, ", "))
-	}
+	return ""
 }
 
 func orNone(s *string) string {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/dial"
@@ -109,6 +111,10 @@ func TestCheck_ECHReported_E4(t *testing.T) {
 		if (i < 2) != (a.ALPNSent == nil) {
 			t.Errorf("attempt %d: alpn_sent %v", i+1, a.ALPNSent)
 		}
+	}
+	var html bytes.Buffer
+	if err := renderHTMLReport(&html, &rep, time.Now()); err != nil || !strings.Contains(html.String(), "ech accepted (outer sni front.example.test)") {
+		t.Errorf("the HTML report does not show ECH (%v)", err)
 	}
 	_, text, _ := runCheckEnv(t, env, true, false)
 	for _, s := range []string{"ech rejected (outer sni front.example.test)", "ech accepted (outer sni front.example.test)", "ech none", "did not accept Encrypted Client Hello"} {

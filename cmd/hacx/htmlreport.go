@@ -109,6 +109,9 @@ func renderHTMLReport(b *bytes.Buffer, rep *checkReport, now time.Time) error {
 		if a.StreamFrom != "" {
 			checks = append(checks, "stream from "+a.StreamFrom)
 		}
+		if e := echCheck(a); e != "" {
+			checks = append(checks, e)
+		}
 		ha.Checks = strings.Join(checks, ", ")
 		h.Attempts = append(h.Attempts, ha)
 	}
