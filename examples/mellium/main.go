@@ -21,11 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/netip"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"mellium.im/sasl"
@@ -36,6 +32,7 @@ import (
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/dial"
 	"hacx.dev/hacx/discover"
+	"hacx.dev/hacx/dnssec"
 )
 
 func main() {
@@ -53,7 +50,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	body := fs.String("body", "hello over hacx", "the message text")
 	timeout := fs.Duration("timeout", 30*time.Second, "time for dialing, logging in and sending")
 	var resolver string
-	fs.Func("resolver", "DNS `server` (IP:PORT, port 53 if left out) for every lookup (default: the system resolver)", func(v string) (err error) {
+	fs.Func("resolver", "DNS `server` for every lookup: IP[:PORT] (port 53 if left out), tcp://, tls:// or https:// (default: the system resolver)", func(v string) (err error) {
 		resolver, err = parseResolver(v)
 		return err
 	})
@@ -66,7 +63,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	j, err := jid.Parse(*addr)
 	if err != nil || j.Localpart() == "" || *password == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: mellium -jid user@domain [-password P | $XMPP_PASSWORD] [-to jid] [-body text] [-resolver IP[:PORT]] [-ca-file FILE]")
+		fmt.Fprintln(stderr, "usage: mellium -jid user@domain [-password P | $XMPP_PASSWORD] [-to jid] [-body text] [-resolver SERVER] [-ca-file FILE]")
 		return 2
 	}
 	rcpt := j.Bare()
@@ -124,27 +121,15 @@ func dialer(resolver, caFile string) (*dial.Dialer, error) {
 	return d, nil
 }
 
-// parseResolver reads -resolver as the hacx command reads --resolver: an
-// IP address, with a port if not 53. A host name is refused, since it
-// would itself be looked up through the system resolver.
+// parseResolver reads -resolver as the hacx command reads --resolver:
+// IP[:PORT] for plain DNS (port 53 if left out), tcp://, tls:// (DNS over
+// TLS) or https:// (DNS over HTTPS). A plain host name is refused, since
+// it would itself be looked up through the system resolver.
 func parseResolver(v string) (string, error) {
-	const want = "want the DNS server's IP address, with a port if not 53 (127.0.0.1:53, [::1]:5353)"
-	if ip, err := netip.ParseAddr(v); err == nil {
-		return netip.AddrPortFrom(ip, 53).String(), nil
+	if _, err := dnssec.ParseServer(v); err != nil {
+		return "", err
 	}
-	host, port, err := net.SplitHostPort(v)
-	if err != nil || strings.Contains(v, "://") {
-		return "", errors.New(want)
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return "", fmt.Errorf("%q is not an IP address; %s", host, want)
-	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil || p == 0 {
-		return "", fmt.Errorf("port %q is not 1-65535; %s", port, want)
-	}
-	return netip.AddrPortFrom(ip, uint16(p)).String(), nil
+	return v, nil
 }
 
 // Login dials j's domain with d and negotiates a client session (SASL,

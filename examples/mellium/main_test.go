@@ -190,7 +190,7 @@ func TestRun_UsageErrors(t *testing.T) {
 		{"-jid", "alice@example.org", "-password", "p", "extra"},
 		{"-jid", "alice@example.org", "-password", "p", "-to", "@bad"},
 		{"-jid", "alice@example.org", "-password", "p", "-resolver", "dns.example.org"},
-		{"-jid", "alice@example.org", "-password", "p", "-resolver", "tls://9.9.9.9"},
+		{"-jid", "alice@example.org", "-password", "p", "-resolver", "ftp://127.0.0.1"},
 		{"-jid", "alice@example.org", "-password", "p", "-resolver", "127.0.0.1:0"},
 		{"-jid", "alice@example.org", "-password", "p", "-ca-file", "/nonexistent/ca.pem"},
 		{"-nosuchflag"},
