@@ -522,6 +522,9 @@ func printCheck(w io.Writer, rep *checkReport) {
 		if len(r.Pins) > 0 {
 			line += fmt.Sprintf(" pins=%d", len(r.Pins))
 		}
+		if r.ECH != "" {
+			line += " ech" // E4
+		}
 		if i < len(rep.RouteNotes) && rep.RouteNotes[i] != "" {
 			line += " [" + rep.RouteNotes[i] + "]"
 		}

@@ -117,7 +117,7 @@ func TestCheck_ECHReported_E4(t *testing.T) {
 		t.Errorf("the HTML report does not show ECH (%v)", err)
 	}
 	_, text, _ := runCheckEnv(t, env, true, false)
-	for _, s := range []string{"ech rejected (outer sni front.example.test)", "ech accepted (outer sni front.example.test)", "ech none", "did not accept Encrypted Client Hello"} {
+	for _, s := range []string{"prio=1 weight=0 sni=xmpp.example.test alpn=xmpp-client ech\n", "ech rejected (outer sni front.example.test)", "ech accepted (outer sni front.example.test)", "ech none", "did not accept Encrypted Client Hello"} {
 		if !strings.Contains(text, s) {
 			t.Errorf("text report lacks %q:\n%s", s, text)
 		}

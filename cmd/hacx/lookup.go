@@ -185,6 +185,9 @@ func printLookup(sio *stdio, res *discover.Result, now time.Time) {
 		if len(rt.Pins) > 0 {
 			fmt.Fprintf(sio.out, " pins=%d", len(rt.Pins))
 		}
+		if rt.ECH != nil {
+			fmt.Fprint(sio.out, " ech") // E4
+		}
 		fmt.Fprintf(sio.out, "  [%s", rt.Source)
 		if rt.Index > 0 {
 			fmt.Fprintf(sio.out, " #%d", rt.Index)

@@ -11,13 +11,15 @@ const jsonRouteHelp = `A ROUTE object (the same in lookup and check):
      "method": "tls|websocket|bosh|starttls", "ip": "192.0.2.1", "port": 443,
      "host": "DNS name the address came from", "sni": "xmpp.example.org",
      "alpn": "xmpp-client", "url": "wss://... or https://...",
-     "pins": ["sha-256=BASE64"], "priority": 10, "weight": 5}
+     "pins": ["sha-256=BASE64"], "priority": 10, "weight": 5,
+     "ech": "BASE64 ECHConfigList"}
 
 "index" is the record's 1-based position in its source. "sni" is absent
 when the route sends no SNI (A5), "alpn" when it sends no ALPN (A6; an ID
 that is not printable is written "base64:..."). "pins" has one string per
 acceptable key (A9), its digests "hash=base64" separated by spaces; [] when
-the route is not pinned. Numbers are always present, strings are absent
+the route is not pinned. "ech" is the ECHConfigList the route is dialed
+with (E4), absent when none. Numbers are always present, strings are absent
 when empty.`
 
 // jsonSourceHelp documents a SOURCE object (lookup, check, demo).
