@@ -134,16 +134,9 @@
 //
 // # Measured
 //
-// BenchmarkRacingVsSequential dials four routes of which the first three
-// are blackholed (TCP accepted, never a byte back) and the fourth works:
-//
-//	go test -run '^$' -bench RacingVsSequential -benchtime=1x ./dial/
-//
-// On a 2-core loopback test machine: sequential (Stagger < 0, 5 s
-// timeouts, each blackhole costs its handshake timeout) 15.26 s to a
-// verified stream; racing (the zero Dialer, 250 ms stagger) 754 ms; 20.2x
-// faster. The racing time is three staggers plus one handshake, so it does
-// not grow with the timeouts.
+// The benchmarks (racing against sequential tries, route memory, STARTTLS
+// against direct TLS, QUIC against TCP) and the numbers measured on them
+// are in bench/README.md of the repository.
 //
 // Rule IDs (A5-A10, C3-C5, X4) refer to the project's protocol rules
 // (docs/RULES.md).
