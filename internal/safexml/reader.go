@@ -128,6 +128,22 @@ func NewReader(s string, maxDepth int) *Reader {
 	}
 }
 
+// Declare binds prefix ("" for the default namespace) to uri around the
+// whole input, as the declarations of an enclosing element would: the
+// input is then an element cut out of a larger document, such as a child
+// of an XMPP stream, whose header declares the stream: prefix and the
+// default namespace for everything inside it (RFC 6120 section 4.8). The
+// input's own declarations override it, as nested ones do. The reserved
+// prefixes xml and xmlns keep their meaning whatever is declared. Declare
+// must be called before the first Next: later, it would change the names
+// of elements already returned, so it panics.
+func (r *Reader) Declare(prefix, uri string) {
+	if r.i != 0 || len(r.stack) != 0 || r.err != nil {
+		panic("safexml: Declare after Next")
+	}
+	r.ns = append(r.ns, nsBinding{prefix, uri})
+}
+
 // Offset returns the offset of the first byte not yet consumed: after the
 // EndElement of an element, the offset just past that element's end tag.
 func (r *Reader) Offset() int { return r.i }

@@ -158,3 +158,60 @@ func TestReader_ErrorIsSticky(t *testing.T) {
 		}
 	}
 }
+
+// TestReader_Declare: declarations made before the first Next name the
+// elements of an input cut out of a larger document (a child of an XMPP
+// stream, whose header declared the prefixes); the input's own
+// declarations override them for their element and its content only; the
+// reserved xml prefix keeps its namespace; a prefix neither declared
+// nor bound stays the prefix, as in encoding/xml.
+func TestReader_Declare(t *testing.T) {
+	in := "<stream:features><x xml:lang='en' stream:a='1'/><y xmlns='urn:own'><z/></y><w/><q:v/></stream:features>"
+	r := safexml.NewReader(in, 3)
+	r.Declare("", "jabber:client")
+	r.Declare("stream", "http://etherx.jabber.org/streams")
+	r.Declare("xml", "urn:not-xml")
+	var got []string
+	for {
+		tok, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.Kind == safexml.EOF {
+			break
+		}
+		got = append(got, describe(tok))
+	}
+	want := []string{
+		"start {http://etherx.jabber.org/streams}features",
+		"start {jabber:client}x {http://www.w3.org/XML/1998/namespace}lang=en {http://etherx.jabber.org/streams}a=1",
+		"end {jabber:client}x",
+		"start {urn:own}y {}xmlns=urn:own",
+		"start {urn:own}z",
+		"end {urn:own}z",
+		"end {urn:own}y",
+		"start {jabber:client}w",
+		"end {jabber:client}w",
+		"start {q}v",
+		"end {q}v",
+		"end {http://etherx.jabber.org/streams}features",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("tokens:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestReader_DeclareAfterNext: a declaration after the first token would
+// rename what was already returned, so it is refused loudly.
+func TestReader_DeclareAfterNext(t *testing.T) {
+	r := safexml.NewReader("<a><b/></a>", 3)
+	if _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Declare after Next did not panic")
+		}
+	}()
+	r.Declare("p", "urn:p")
+}
