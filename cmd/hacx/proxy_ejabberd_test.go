@@ -3,13 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,42 +57,16 @@ func TestProxy_GoSendXMPPToEjabberdBOSH(t *testing.T) {
 		}
 	}
 
-	var doc atomic.Value
+	doc := publishClientDoc(t, cert, domain)
 	doc.Store(fmt.Sprintf(`<hacx ttl="60"><bosh ip="%s" port="%d" priority="1" weight="0" sni="%s" url="%s"/></hacx>`+"\n",
 		e.HTTPSAddr.Addr(), e.HTTPSAddr.Port(), domain, e.BOSHURL))
-	publish(t, cert, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body := doc.Load().(string)
-		if r.Host != domain || r.URL.Path != "/.well-known/xmpp-client.xml" || body == "" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/xml")
-		io.WriteString(w, body)
-	}))
 	dnsSrv, err := testbed.NewDNSServer()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer dnsSrv.Close()
-
-	dir := t.TempDir()
-	caFile := filepath.Join(dir, "ca.pem")
-	os.WriteFile(caFile, ca.PEM(), 0o600)
-	local, err := ca.Issue("localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := writeCert(t, dir, "proxy", local)
-	addr := freeLoopbackAddr(t)
-	pctx, stop := context.WithCancel(ctx)
-	var stderr testbed.SyncBuffer
-	exited := make(chan int, 1)
-	go func() {
-		exited <- run(pctx, []string{"proxy", "--listen", addr, "--tls-cert", certFile, "--tls-key", keyFile,
-			"--ca-file", caFile, "--resolver", dnsSrv.Addr, "--no-cache", "--state-dir", dir, "--socks", "none"},
-			&stdio{in: strings.NewReader(""), out: io.Discard, err: &stderr})
-	}()
-	waitListening(t, addr, exited, &stderr)
+	px := startCLIProxy(t, ctx, ca, dnsSrv.Addr)
+	addr, stderr := px.addr, px.stderr
 
 	home := t.TempDir() // no go-sendxmpp configuration file of the user's
 	var failed []string
@@ -194,14 +164,5 @@ func TestProxy_GoSendXMPPToEjabberdBOSH(t *testing.T) {
 	if t.Failed() {
 		t.Logf("proxy log:\n%s\nejabberd log:\n%s", stderr.String(), e.Log())
 	}
-
-	stop()
-	select {
-	case code := <-exited:
-		if code != exitOK {
-			t.Errorf("hacx proxy exit %d after the signal, want 0\n%s", code, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("hacx proxy did not shut down")
-	}
+	px.shutdown(t)
 }

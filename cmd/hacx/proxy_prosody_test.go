@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"io/fs"
@@ -59,41 +60,14 @@ func TestProxy_GoSendXMPPToProsody(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadRoute := fmt.Sprintf(`<tls ip="%s" port="%d" priority="1" weight="0" sni="%s"/>`, dead.Addr(), dead.Port(), domain)
-	var doc atomic.Value
-	publish(t, cert, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := doc.Load().(string)
-		if r.Host != domain || r.URL.Path != "/.well-known/xmpp-client.xml" || body == "" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "application/xml")
-		io.WriteString(w, body)
-	}))
+	doc := publishClientDoc(t, cert, domain)
 	dnsSrv, err := testbed.NewDNSServer()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer dnsSrv.Close()
-
-	dir := t.TempDir()
-	caFile := filepath.Join(dir, "ca.pem")
-	os.WriteFile(caFile, ca.PEM(), 0o600)
-	local, err := ca.Issue("localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := writeCert(t, dir, "proxy", local)
-	addr := freeLoopbackAddr(t)
-
-	pctx, stop := context.WithCancel(ctx)
-	var stderr testbed.SyncBuffer
-	exited := make(chan int, 1)
-	go func() {
-		exited <- run(pctx, []string{"proxy", "--listen", addr, "--tls-cert", certFile, "--tls-key", keyFile,
-			"--ca-file", caFile, "--resolver", dnsSrv.Addr, "--no-cache", "--state-dir", dir, "--socks", "none"},
-			&stdio{in: strings.NewReader(""), out: io.Discard, err: &stderr})
-	}()
-	waitListening(t, addr, exited, &stderr)
+	px := startCLIProxy(t, ctx, ca, dnsSrv.Addr)
+	addr, stderr := px.addr, px.stderr
 
 	home := t.TempDir() // no go-sendxmpp configuration file of the user's
 	for _, tt := range []struct{ method, record string }{
@@ -142,11 +116,69 @@ func TestProxy_GoSendXMPPToProsody(t *testing.T) {
 		})
 	}
 
-	stop()
+	px.shutdown(t)
+}
+
+// publishClientDoc publishes, for domain, the client document the returned
+// value holds; "" answers 404 (H4), as a domain that publishes none.
+func publishClientDoc(t *testing.T, cert *tls.Certificate, domain string) *atomic.Value {
+	var doc atomic.Value
+	doc.Store("")
+	publish(t, cert, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := doc.Load().(string)
+		if r.Host != domain || r.URL.Path != "/.well-known/xmpp-client.xml" || body == "" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/xml")
+		io.WriteString(w, body)
+	}))
+	return &doc
+}
+
+// cliProxy is "hacx proxy" run by a test on a free loopback address: the
+// test CA trusted, a local STARTTLS certificate from it, DNS from the
+// test's server, no cache.
+type cliProxy struct {
+	addr   string
+	stderr *testbed.SyncBuffer
+	exited chan int
+	stop   context.CancelFunc
+}
+
+func startCLIProxy(t *testing.T, ctx context.Context, ca *hacxtest.CA, resolver string) *cliProxy {
+	t.Helper()
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, ca.PEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	local, err := ca.Issue("localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := writeCert(t, dir, "proxy", local)
+	px := &cliProxy{addr: freeLoopbackAddr(t), stderr: &testbed.SyncBuffer{}, exited: make(chan int, 1)}
+	pctx, stop := context.WithCancel(ctx)
+	px.stop = stop
+	go func() {
+		px.exited <- run(pctx, []string{"proxy", "--listen", px.addr, "--tls-cert", certFile, "--tls-key", keyFile,
+			"--ca-file", caFile, "--resolver", resolver, "--no-cache", "--state-dir", dir, "--socks", "none"},
+			&stdio{in: strings.NewReader(""), out: io.Discard, err: px.stderr})
+	}()
+	waitListening(t, px.addr, px.exited, px.stderr)
+	t.Cleanup(stop)
+	return px
+}
+
+// shutdown stops the proxy as a signal would and wants exit 0.
+func (px *cliProxy) shutdown(t *testing.T) {
+	t.Helper()
+	px.stop()
 	select {
-	case code := <-exited:
+	case code := <-px.exited:
 		if code != exitOK {
-			t.Errorf("hacx proxy exit %d after the signal, want 0\n%s", code, stderr.String())
+			t.Errorf("hacx proxy exit %d after the signal, want 0\n%s", code, px.stderr.String())
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("hacx proxy did not shut down")
