@@ -16,13 +16,17 @@
 // a stream error, a stream for another domain) gets an *Error that names
 // what it got, so the attempt log can say why a route was skipped (C3).
 //
-// The package has one XML reader, the [Splitter]'s scanner: the stream
-// openings (ReadOpen, ReadClientOpen, StartTLS, fed one byte at a time so
-// that nothing past the element of interest is consumed from the
-// connection), WebSocket messages and BOSH bodies all go through it, and
-// what it accepts is then walked as a small tree of names, attributes and
-// text. Its errors name the condition a relay sends back; the opening and
-// message readers restate them as the causes above.
+// Every byte from the network goes first through the [Splitter]'s
+// scanner: the stream openings (ReadOpen, ReadClientOpen, StartTLS, fed one
+// byte at a time so that nothing past the element of interest is consumed
+// from the connection), WebSocket messages and BOSH bodies. Its errors
+// name the condition a relay sends back; the opening and message readers
+// restate them as the causes above. Each element it accepts is then read
+// whole into a small tree of names, attributes and text by the module's
+// internal/safexml, the one reader that applies the H6 policy to HACX
+// documents, host-meta and these XMPP elements alike, with the namespaces
+// the stream header declared; an element the two readers disagree on is
+// refused as ill-formed XML.
 //
 // # Relaying a whole stream
 //

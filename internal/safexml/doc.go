@@ -1,6 +1,9 @@
 // Package safexml reads the strict, safe subset of XML that the project
-// reads every document in (rule H6): HACX documents (package hacx) and
-// XEP-0156 host-meta XRD (package hostmeta).
+// reads all XML in (rule H6): HACX documents (package hacx), XEP-0156
+// host-meta XRD (package hostmeta), and the XMPP elements of stream
+// openings, features, WebSocket messages and BOSH bodies (package
+// xmppstream). One reader means one policy and one reading of names,
+// attributes and text wherever XML comes in.
 //
 // The policy is that of H6, whose reason is CVE-2022-0217 (an XML external
 // entity in an XMPP server): a Reader refuses DOCTYPE and every other
@@ -27,5 +30,7 @@
 //
 // A Reader works on the whole input at once. A reader of a network stream,
 // which must not read past the element it needs, keeps its own scanner
-// (package xmppstream).
+// to find where an element ends (package xmppstream's Splitter), then
+// reads that element with a Reader; Declare gives the Reader the
+// namespaces the stream header declared around it (RFC 6120 section 4.8).
 package safexml
