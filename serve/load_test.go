@@ -229,6 +229,7 @@ func FuzzConfig(f *testing.F) {
 	}
 	f.Add([]byte("[[domain]]\nname=\"a\"\n[[domain.variant]]\ncidrs=[\"::/0\"]\n[[domain.variant.client]]\nip=\"::\"\nport=1\nmethod=\"bosh\"\nurl=\"https://x\"\n"))
 	f.Add([]byte("a = [\n 1,\n 2]\nb = '''\nx = 1\n'''\n[[x.y]]\n[x]\n"))
+	f.Add([]byte("[[domain]]\nname=\"a\"\n[[domain.server]]\nip=\"::1\"\nport=443\npriority=0\nmethod=\"quic\"\nalpn=\"xmpp-server\"\n")) // Q1
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := ParseConfig(data, "")
 		if err != nil {
