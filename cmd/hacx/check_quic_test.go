@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
@@ -50,5 +51,22 @@ func TestCheck_QUICRoute_Q1(t *testing.T) {
 	}
 	if a := rep.Attempts[0]; a.QUIC != "v1" || !a.OK || a.TLSMS == nil || a.TLS == nil || a.TLS.Version != "TLS 1.3" {
 		t.Errorf("json attempt %+v", a)
+	}
+}
+
+// TestHTMLReport_QUICPhases_Q1: the timeline of a quic attempt shows its
+// handshake as one phase, not a TCP connect.
+func TestHTMLReport_QUICPhases_Q1(t *testing.T) {
+	hs := 2.5
+	rep := &checkReport{Domain: "example.test", Kind: "client", Result: resultOK, RouteNotes: []string{""},
+		Routes:   []hacx.RouteReport{{Source: "hacx", Index: 1, Method: hacx.MethodQUIC, IP: "192.0.2.1", Port: 443, Pins: []string{}}},
+		Attempts: []checkAttempt{{Route: 1, Phase: "done", OK: true, Reachable: true, ConnectMS: &hs, TLSMS: &hs, DurationMS: 4, QUIC: "v1", quic: true}},
+	}
+	var b bytes.Buffer
+	if err := renderHTMLReport(&b, rep, time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); !strings.Contains(out, "quic handshake and verification: 0.0ms to 2.5ms") || strings.Contains(out, "tcp connect: ") {
+		t.Errorf("timeline phases:\n%s", out)
 	}
 }

@@ -222,6 +222,11 @@ func newTimeline(rep *checkReport) *timeline {
 			class, name string
 			until       *float64
 		}{{"phase-tcp", "tcp connect", a.ConnectMS}, {"phase-tls", "tls and verification", a.TLSMS}, {"phase-stream", "xmpp stream", nil}}
+		if a.quic {
+			// Q1: QUIC has no connect apart from its handshake.
+			bounds = bounds[1:]
+			bounds[0].name = "quic handshake and verification"
+		}
 		from := 0.0
 		for _, bd := range bounds {
 			to := a.DurationMS
