@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"hacx.dev/hacx"
+	"hacx.dev/hacx/ech"
 )
 
 // checker converts the file shape into a Config, collecting problems.
@@ -55,6 +57,16 @@ func (c *checker) config(fc *fileConfig) *Config {
 		c.add("client-ip-header", "", "%q is not a header name", h)
 	}
 	cfg.Gateway = c.gateway(fc.Gateway)
+	for i, f := range fc.ECHKeys {
+		if !filepath.IsAbs(f) && c.dir != "" {
+			f = filepath.Join(c.dir, f)
+		}
+		if _, err := ech.ReadKeyFile(f); err != nil {
+			c.add("ech-keys", "E4", "entry %d: %s", i+1, strings.TrimPrefix(err.Error(), "ech: "))
+			continue
+		}
+		cfg.ECHKeyFiles = append(cfg.ECHKeyFiles, f)
+	}
 	c.publicIPs = len(cfg.Gateway.PublicIPs) > 0
 	if len(fc.Domains) == 0 {
 		c.addLine(0, "", "", "no [[domain]] configured: nothing would be served")

@@ -27,6 +27,10 @@ type Config struct {
 	// (G1-G4), used by a Server for domains with an Upstream.
 	Gateway Gateway
 
+	// ECHKeyFiles are Encrypted Client Hello key files a Server decrypts
+	// with, besides its own Server.ECHKeyFiles (E4).
+	ECHKeyFiles []string
+
 	file string // set by LoadConfig, for CheckChain's errors
 }
 

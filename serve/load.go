@@ -23,6 +23,7 @@ type fileConfig struct {
 	TrustedProxies []string     `toml:"trusted-proxies"`
 	ClientIPHeader string       `toml:"client-ip-header"`
 	Gateway        *fileGateway `toml:"gateway"`
+	ECHKeys        []string     `toml:"ech-keys"`
 	Domains        []fileDomain `toml:"domain"`
 }
 

@@ -18,7 +18,7 @@ import (
 // ReloadError says which part of a reload failed; what was serving before
 // keeps serving.
 type ReloadError struct {
-	Part string // "config" or "certificate"
+	Part string // "config", "certificate" or "ech keys"
 	Err  error
 }
 
@@ -90,6 +90,9 @@ func (s *Server) load(start bool) error {
 		fail("config", err)
 	} else {
 		s.cfg = cfg
+	}
+	if err := s.loadECH(s.cfg); err != nil {
+		fail("ech keys", err)
 	}
 	if newCert != nil {
 		if s.cfg != nil {
@@ -187,7 +190,7 @@ func (s *Server) watched() []string {
 	if s.CertFile != "" {
 		files = append(files, s.CertFile, s.KeyFile)
 	}
-	return files
+	return append(files, s.ECHKeyFiles...)
 }
 
 func (s *Server) stampAll() map[string]fileStamp {

@@ -101,6 +101,12 @@ type Server struct {
 	// ACME obtains certificates when CertFile is unset. A nil HostPolicy
 	// is set to allow exactly the configured domains.
 	ACME *autocert.Manager
+	// ECHKeyFiles are Encrypted Client Hello key files (ech.ReadKeyFile,
+	// "hacx ech keygen"), read with every load together with those of the
+	// configuration (Config.ECHKeyFiles) and watched like CertFile. With
+	// any, the TLS listeners accept ECH with every key and send the newest
+	// one's configuration to clients whose configuration is stale (E4).
+	ECHKeyFiles []string
 
 	// Handler is what is served; nil means a new Handler. When its
 	// Metrics are nil they are set to the Server's.
@@ -115,6 +121,7 @@ type Server struct {
 	mu     sync.Mutex // serializes Reload
 	cfg    *Config    // the configuration in service, once Reload accepted one
 	cert   atomic.Pointer[tls.Certificate]
+	ech    atomic.Pointer[echInService]
 	certs  inService // what Metrics.Certificates last heard
 	stamps map[string]fileStamp
 	once   sync.Once
@@ -152,7 +159,10 @@ func (s *Server) init() {
 // ACME with its tls-alpn-01 protocol.
 func (s *Server) TLSConfig() *tls.Config {
 	s.init()
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"},
+		// Clones (the gateway's per-ALPN variants) share it, so retry
+		// configurations go out whichever variant answers (E4).
+		GetEncryptedClientHelloKeys: s.echKeys}
 	if s.CertFile == "" && s.ACME != nil {
 		cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 			c, err := s.ACME.GetCertificate(hello)

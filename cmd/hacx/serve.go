@@ -28,6 +28,7 @@ import (
 	"golang.org/x/crypto/acme"
 	"golang.org/x/crypto/acme/autocert"
 
+	"hacx.dev/hacx/ech"
 	"hacx.dev/hacx/serve"
 )
 
@@ -109,6 +110,14 @@ and host-meta to match. Limits and timeouts (handshake, first byte,
 connect, idle per kind, connections per address and in all) are in the
 [gateway] table; each connection ends with one log line on stderr.
 
+With --ech-key FILE (repeatable; ech-keys in the configuration), the TLS
+listeners accept Encrypted Client Hello (E4) with every key given, so keys
+can rotate: publish the newest key's ECHConfigList ("hacx ech keygen"
+prints it) as the records' ech; clients still holding an older one are
+accepted, and clients holding an unknown one get the newest as retry
+configuration. The server's certificate must also name each key's public
+name. Key files are reloaded with the configuration.
+
 Plain HTTP (redirects to HTTPS, ACME http-01) listens on the --listen host,
 port 80, unless --http-listen says otherwise; --http-listen "" turns it
 off. The configuration, documents, certificate and key are read before
@@ -163,11 +172,13 @@ func runServe(ctx context.Context, sio *stdio, args []string) error {
 		proxyProto = fs.Bool("proxy-protocol", false, "send a PROXY protocol v2 header on c2s and s2s upstream connections")
 		domains    stringsFlag
 		publicIPs  stringsFlag
+		echKeys    stringsFlag
 	)
 	fs.Var(docs, "doc", "serve `DOMAIN=PATH` as DOMAIN's xmpp-client.xml (repeatable)")
 	fs.Var(serverDocs, "server-doc", "serve `DOMAIN=PATH` as DOMAIN's xmpp-server.xml (repeatable)")
 	fs.Var(&domains, "domain", "serve `NAME` with a document derived from the gateway (repeatable; needs upstreams)")
 	fs.Var(&publicIPs, "public-ip", "an `IP` clients reach the listeners at, for derived documents (repeatable)")
+	fs.Var(&echKeys, "ech-key", "accept Encrypted Client Hello with this key `file` from \"hacx ech keygen\" (repeatable; E4)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -234,6 +245,11 @@ func runServe(ctx context.Context, sio *stdio, args []string) error {
 			}
 			_, err = serve.NewHandler(cfg) // renders everything, as serving would
 		}
+		for _, f := range echKeys {
+			if err == nil {
+				_, err = ech.ReadKeyFile(f)
+			}
+		}
 		switch {
 		case err != nil:
 		case *certFile != "":
@@ -282,7 +298,8 @@ func runServe(ctx context.Context, sio *stdio, args []string) error {
 		Load: load, Watch: watch, PollInterval: *poll,
 		Addr: *listen, HTTPAddr: *httpListen, XMPPSAddr: *xmppsAddr,
 		CertFile: *certFile, KeyFile: *keyFile,
-		Logger: logger,
+		ECHKeyFiles: echKeys,
+		Logger:      logger,
 	}
 	if *quicOn {
 		s.QUICAddr = *listen // Q1: the same host and port, over UDP
