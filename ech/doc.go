@@ -16,4 +16,7 @@
 // that keys can rotate: Keys.TLS hands all of them to crypto/tls, so a
 // client holding any published configuration is accepted, and only the
 // newest is sent back as retry configuration and printed for publishing.
+//
+// Rule IDs in comments (E4) are defined in the project's protocol rules
+// (docs/RULES.md).
 package ech
