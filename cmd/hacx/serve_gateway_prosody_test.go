@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,6 +99,47 @@ func TestServeGateway_Prosody(t *testing.T) {
 		text := fmt.Sprintf("hello bob, re-encrypted by hacx serve, %d", time.Now().UnixNano())
 		sendThroughGateway(t, ctx, g.addr, caFile, domain, text)
 		waitStored(t, p, text, g)
+	})
+
+	t.Run("quic only, through hacx proxy", func(t *testing.T) {
+		// Q1, G1: the gateway takes XMPP over QUIC on UDP at its --listen
+		// address; a client's only route is that QUIC one, and go-sendxmpp,
+		// which knows no QUIC, gets there through hacx proxy.
+		g := startGatewayCmd(t, ctx, gwIP, "--domain", domain, "--c2s", p.StartTLSAddr.String(),
+			"--public-ip", gwIP, "--quic", "--cert", certFile, "--key", keyFile)
+		gw := netip.MustParseAddrPort(g.addr)
+		doc := publishClientDoc(t, cert, domain)
+		doc.Store(fmt.Sprintf(`<hacx ttl="60"><quic ip="%s" port="%d" priority="1" weight="0" sni="%s"/></hacx>`+"\n", gw.Addr(), gw.Port(), domain))
+		dnsSrv, err := testbed.NewDNSServer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dnsSrv.Close()
+
+		var out, errb strings.Builder
+		code := run(ctx, []string{"check", "--json", "--ca-file", caFile, "--resolver", dnsSrv.Addr, "--dnssec", "off",
+			"--no-cache", "--state-dir", dir, "--socks", "none", domain}, &stdio{in: strings.NewReader(""), out: &out, err: &errb})
+		if code != exitOK || !strings.Contains(out.String(), `"method": "quic"`) {
+			t.Fatalf("hacx check over QUIC: exit %d\n%s\n%s\ngateway log:\n%s", code, out.String(), errb.String(), g.stderr)
+		}
+
+		px := startCLIProxy(t, ctx, ca, dnsSrv.Addr)
+		text := fmt.Sprintf("hello bob, over QUIC through hacx proxy and hacx serve, %d", time.Now().UnixNano())
+		cmd := exec.CommandContext(ctx, "go-sendxmpp", "-u", "alice@"+domain, "-p", "secret-alice",
+			"-j", px.addr, "-n", "--timeout", "30", "bob@"+domain)
+		cmd.Stdin = strings.NewReader(text)
+		cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go-sendxmpp: %v\n%s\nproxy log:\n%s\ngateway log:\n%s", err, b, px.stderr.String(), g.stderr)
+		}
+		waitStored(t, p, text, g)
+		for end := time.Now().Add(15 * time.Second); !strings.Contains(px.stderr.String(), "method=quic ") && time.Now().Before(end); {
+			time.Sleep(20 * time.Millisecond) // polling the log
+		}
+		if !strings.Contains(px.stderr.String(), "method=quic ") {
+			t.Errorf("the proxy logged no connection over QUIC:\n%s", px.stderr.String())
+		}
+		px.shutdown(t)
 	})
 
 	t.Run("upstream down", func(t *testing.T) {
