@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -142,6 +144,51 @@ func TestServeGateway_Prosody(t *testing.T) {
 		px.shutdown(t)
 	})
 
+	t.Run("ech, watched on the wire", func(t *testing.T) {
+		// E4, G1: the gateway accepts Encrypted Client Hello; a relay
+		// standing for a censor between client and gateway records every
+		// byte the client sends, and sees only the public name: never the
+		// domain, never a word of XMPP.
+		const public = "front.test"
+		keyFile := filepath.Join(dir, "ech.key")
+		var list strings.Builder
+		if code := run(ctx, []string{"ech", "keygen", "--public-name", public, "--out", keyFile},
+			&stdio{in: strings.NewReader(""), out: &list, err: io.Discard}); code != exitOK {
+			t.Fatalf("ech keygen exit %d", code)
+		}
+		both, err := ca.Issue(domain, public)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bothCert, bothKey := writeCert(t, dir, "both", both)
+		g := startGatewayCmd(t, ctx, gwIP, "--domain", domain, "--c2s", p.StartTLSAddr.String(),
+			"--public-ip", gwIP, "--ech-key", keyFile, "--cert", bothCert, "--key", bothKey)
+		censor, seen := recordingRelay(t, "127.0.0.43", g.addr)
+		doc := publishClientDoc(t, cert, domain)
+		doc.Store(fmt.Sprintf(`<hacx ttl="60"><tls ip="%s" port="%d" priority="1" weight="0" sni="%s" ech="%s"/></hacx>`+"\n",
+			censor.Addr(), censor.Port(), domain, strings.TrimSpace(list.String())))
+		dnsSrv, err := testbed.NewDNSServer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dnsSrv.Close()
+		var out, errb strings.Builder
+		code := run(ctx, []string{"check", "--json", "--ca-file", caFile, "--resolver", dnsSrv.Addr, "--dnssec", "off",
+			"--no-cache", "--state-dir", dir, "--socks", "none", domain}, &stdio{in: strings.NewReader(""), out: &out, err: &errb})
+		if code != exitOK || !strings.Contains(out.String(), `"ech": "accepted"`) || !strings.Contains(out.String(), `"ech_outer": "`+public+`"`) {
+			t.Fatalf("hacx check with ECH: exit %d\n%s\n%s\ngateway log:\n%s", code, out.String(), errb.String(), g.stderr)
+		}
+		wire := seen()
+		if !strings.Contains(wire, public) {
+			t.Fatalf("the relay saw no public name: the test would prove nothing")
+		}
+		for _, secret := range []string{domain, "xmpp"} {
+			if strings.Contains(wire, secret) {
+				t.Errorf("the bytes %q crossed the wire in clear", secret)
+			}
+		}
+	})
+
 	t.Run("upstream down", func(t *testing.T) {
 		dead := freeAddrOn(t, "127.0.0.41")
 		g := startGatewayCmd(t, ctx, gwIP, "--domain", domain, "--c2s", dead,
@@ -155,6 +202,38 @@ func TestServeGateway_Prosody(t *testing.T) {
 		}
 		waitLog(t, g, `route=c2s .*outcome=upstream-failed`)
 	})
+}
+
+// recordingRelay relays TCP from a listener on ip to target and returns
+// its address and everything clients sent through it: what an on-path
+// observer sees.
+func recordingRelay(t *testing.T, ip, target string) (netip.AddrPort, func() string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var seen testbed.SyncBuffer
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go io.Copy(c, up)
+				io.Copy(io.MultiWriter(up, &seen), c)
+			}()
+		}
+	}()
+	return netip.MustParseAddrPort(ln.Addr().String()), seen.String
 }
 
 // waitStored waits until text is in Prosody's offline store: bob is not
