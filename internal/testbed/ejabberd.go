@@ -14,7 +14,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -83,28 +82,8 @@ func EjabberdAvailable() error {
 	if _, err := exec.LookPath("ejabberdctl"); err != nil {
 		return errors.New("testbed: ejabberd is not installed (apt-get install ejabberd)")
 	}
-	_, err := ejabberdCredential()
+	_, err := runAs(ejabberdUser)
 	return err
-}
-
-// ejabberdCredential is who to run ejabberdctl as: the ejabberd user when
-// we are root (nil when we are that user already).
-func ejabberdCredential() (*syscall.Credential, error) {
-	u, err := user.Lookup(ejabberdUser)
-	if err != nil {
-		return nil, errors.New("testbed: there is no ejabberd user to run ejabberd as")
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	switch os.Geteuid() {
-	case uid:
-		return nil, nil
-	case 0:
-		// Set directly rather than through su or runuser, so that the
-		// VM stays in the process group Close ends.
-		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
-	}
-	return nil, errors.New("testbed: ejabberdctl runs only as root or as the ejabberd user")
 }
 
 // StartEjabberd starts ejabberd and returns once it answers on all its
@@ -135,7 +114,7 @@ func StartEjabberd(ctx context.Context, cfg EjabberdConfig) (*Ejabberd, error) {
 // startEjabberd is one start-up on newly picked ports; on failure
 // everything it started is gone.
 func startEjabberd(ctx context.Context, cfg EjabberdConfig) (*Ejabberd, error) {
-	cred, err := ejabberdCredential()
+	cred, err := runAs(ejabberdUser)
 	if err != nil {
 		return nil, err
 	}
@@ -288,15 +267,7 @@ func (e *Ejabberd) setup(cfg EjabberdConfig) error {
 			return err
 		}
 	}
-	if e.cred == nil {
-		return nil
-	}
-	return filepath.Walk(e.dir, func(path string, _ os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Lchown(path, int(e.cred.Uid), int(e.cred.Gid))
-	})
+	return giveTree(e.dir, e.cred)
 }
 
 // ctl is an ejabberdctl command on this server's configuration, as the

@@ -2,11 +2,52 @@ package testbed
 
 import (
 	"bytes"
+	"errors"
+	"os"
 	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
 )
+
+// runAs is who to run a server that refuses root (Prosody, ejabberd) as:
+// the user name when we are root, nil when we are that user already. It
+// is set on the process itself, not through runuser or su, so the server
+// is the process a test waits for and stays in the process group Close
+// kills.
+func runAs(name string) (*syscall.Credential, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, errors.New("testbed: there is no " + name + " user to run " + name + " as")
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	switch os.Geteuid() {
+	case uid:
+		return nil, nil
+	case 0:
+		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
+	}
+	return nil, errors.New("testbed: " + name + " runs only as root or as the " + name + " user")
+}
+
+// giveTree makes cred's user the owner of everything under dir, so a
+// server run as that user can write its data there; nil cred changes
+// nothing.
+func giveTree(dir string, cred *syscall.Credential) error {
+	if cred == nil {
+		return nil
+	}
+	return filepath.Walk(dir, func(path string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(path, int(cred.Uid), int(cred.Gid))
+	})
+}
 
 // SyncBuffer is a bytes.Buffer that a running process (or command) may
 // write to while a test reads it.

@@ -63,8 +63,8 @@ func TestProsody(t *testing.T) {
 }
 
 // TestProsody_CloseIsPrompt: Close ends Prosody at once and it no longer
-// answers. A polite SIGTERM cost 2 s (runuser's grace period when run as
-// root, on top of Prosody's own shutdown of up to 1 s), which every test
+// answers. A polite SIGTERM cost 2 s (the grace period of runuser, which
+// used to start it, on top of Prosody's own shutdown of up to 1 s): every test
 // and "hacx demo --prosody" paid at the end; nothing of a test Prosody is
 // kept, so it needs no clean shutdown.
 func TestProsody_CloseIsPrompt(t *testing.T) {
