@@ -99,16 +99,7 @@ func StartEjabberd(ctx context.Context, cfg EjabberdConfig) (*Ejabberd, error) {
 	if ip, err := netip.ParseAddr(cfg.IP); err != nil || !ip.IsLoopback() {
 		return nil, fmt.Errorf("testbed: ejabberd: %q is not a loopback address", cfg.IP)
 	}
-	var e *Ejabberd
-	err := retryPorts(ctx, func() error {
-		var err error
-		e, err = startEjabberd(ctx, cfg)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return e, nil
+	return retryPorts(ctx, func() (*Ejabberd, error) { return startEjabberd(ctx, cfg) })
 }
 
 // startEjabberd is one start-up on newly picked ports; on failure

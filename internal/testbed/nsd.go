@@ -65,16 +65,7 @@ func StartNSD(ctx context.Context, zones map[string]string) (*NSD, error) {
 	if len(zones) == 0 {
 		return nil, errors.New("testbed: nsd: no zones")
 	}
-	var n *NSD
-	err := retryPorts(ctx, func() error {
-		var err error
-		n, err = startNSD(ctx, zones)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return n, nil
+	return retryPorts(ctx, func() (*NSD, error) { return startNSD(ctx, zones) })
 }
 
 func startNSD(ctx context.Context, zones map[string]string) (*NSD, error) {

@@ -57,12 +57,12 @@ func StartPebble(ctx context.Context) (*Pebble, error) {
 		return nil, err
 	}
 	p := &Pebble{dir: dir, CAFile: filepath.Join(dir, "ca.pem")}
-	err = retryPorts(ctx, func() error {
+	_, err = retryPorts(ctx, func() (*Pebble, error) {
 		err := p.start(ctx, bin)
 		if err != nil {
 			p.stop()
 		}
-		return err
+		return p, err
 	})
 	if err != nil {
 		os.RemoveAll(dir)

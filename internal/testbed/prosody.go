@@ -84,16 +84,7 @@ func StartProsody(ctx context.Context, cfg ProsodyConfig) (*Prosody, error) {
 	if cfg.IP == "" {
 		cfg.IP = "127.0.0.1"
 	}
-	var p *Prosody
-	err := retryPorts(ctx, func() error {
-		var err error
-		p, err = startProsody(ctx, cfg)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
+	return retryPorts(ctx, func() (*Prosody, error) { return startProsody(ctx, cfg) })
 }
 
 // startProsody is one start-up on newly picked ports; on failure

@@ -26,13 +26,15 @@ var (
 
 // retryPorts calls start, which picks its own ports, until it succeeds,
 // fails for another reason than errPortTaken, ctx ends, or startAttempts
-// are used up. start cleans up after a failed attempt.
-func retryPorts(ctx context.Context, start func() error) error {
+// are used up, and returns what the last call returned. start cleans up
+// after a failed attempt.
+func retryPorts[T any](ctx context.Context, start func() (T, error)) (T, error) {
+	var v T
 	var err error
 	for range startAttempts {
-		if err = start(); err == nil || !errors.Is(err, errPortTaken) || ctx.Err() != nil {
-			return err
+		if v, err = start(); err == nil || !errors.Is(err, errPortTaken) || ctx.Err() != nil {
+			return v, err
 		}
 	}
-	return err
+	return v, err
 }

@@ -91,16 +91,7 @@ func StartUnbound(ctx context.Context, cfg UnboundConfig) (*Unbound, error) {
 	if err != nil {
 		return nil, err
 	}
-	var u *Unbound
-	err = retryPorts(ctx, func() error {
-		var err error
-		u, err = startUnbound(ctx, up, cfg.TrustAnchors, cfg.TLS)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return u, nil
+	return retryPorts(ctx, func() (*Unbound, error) { return startUnbound(ctx, up, cfg.TrustAnchors, cfg.TLS) })
 }
 
 // startUnbound is one start-up on a newly picked port; on failure
