@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"sync"
-	"time"
 
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/xmppstream"
@@ -55,28 +54,16 @@ func (d *Dialer) tryStartTLS(ctx context.Context, a *attempt, domain string, kin
 }
 
 // negotiateStartTLS runs the plaintext exchange under StreamTimeout, the
-// same bound as every other XMPP step. The deadline is lifted on success.
+// same bound as every other XMPP step. The features are returned also
+// when it fails, for the report.
 func (d *Dialer) negotiateStartTLS(ctx context.Context, raw net.Conn, domain string, kind hacx.Kind) ([]byte, error) {
-	limit := d.streamTimeout()
-	sctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	stop := context.AfterFunc(sctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
-	from := ""
-	if kind == hacx.Server {
-		from = d.From
-	}
-	feats, err := xmppstream.StartTLS(raw, from, domain, kind)
-	if !stop() {
-		if err == nil {
-			err = context.Cause(sctx)
-		}
-		return feats, streamErr(ctx, sctx, err, "starttls negotiation", limit)
-	}
-	if err != nil {
-		return feats, err
-	}
-	raw.SetDeadline(time.Time{})
-	return feats, nil
+	var feats []byte
+	err := d.streamStep(ctx, raw, "starttls negotiation", func() error {
+		var err error
+		feats, err = xmppstream.StartTLS(raw, d.from(kind), domain, kind)
+		return err
+	})
+	return feats, err
 }
 
 // injectGuard watches the first bytes the TLS client reads after

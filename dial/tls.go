@@ -69,38 +69,56 @@ func (d *Dialer) tryTLS(ctx context.Context, a *attempt, domain string, kind hac
 }
 
 // exchangeHeaders writes our stream header and reads the server's header
-// and features under StreamTimeout. The deadline is lifted on success, so
-// the connection outlives the dial's context.
+// and features under StreamTimeout.
 func (d *Dialer) exchangeHeaders(ctx context.Context, tc net.Conn, domain string, kind hacx.Kind) (*xmppstream.Header, []byte, error) {
+	var hdr *xmppstream.Header
+	var feats []byte
+	err := d.streamStep(ctx, tc, "xmpp stream header", func() error {
+		err := xmppstream.WriteOpenFrom(tc, d.from(kind), domain, kind)
+		if err == nil {
+			hdr, feats, err = xmppstream.ReadOpen(tc, domain, kind)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return hdr, feats, nil
+}
+
+// streamStep runs step, an exchange on c, under StreamTimeout. Reads and
+// writes on a net.Conn ignore contexts: a past deadline unblocks them when
+// the attempt is cancelled or times out, and then the error says which
+// (op names the step). The deadline is lifted on success, so the
+// connection outlives the dial's context.
+func (d *Dialer) streamStep(ctx context.Context, c net.Conn, op string, step func() error) error {
 	limit := d.streamTimeout()
 	sctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	// Reads and writes on a net.Conn ignore contexts: a past deadline
-	// unblocks them when the attempt is cancelled or times out.
-	stop := context.AfterFunc(sctx, func() { tc.SetDeadline(time.Unix(1, 0)) })
-	from := ""
-	if kind == hacx.Server {
-		from = d.From
-	}
-	err := xmppstream.WriteOpenFrom(tc, from, domain, kind)
-	var hdr *xmppstream.Header
-	var feats []byte
-	if err == nil {
-		hdr, feats, err = xmppstream.ReadOpen(tc, domain, kind)
-	}
+	stop := context.AfterFunc(sctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	err := step()
 	if !stop() {
 		// The context fired: whatever I/O error we got, the reason is
 		// the timeout or the cancellation.
 		if err == nil {
 			err = context.Cause(sctx)
 		}
-		return nil, nil, streamErr(ctx, sctx, err, "xmpp stream header", limit)
+		return streamErr(ctx, sctx, err, op, limit)
 	}
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	tc.SetDeadline(time.Time{})
-	return hdr, feats, nil
+	c.SetDeadline(time.Time{})
+	return nil
+}
+
+// from is what our stream header names in from: the local domain of an
+// initiating server (RFC 6120 section 4.7.1), nothing for a client.
+func (d *Dialer) from(kind hacx.Kind) string {
+	if kind == hacx.Server {
+		return d.From
+	}
+	return ""
 }
 
 // tlsTransport is a direct TLS or STARTTLS connection, positioned just
