@@ -106,12 +106,8 @@ func (r *Resolver) Lookup(ctx context.Context, domain string, kind hacx.Kind) (*
 	res.Routes = Order(routes, r.Rand)
 	r.randMu.Unlock()
 
-	if len(res.Routes) == 0 {
-		for _, s := range res.Sources {
-			if s.Status == StatusError {
-				return res, &LookupError{Domain: d, Sources: res.Sources}
-			}
-		}
+	if len(res.Routes) == 0 && len(res.Failed()) > 0 {
+		return res, &LookupError{Domain: d, Sources: res.Sources}
 	}
 	return res, nil
 }

@@ -280,6 +280,18 @@ type Result struct {
 	StaleSince time.Time
 }
 
+// Failed lists the sources that failed (StatusError), in the order
+// consulted.
+func (r *Result) Failed() []SourceResult {
+	var failed []SourceResult
+	for _, s := range r.Sources {
+		if s.Status == StatusError {
+			failed = append(failed, s)
+		}
+	}
+	return failed
+}
+
 // Published reports whether any source gave a definite answer with
 // routes. The F1 fallback's routes are not published by anyone: a result
 // with only those is not published, though a client would try them.

@@ -119,7 +119,7 @@ func runLookup(ctx context.Context, sio *stdio, args []string) error {
 	switch {
 	case res.Published():
 		return nil
-	case lerr != nil || sourceFailed(res):
+	case lerr != nil || len(res.Failed()) > 0:
 		return &exitError{code: exitFail, msg: failureText(res)}
 	case len(res.Routes) > 0:
 		// F1: the routes listed are the domain itself, which a client
@@ -143,25 +143,10 @@ func staleText(res *discover.Result, now time.Time) string {
 	return s
 }
 
-// sourceFailed reports whether a source of res failed.
-func sourceFailed(res *discover.Result) bool {
-	for _, s := range res.Sources {
-		if s.Status == discover.StatusError {
-			return true
-		}
-	}
-	return false
-}
-
 // failureText is the one-line summary of a lookup that found no route
 // because sources failed; stdout already lists each source.
 func failureText(res *discover.Result) string {
-	var failed []discover.SourceResult
-	for _, s := range res.Sources {
-		if s.Status == discover.StatusError {
-			failed = append(failed, s)
-		}
-	}
+	failed := res.Failed()
 	if len(failed) == 0 {
 		return res.Domain + ": no route found"
 	}
