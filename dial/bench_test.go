@@ -41,26 +41,8 @@ func BenchmarkRacingVsSequential(b *testing.B) {
 	b.Cleanup(func() { good.Close() })
 	routes = append(routes, route(hacx.MethodTLS, good.Addr(), 4))
 
-	// perOp runs d over routes b.N times and returns the mean time to a
-	// verified stream from the right route.
 	perOp := func(b *testing.B, d *dial.Dialer) time.Duration {
-		var total time.Duration
-		for b.Loop() {
-			start := time.Now()
-			c, err := d.DialRoutes(context.Background(), domain, hacx.Client, routes)
-			el := time.Since(start)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if c.Route.Index != 4 {
-				b.Fatalf("route %d won, want the working route 4", c.Route.Index)
-			}
-			c.Close()
-			total += el
-		}
-		mean := total / time.Duration(b.N)
-		b.ReportMetric(float64(mean.Microseconds())/1000, "ms/stream")
-		return mean
+		return timeToStream(b, d, routes, nil, wonBy(4))
 	}
 
 	var sequential, racing time.Duration
@@ -86,6 +68,49 @@ func stalledRoutes(b *testing.B, cert *tls.Certificate) []hacx.Route {
 		routes = append(routes, route(hacx.MethodTLS, hole.addr, i+1))
 	}
 	return routes
+}
+
+// timeToStream runs d over routes b.N times, before (if set) preparing
+// each run and check (if set) inspecting each connection outside the
+// clock, and reports the mean time to a verified stream as ms/stream.
+func timeToStream(b *testing.B, d *dial.Dialer, routes []hacx.Route, before func(), check func(*testing.B, *dial.Conn)) time.Duration {
+	var total time.Duration
+	for b.Loop() {
+		if before != nil {
+			before()
+		}
+		start := time.Now()
+		c, err := d.DialRoutes(context.Background(), domain, hacx.Client, routes)
+		el := time.Since(start)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if check != nil {
+			check(b, c)
+		}
+		c.Close()
+		total += el
+	}
+	mean := total / time.Duration(b.N)
+	b.ReportMetric(float64(mean.Microseconds())/1000, "ms/stream")
+	return mean
+}
+
+// wonBy checks that the route of index i won.
+func wonBy(i int) func(*testing.B, *dial.Conn) {
+	return func(b *testing.B, c *dial.Conn) {
+		if c.Route.Index != i {
+			b.Fatalf("route %d won, want %d", c.Route.Index, i)
+		}
+	}
+}
+
+// reportRatio reports m against base (measured before it in the same run)
+// as unit, when base was measured.
+func reportRatio(b *testing.B, m, base time.Duration, unit string) {
+	if base > 0 {
+		b.ReportMetric(float64(m)/float64(base), unit)
+	}
 }
 
 func ratioLine(racing, sequential time.Duration) string {
@@ -117,27 +142,12 @@ func BenchmarkSTARTTLSVsDirectTLS(b *testing.B) {
 	d := &dial.Dialer{Roots: ca.Pool(), TLSA: dial.NoDANE}
 	perOp := func(b *testing.B, r hacx.Route) time.Duration {
 		r.SNI, r.HasSNI = domain, true
-		var total time.Duration
-		for b.Loop() {
-			start := time.Now()
-			c, err := d.DialRoutes(context.Background(), domain, hacx.Client, []hacx.Route{r})
-			total += time.Since(start)
-			if err != nil {
-				b.Fatal(err)
-			}
-			c.Close()
-		}
-		mean := total / time.Duration(b.N)
-		b.ReportMetric(float64(mean.Microseconds())/1000, "ms/stream")
-		return mean
+		return timeToStream(b, d, []hacx.Route{r}, nil, nil)
 	}
 	var tlsMean time.Duration
 	b.Run("tls", func(b *testing.B) { tlsMean = perOp(b, route(hacx.MethodTLS, direct.Addr(), 1)) })
 	b.Run("starttls", func(b *testing.B) {
-		m := perOp(b, route(hacx.MethodStartTLS, st.Addr(), 1))
-		if tlsMean > 0 {
-			b.ReportMetric(float64(m)/float64(tlsMean), "x-direct")
-		}
+		reportRatio(b, perOp(b, route(hacx.MethodStartTLS, st.Addr(), 1)), tlsMean, "x-direct")
 	})
 }
 
@@ -167,31 +177,12 @@ func BenchmarkReconnect(b *testing.B) {
 	routes = append(routes, route(hacx.MethodTLS, good.addr, 4), route(hacx.MethodTLS, spare.addr, 5))
 
 	run := func(b *testing.B, d *dial.Dialer, wantIndex int, each func()) time.Duration {
-		var total time.Duration
-		for b.Loop() {
-			if each != nil {
-				each()
-			}
-			start := time.Now()
-			c, err := d.DialRoutes(context.Background(), domain, hacx.Client, routes)
-			el := time.Since(start)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if c.Route.Index != wantIndex {
-				b.Fatalf("route %d won, want %d", c.Route.Index, wantIndex)
-			}
-			c.Close()
-			total += el
-		}
-		mean := total / time.Duration(b.N)
-		b.ReportMetric(float64(mean.Microseconds())/1000, "ms/stream")
-		return mean
+		return timeToStream(b, d, routes, each, wonBy(wantIndex))
 	}
 	var fixed time.Duration
 	speedup := func(b *testing.B, m time.Duration) {
-		if fixed > 0 {
-			b.ReportMetric(float64(fixed)/float64(m), "x-fixed")
+		if m > 0 {
+			reportRatio(b, fixed, m, "x-fixed")
 		}
 	}
 	b.Run("fixed", func(b *testing.B) {

@@ -314,31 +314,19 @@ func BenchmarkECHVsPlainTLS(b *testing.B) {
 	k := echKey(b)
 	srv := startECHXMPP(b, issue(b, ca, domain, echPublic), k)
 	perOp := func(b *testing.B, r hacx.Route) time.Duration {
-		d := newDialer(ca)
-		var total time.Duration
-		for b.Loop() {
-			start := time.Now()
-			c, err := d.DialRoutes(context.Background(), domain, hacx.Client, []hacx.Route{r})
-			total += time.Since(start)
-			if err != nil {
-				b.Fatal(err)
-			}
+		return timeToStream(b, newDialer(ca), []hacx.Route{r}, nil, func(b *testing.B, c *dial.Conn) {
 			if c.TLS.ECHAccepted != (r.ECH != nil) {
 				b.Fatalf("ECHAccepted = %v", c.TLS.ECHAccepted)
 			}
-			c.Close()
-		}
-		mean := total / time.Duration(b.N)
-		b.ReportMetric(float64(mean.Microseconds())/1000, "ms/stream")
-		return mean
+		})
 	}
 	plainRoute := echRoute(srv.Addr(), nil)
 	var plain time.Duration
 	b.Run("plain", func(b *testing.B) { plain = perOp(b, plainRoute) })
 	b.Run("ech", func(b *testing.B) {
 		e := perOp(b, echRoute(srv.Addr(), k.ConfigList()))
+		reportRatio(b, e, plain, "x-plain")
 		if plain > 0 {
-			b.ReportMetric(float64(e)/float64(plain), "x-plain")
 			b.Logf("ech %.2f ms, plain %.2f ms, ratio %.2f×", float64(e.Microseconds())/1000, float64(plain.Microseconds())/1000, float64(e)/float64(plain))
 		}
 	})

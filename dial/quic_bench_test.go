@@ -1,7 +1,6 @@
 package dial_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -36,26 +35,11 @@ func BenchmarkQUICVsDirectTLS(b *testing.B) {
 	perOp := func(b *testing.B, r hacx.Route) time.Duration {
 		r.SNI, r.HasSNI = domain, true
 		r.ALPN = []byte("xmpp-client")
-		var total time.Duration
-		for b.Loop() {
-			start := time.Now()
-			c, err := d.DialRoutes(context.Background(), domain, hacx.Client, []hacx.Route{r})
-			total += time.Since(start)
-			if err != nil {
-				b.Fatal(err)
-			}
-			c.Close()
-		}
-		mean := total / time.Duration(b.N)
-		b.ReportMetric(float64(mean.Microseconds())/1000, "ms/stream")
-		return mean
+		return timeToStream(b, d, []hacx.Route{r}, nil, nil)
 	}
 	var tlsMean time.Duration
 	b.Run("tls", func(b *testing.B) { tlsMean = perOp(b, route(hacx.MethodTLS, direct.Addr(), 1)) })
 	b.Run("quic", func(b *testing.B) {
-		m := perOp(b, route(hacx.MethodQUIC, q.Addr(), 1))
-		if tlsMean > 0 {
-			b.ReportMetric(float64(m)/float64(tlsMean), "x-direct")
-		}
+		reportRatio(b, perOp(b, route(hacx.MethodQUIC, q.Addr(), 1)), tlsMean, "x-direct")
 	})
 }
