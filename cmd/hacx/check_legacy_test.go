@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"hacx.dev/hacx/hacxtest"
 	"hacx.dev/hacx/internal/testbed"
 	"hacx.dev/hacx/internal/testenv"
 )
@@ -27,14 +26,7 @@ import (
 // in for their being on 5222 and 5223 of the domain's address.
 func TestCheck_LegacyServers_X1_F1_S1(t *testing.T) {
 	const domain = "legacy.test"
-	ca, err := hacxtest.NewCA("check-legacy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue(domain)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cert := testCert(t, "check-legacy", domain)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	type server struct {

@@ -95,14 +95,7 @@ func runCheckEnv(t *testing.T, env *checkEnv, all, asJSON bool) (code int, out, 
 }
 
 func TestCheck_ExitCodesAndReport(t *testing.T) {
-	ca, err := hacxtest.NewCA("check")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue(checkDomain)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cert := testCert(t, "check", checkDomain)
 	good := startCheckXMPP(t, cert, checkDomain)
 	good2 := startCheckXMPP(t, cert, checkDomain)
 	wrong := startCheckXMPP(t, cert, "other.test")

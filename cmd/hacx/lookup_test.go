@@ -23,14 +23,7 @@ import (
 )
 
 func TestLookupCommand(t *testing.T) {
-	ca, err := hacxtest.NewCA("lookup")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue("found.test", "none.test", "broken.test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cert := testCert(t, "lookup", "found.test", "none.test", "broken.test")
 	publish(t, cert, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Host {
 		case "found.test":

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"hacx.dev/hacx/hacxtest"
 	"hacx.dev/hacx/internal/testbed"
 	"hacx.dev/hacx/internal/testenv"
 )
@@ -32,14 +31,7 @@ func TestProxy_GoSendXMPPToEjabberdBOSH(t *testing.T) {
 	_, lerr := exec.LookPath("go-sendxmpp")
 	testenv.Require(t, lerr)
 	const domain = "proxyejabberd.test"
-	ca, err := hacxtest.NewCA("proxy-ejabberd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue(domain)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cert := testCert(t, "proxy-ejabberd", domain)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	e, err := testbed.StartEjabberd(ctx, testbed.EjabberdConfig{Domain: domain, IP: "127.0.0.33", Cert: cert})

@@ -35,14 +35,7 @@ func TestProxy_GoSendXMPPToProsody(t *testing.T) {
 	_, lerr := exec.LookPath("go-sendxmpp")
 	testenv.Require(t, lerr)
 	const domain = "proxyprosody.test"
-	ca, err := hacxtest.NewCA("proxy-prosody")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue(domain)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cert := testCert(t, "proxy-prosody", domain)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	p, err := testbed.StartProsody(ctx, testbed.ProsodyConfig{Domain: domain, IP: "127.0.0.31", Cert: cert})

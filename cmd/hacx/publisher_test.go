@@ -37,6 +37,20 @@ func publish(t *testing.T, cert *tls.Certificate, h http.Handler) *httptest.Serv
 	return srv
 }
 
+// testCert makes a CA named label and a certificate from it for names.
+func testCert(t *testing.T, label string, names ...string) (*hacxtest.CA, *tls.Certificate) {
+	t.Helper()
+	ca, err := hacxtest.NewCA(label)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue(names...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, cert
+}
+
 // writeCert writes cert's chain and key as PEM files named base.crt and
 // base.key in dir, for the --cert/--key and --tls-cert/--tls-key flags.
 func writeCert(t *testing.T, dir, base string, cert *tls.Certificate) (certFile, keyFile string) {

@@ -14,7 +14,6 @@ import (
 
 	"hacx.dev/hacx"
 	"hacx.dev/hacx/dial"
-	"hacx.dev/hacx/hacxtest"
 	"hacx.dev/hacx/internal/testbed"
 	"hacx.dev/hacx/internal/testenv"
 )
@@ -31,14 +30,7 @@ func TestServeGateway_Ejabberd(t *testing.T) {
 	_, lerr := exec.LookPath("go-sendxmpp")
 	testenv.Require(t, lerr)
 	const domain = "gwejabberd.test"
-	ca, err := hacxtest.NewCA("gateway-ejabberd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue(domain)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cert := testCert(t, "gateway-ejabberd", domain)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	snippet, err := os.ReadFile("../../examples/ejabberd/hacx-gateway.yml")

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"hacx.dev/hacx/hacxtest"
 	"hacx.dev/hacx/internal/testbed"
 	"hacx.dev/hacx/internal/testenv"
 )
@@ -32,14 +31,7 @@ func TestServeGateway_Prosody(t *testing.T) {
 	_, lerr := exec.LookPath("go-sendxmpp")
 	testenv.Require(t, lerr)
 	const domain = "gwprosody.test"
-	ca, err := hacxtest.NewCA("gateway-prosody")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue(domain)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cert := testCert(t, "gateway-prosody", domain)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	snippet, err := os.ReadFile("../../examples/prosody/hacx-gateway.cfg.lua")

@@ -51,14 +51,7 @@ func startPlainC2S(t *testing.T) string {
 // the --listen address and relays it to --c2s; a client dialing the QUIC
 // route gets the upstream's verified stream.
 func TestServe_QUICFlag_Q1(t *testing.T) {
-	ca, err := hacxtest.NewCA("serve-quic")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue("quic.test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cert := testCert(t, "serve-quic", "quic.test")
 	certPEM, keyPEM, err := hacxtest.CertPEM(cert)
 	if err != nil {
 		t.Fatal(err)

@@ -312,14 +312,7 @@ func TestServe_ACMEDirectory_Pebble_P1(t *testing.T) {
 // clear line naming the file, exit 2, and not the reload message about a
 // previous certificate that does not exist.
 func TestServe_StartupBadCertificate_P1(t *testing.T) {
-	ca, err := hacxtest.NewCA("startup")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue("example.org")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cert := testCert(t, "startup", "example.org")
 	certPEM, keyPEM, _ := hacxtest.CertPEM(cert)
 	other, _ := ca.Issue("example.org")
 	_, otherKey, _ := hacxtest.CertPEM(other)

@@ -40,14 +40,7 @@ type socksCLI struct {
 
 func newSOCKSCLI(t *testing.T) *socksCLI {
 	t.Helper()
-	ca, err := hacxtest.NewCA("cli-socks")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue(checkDomain)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cert := testCert(t, "cli-socks", checkDomain)
 	xmpp := startCheckXMPP(t, cert, checkDomain)
 	doc, err := hacx.Marshal(&hacx.Document{TTL: 60, Records: []hacx.Record{
 		{Method: hacx.MethodTLS, IP: xmpp.Addr(), Port: xmpp.Port(), Priority: 1, SNI: checkDomain, HasSNI: true},

@@ -9,21 +9,13 @@ import (
 	"time"
 
 	"hacx.dev/hacx/discover"
-	"hacx.dev/hacx/hacxtest"
 	"hacx.dev/hacx/internal/testbed"
 )
 
 // TestSources_LookupAndCheckAgree: the same discovery reads the same in
 // the text reports of lookup and check, errors included: one layout.
 func TestSources_LookupAndCheckAgree(t *testing.T) {
-	ca, err := hacxtest.NewCA("sources")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.Issue("broken.test")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, cert := testCert(t, "sources", "broken.test")
 	publish(t, cert, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "down", http.StatusInternalServerError)
 	}))
