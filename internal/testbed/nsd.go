@@ -37,19 +37,8 @@ type NSD struct {
 
 // NSDAvailable reports why nsd cannot be started here, or nil.
 func NSDAvailable() error {
-	if _, err := exec.LookPath("nsd"); err != nil {
-		if _, err := os.Stat("/usr/sbin/nsd"); err != nil {
-			return errors.New("testbed: nsd is not installed (apt-get install nsd)")
-		}
-	}
-	return nil
-}
-
-func nsdPath() string {
-	if p, err := exec.LookPath("nsd"); err == nil {
-		return p
-	}
-	return "/usr/sbin/nsd" // not on a non-root user's PATH on Debian
+	_, err := sbinPath("nsd")
+	return err
 }
 
 // StartNSD starts nsd in the foreground serving zones (origin -> records
@@ -100,7 +89,7 @@ func startNSD(ctx context.Context, zones map[string]string) (*NSD, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	n.cmd = exec.CommandContext(ctx, nsdPath(), "-d", "-c", conf)
+	n.cmd = exec.CommandContext(ctx, sbinProgram("nsd"), "-d", "-c", conf)
 	n.cmd.Stdout, n.cmd.Stderr = &n.log, &n.log
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := n.cmd.Start(); err != nil {

@@ -13,6 +13,30 @@ import (
 	"time"
 )
 
+// sbinPath is where the Debian program name is: on PATH, or in /usr/sbin,
+// which is not on a non-root user's PATH; an error naming the package to
+// install when it is in neither.
+func sbinPath(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	p := filepath.Join("/usr/sbin", name)
+	if _, err := os.Stat(p); err != nil {
+		return "", errors.New("testbed: " + name + " is not installed (apt-get install " + name + ")")
+	}
+	return p, nil
+}
+
+// sbinProgram is sbinPath for a program known to be there (its
+// Available function said so); the bare name otherwise, so that the
+// start fails with exec's own error.
+func sbinProgram(name string) string {
+	if p, err := sbinPath(name); err == nil {
+		return p
+	}
+	return name
+}
+
 // runAs is who to run a server that refuses root (Prosody, ejabberd) as:
 // the user name when we are root, nil when we are that user already. It
 // is set on the process itself, not through runuser or su, so the server

@@ -57,19 +57,8 @@ type Unbound struct {
 
 // UnboundAvailable reports why unbound cannot be started here, or nil.
 func UnboundAvailable() error {
-	if _, err := exec.LookPath("unbound"); err != nil {
-		if _, err := os.Stat("/usr/sbin/unbound"); err != nil {
-			return errors.New("testbed: unbound is not installed (apt-get install unbound)")
-		}
-	}
-	return nil
-}
-
-func unboundPath() string {
-	if p, err := exec.LookPath("unbound"); err == nil {
-		return p
-	}
-	return "/usr/sbin/unbound" // not on a non-root user's PATH on Debian
+	_, err := sbinPath("unbound")
+	return err
 }
 
 // StartUnbound starts unbound in the foreground and returns once it
@@ -121,7 +110,7 @@ func startUnbound(ctx context.Context, upstream string, anchors []string, cert *
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	u.cmd = exec.CommandContext(ctx, unboundPath(), "-d", "-c", conf)
+	u.cmd = exec.CommandContext(ctx, sbinProgram("unbound"), "-d", "-c", conf)
 	u.cmd.Stdout, u.cmd.Stderr = &u.log, &u.log
 	u.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := u.cmd.Start(); err != nil {
