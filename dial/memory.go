@@ -164,13 +164,19 @@ func (d *Dialer) remember(ctx context.Context, domain string, kind hacx.Kind, se
 		}
 		m.Facts[k] = f
 	}
-	for len(m.Facts) > maxRemembered {
-		// Drop the facts of routes not in this dial first; any will do
-		// past that, the bound is what matters.
+	// Bounded: the facts of routes this dial did not try go first, then
+	// any but the winner's; the bound is what matters.
+	tried := make(map[string]bool, len(attempts))
+	for _, a := range attempts {
+		tried[routeKey(a.Route)] = true
+	}
+	for _, spare := range []func(string) bool{func(k string) bool { return !tried[k] }, func(string) bool { return true }} {
 		for k := range m.Facts {
-			if k != m.Winner {
-				delete(m.Facts, k)
+			if len(m.Facts) <= maxRemembered {
 				break
+			}
+			if k != m.Winner && spare(k) {
+				delete(m.Facts, k)
 			}
 		}
 	}

@@ -2,6 +2,8 @@ package dial_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -158,5 +160,43 @@ func TestStagger_AdaptsToRoundTrip_C5(t *testing.T) {
 	c = dialOK(t, d, route(hacx.MethodTLS, stall.addr, 1), route(hacx.MethodTLS, good.addr, 2))
 	if s := c.Attempts[1].Start; s < 300*time.Millisecond {
 		t.Errorf("fixed stagger: second attempt started at %v, want at 300ms or later", s)
+	}
+}
+
+// TestMemory_Bounded: a route set larger than the memory's bound keeps at
+// most 64 routes' facts, the winner's among them.
+func TestMemory_Bounded(t *testing.T) {
+	ca := newCA(t)
+	good := startTLS(t, "127.0.0.2", issue(t, ca, domain), domain, modeXMPP)
+	dead := refusedAddr(t)
+	var routes []hacx.Route
+	for i := range 70 {
+		r := route(hacx.MethodTLS, dead, i+1)
+		r.SNI, r.HasSNI = fmt.Sprintf("r%d.%s", i, domain), true
+		routes = append(routes, r)
+	}
+	routes = append(routes, route(hacx.MethodTLS, good.addr, 71))
+	mem := &discover.MemCache{}
+	d := newDialer(ca)
+	d.Memory = mem
+	if _, err := d.DialAll(context.Background(), domain, hacx.Client, routes); err != nil {
+		t.Fatal(err)
+	}
+	data, err := mem.Get(context.Background(), "routes+client+"+domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Winner string                     `json:"winner"`
+		Facts  map[string]json.RawMessage `json:"facts"`
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.Facts[m.Winner]; len(m.Facts) > 64 || m.Winner == "" || !ok {
+		t.Errorf("%d facts, winner %q kept %v; want at most 64 with the winner's", len(m.Facts), m.Winner, ok)
+	}
+	if p := d.Plan(context.Background(), domain, hacx.Client, routes); p[0].Route.Index != 71 {
+		t.Errorf("plan starts with %v, want the winner", p[0].Route)
 	}
 }
