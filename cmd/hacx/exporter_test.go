@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -507,8 +508,11 @@ func TestExporter_RateLimitPerTarget(t *testing.T) {
 	w.publish("b.test", "127.0.0.1", `<hacx/>`)
 	cfg, _ := parseExporterConfig([]byte("[module.other]\n"))
 	e := w.exp(cfg)
-	clock := time.Unix(1_800_000_000, 0)
-	e.now = func() time.Time { return clock }
+	// The clock is read by what a probe left running (a TLSA lookup
+	// ending after the probe's answer) while the test moves it.
+	var clock atomic.Int64
+	clock.Store(time.Unix(1_800_000_000, 0).UnixNano())
+	e.now = func() time.Time { return time.Unix(0, clock.Load()) }
 	e.minInterval = 30 * time.Second
 	status := func(q string) (int, string) {
 		code, h, _ := get(t, e, "/probe?"+q)
@@ -517,7 +521,7 @@ func TestExporter_RateLimitPerTarget(t *testing.T) {
 	if code, _ := status("target=a.test"); code != 200 {
 		t.Fatalf("first probe: HTTP %d", code)
 	}
-	clock = clock.Add(10 * time.Second)
+	clock.Add(int64(10 * time.Second))
 	if code, retry := status("target=a.test"); code != 429 || retry != "20" {
 		t.Errorf("second probe 10 s later: HTTP %d, Retry-After %q; want 429, 20", code, retry)
 	}
@@ -526,7 +530,7 @@ func TestExporter_RateLimitPerTarget(t *testing.T) {
 			t.Errorf("%s: HTTP %d, want 200", q, code)
 		}
 	}
-	clock = clock.Add(20 * time.Second)
+	clock.Add(int64(20 * time.Second))
 	if code, _ := status("target=a.test"); code != 200 {
 		t.Errorf("after the interval: HTTP %d", code)
 	}
@@ -660,8 +664,10 @@ func TestExporter_CacheModule_H5(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := w.exp(cfg)
-	clock := time.Now()
-	e.now = func() time.Time { return clock }
+	// Read by what a probe left running while the test moves it.
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	e.now = func() time.Time { return time.Unix(0, clock.Load()) }
 	hacxSrc := map[string]string{"source": "hacx"}
 	fetches := func() int {
 		n := 0
@@ -674,7 +680,7 @@ func TestExporter_CacheModule_H5(t *testing.T) {
 	}
 
 	probe(t, e, "target=example.test&module=client")
-	clock = clock.Add(30 * time.Second)
+	clock.Add(int64(30 * time.Second))
 	before := fetches()
 	ss := probe(t, e, "target=example.test&module=client")
 	if fetches() != before {
@@ -687,7 +693,7 @@ func TestExporter_CacheModule_H5(t *testing.T) {
 	w.mu.Lock()
 	w.docs["example.test"] = http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { http.Error(rw, "down", 500) })
 	w.mu.Unlock()
-	clock = clock.Add(90 * time.Second)
+	clock.Add(int64(90 * time.Second))
 	ss = probe(t, e, "target=example.test&module=client")
 	if fresh, found := value(t, ss, "hacx_source_fresh", hacxSrc), value(t, ss, "hacx_source_found", hacxSrc); fresh != 0 || found != 1 {
 		t.Errorf("after a failed refetch: fresh %v, found %v; want 0 and 1", fresh, found)
